@@ -1,0 +1,147 @@
+// EHLO reply parser; see ehlo.h for the contract.
+#include "probes/ehlo.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace smtp {
+namespace {
+
+bool IsAlnum(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+char Upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+std::string ToUpper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = Upper(c);
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (Upper(a[i]) != Upper(b[i])) return false;
+  }
+  return true;
+}
+
+// Splits on SP (RFC 5321 §4.1.1.1 separates ehlo-params with SP); HTAB is treated alike because
+// some servers pad with it. Empty fields are dropped.
+std::vector<std::string_view> SplitWords(std::string_view text) {
+  std::vector<std::string_view> words;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t')) ++pos;
+    std::size_t start = pos;
+    while (pos < text.size() && text[pos] != ' ' && text[pos] != '\t') ++pos;
+    if (pos > start) words.push_back(text.substr(start, pos - start));
+  }
+  return words;
+}
+
+// RFC 5321 §4.1.1.1: ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-").
+bool IsKeyword(std::string_view word) {
+  if (word.empty() || !IsAlnum(word[0])) return false;
+  return std::all_of(word.begin(), word.end(), [](char c) { return IsAlnum(c) || c == '-'; });
+}
+
+// RFC 4422 §3.1 / RFC 4954 §3: sasl-mech = 1*20 (UPPER-ALPHA / DIGIT / "-" / "_"), compared
+// after upper-casing. Anything else is dropped so that a hostile server cannot inject junk into
+// mechanism labels.
+bool IsSaslMechanism(std::string_view upper) {
+  if (upper.empty() || upper.size() > 20) return false;
+  return std::all_of(upper.begin(), upper.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+void AddMechanism(std::string_view word, std::vector<std::string>& out) {
+  std::string upper = ToUpper(word);
+  if (IsSaslMechanism(upper)) out.push_back(std::move(upper));
+}
+
+}  // namespace
+
+bool Capabilities::Has(std::string_view keyword) const {
+  return std::any_of(extensions.begin(), extensions.end(),
+                     [&](const Extension& e) { return EqualsIgnoreCase(e.keyword, keyword); });
+}
+
+Capabilities ParseEhloReply(const Reply& reply) {
+  Capabilities caps;
+  if (reply.lines.empty()) return caps;
+
+  // First line: "domain [greeting]" (RFC 5321 §4.1.1.1).
+  std::vector<std::string_view> first = SplitWords(reply.lines[0]);
+  if (!first.empty()) caps.domain = std::string(first[0]);
+
+  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+    std::vector<std::string_view> words = SplitWords(reply.lines[i]);
+    if (words.empty()) continue;
+
+    // Legacy "AUTH=LOGIN PLAIN" (pre-RFC 4954 drafts, still sent for old Outlook clients): only
+    // contributes mechanisms; "AUTH=" is not a valid keyword, so it is not an extension.
+    if (words[0].size() >= 5 && EqualsIgnoreCase(words[0].substr(0, 5), "AUTH=")) {
+      AddMechanism(words[0].substr(5), caps.auth_mechanisms);
+      for (std::size_t w = 1; w < words.size(); ++w) AddMechanism(words[w], caps.auth_mechanisms);
+      continue;
+    }
+    if (!IsKeyword(words[0])) continue;
+
+    std::string keyword = ToUpper(words[0]);
+    auto existing = std::find_if(caps.extensions.begin(), caps.extensions.end(),
+                                 [&](const Extension& e) { return e.keyword == keyword; });
+    if (existing == caps.extensions.end()) {
+      caps.extensions.push_back(Extension{keyword, {}});
+      existing = caps.extensions.end() - 1;
+    }
+    // Duplicate lines merge: parameters not yet seen are appended.
+    for (std::size_t w = 1; w < words.size(); ++w) {
+      if (std::find(existing->parameters.begin(), existing->parameters.end(), words[w]) ==
+          existing->parameters.end()) {
+        existing->parameters.emplace_back(words[w]);
+      }
+    }
+
+    if (keyword == "STARTTLS") {
+      caps.starttls = true;
+    } else if (keyword == "PIPELINING") {
+      caps.pipelining = true;
+    } else if (keyword == "8BITMIME") {
+      caps.eightbitmime = true;
+    } else if (keyword == "SMTPUTF8") {
+      caps.smtputf8 = true;
+    } else if (keyword == "CHUNKING") {
+      caps.chunking = true;
+    } else if (keyword == "DSN") {
+      caps.dsn = true;
+    } else if (keyword == "ENHANCEDSTATUSCODES") {
+      caps.enhancedstatuscodes = true;
+    } else if (keyword == "REQUIRETLS") {
+      caps.requiretls = true;
+    } else if (keyword == "SIZE") {
+      if (!caps.size_limit.has_value()) {
+        // RFC 1870 §4: "SIZE" alone or "SIZE 0" means no fixed limit. A value that is not a
+        // decimal number (or overflows 64 bits) tells us nothing either, so it also reads as 0.
+        std::uint64_t limit = 0;
+        if (words.size() > 1) {
+          std::string_view number = words[1];
+          auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), limit);
+          if (ec != std::errc() || end != number.data() + number.size()) limit = 0;
+        }
+        caps.size_limit = limit;
+      }
+    } else if (keyword == "AUTH") {
+      for (std::size_t w = 1; w < words.size(); ++w) AddMechanism(words[w], caps.auth_mechanisms);
+    }
+  }
+
+  std::sort(caps.auth_mechanisms.begin(), caps.auth_mechanisms.end());
+  caps.auth_mechanisms.erase(std::unique(caps.auth_mechanisms.begin(), caps.auth_mechanisms.end()),
+                             caps.auth_mechanisms.end());
+  return caps;
+}
+
+}  // namespace smtp

@@ -1,0 +1,79 @@
+// Names of the ProbeResult enums, as used in metric labels and transcripts.
+#include "probes/probe_result.h"
+
+namespace smtp {
+
+const char* ToString(Step step) {
+  switch (step) {
+    case Step::kResolve:
+      return "resolve";
+    case Step::kConnect:
+      return "connect";
+    case Step::kTls:
+      return "tls";
+    case Step::kGreeting:
+      return "greeting";
+    case Step::kEhlo:
+      return "ehlo";
+    case Step::kHelo:
+      return "helo";
+    case Step::kStartTls:
+      return "starttls";
+    case Step::kTlsEhlo:
+      return "tls_ehlo";
+    case Step::kRelay:
+      return "relay";
+    case Step::kQuit:
+      return "quit";
+    case Step::kReverseDns:
+      return "reverse_dns";
+  }
+  return "unknown";
+}
+
+const char* ToString(FailureReason reason) {
+  switch (reason) {
+    case FailureReason::kNone:
+      return "";
+    case FailureReason::kDns:
+      return "dns";
+    case FailureReason::kRefused:
+      return "refused";
+    case FailureReason::kTimeout:
+      return "timeout";
+    case FailureReason::kUnreachable:
+      return "unreachable";
+    case FailureReason::kReset:
+      return "reset";
+    case FailureReason::kTls:
+      return "tls";
+    case FailureReason::kProtocol:
+      return "protocol";
+    case FailureReason::kRejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+const char* ToString(RelayOutcome outcome) {
+  switch (outcome) {
+    case RelayOutcome::kAccepted:
+      return "accepted";
+    case RelayOutcome::kRefused:
+      return "refused";
+    case RelayOutcome::kInconclusive:
+      return "inconclusive";
+    case RelayOutcome::kAuthRequired:
+      return "auth_required";
+  }
+  return "unknown";
+}
+
+const StepResult* ProbeResult::FindStep(Step step) const {
+  for (const StepResult& s : steps) {
+    if (s.step == step) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace smtp

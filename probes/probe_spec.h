@@ -1,0 +1,60 @@
+// ProbeSpec: the validated inputs of one probe. Built by the CLI (`smtp_exporter probe`) or by the
+// daemon's config loader; the engine trusts it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtp {
+
+enum class StartTlsMode { kOff, kOpportunistic, kRequired };
+enum class IpProtocol { kIp4, kIp6, kBoth };
+
+const char* ToString(StartTlsMode mode);    // "off" | "opportunistic" | "required"
+const char* ToString(IpProtocol protocol);  // "ip4" | "ip6" | "both"
+std::optional<StartTlsMode> ParseStartTlsMode(std::string_view text);
+std::optional<IpProtocol> ParseIpProtocol(std::string_view text);
+
+struct TlsOptions {
+  // Verify the chain and the host name. The handshake always completes and the facts are always
+  // reported; `verify` only decides whether a failed verification fails the probe when TLS is
+  // mandatory (starttls required, or implicit TLS).
+  bool verify = true;
+  std::string server_name;  // SNI and the name to verify; empty = the target host name
+  std::string ca_file;      // PEM bundle; empty = the system trust store
+};
+
+struct RelayTestOptions {
+  bool enabled = false;
+  std::string mail_from = "probe@example.org";  // RFC 2606 reserved domains by default
+  std::string rcpt_to = "relay-test@example.net";
+  std::vector<std::string> variants;  // names; empty = the "basic" set
+};
+
+struct ProbeSpec {
+  // Host name or IP literal (no brackets). For "mx:domain" targets the caller expands the MX
+  // records first and builds one ProbeSpec per MX host.
+  std::string host;
+  std::uint16_t port = 25;
+  // If set, connect here instead of resolving `host` (used when the caller already resolved, e.g.
+  // one series per address with ip_protocol both). `host` stays the name to verify and to report.
+  std::optional<std::string> address;
+
+  std::chrono::milliseconds timeout{10000};  // one deadline for the whole probe
+  std::string ehlo_name = "smtp-exporter.invalid";
+  StartTlsMode starttls = StartTlsMode::kOpportunistic;
+  bool implicit_tls = false;  // SMTPS, RFC 8314 §3.3: TLS from the first byte
+  TlsOptions tls;
+  IpProtocol ip_protocol = IpProtocol::kIp4;  // kBoth: prefer IPv6, fall back to IPv4
+  std::string dns_server;                     // "host:port" or "host"; empty = the system resolver
+  // Forward-confirmed reverse DNS of the connected address. Skipped for loopback addresses when
+  // no dns_server is set (the system resolver knows nothing useful about them).
+  bool check_fcrdns = true;
+  RelayTestOptions relay;
+};
+
+}  // namespace smtp

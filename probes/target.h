@@ -1,0 +1,24 @@
+// Probe targets as users write them (DESIGN §1): "host:port", "host" (port 25, or 465 with
+// implicit TLS), "[2001:db8::1]:25", a bare IPv6 literal, or "mx:example.com" = every MX host of
+// the domain. Pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace smtp {
+
+struct Target {
+  std::string host;         // name or IP literal without brackets; the domain for MX targets
+  std::uint16_t port = 0;   // 0 = not given: use the default
+  bool mx = false;          // "mx:domain": expand to the domain's MX hosts
+  bool operator==(const Target&) const = default;
+};
+
+// Returns nullopt and sets *error on malformed input (empty host, bad port, unbalanced brackets,
+// characters that cannot be in a host name).
+std::optional<Target> ParseTarget(std::string_view text, std::string* error);
+
+}  // namespace smtp

@@ -1,0 +1,200 @@
+// Specification of the open-relay envelopes (REFERENCE.md "Relay test", after nmap's
+// smtp-open-relay). D = example.net and the local part "relay-test" come from the configured
+// recipient; SRV = mx.test from the banner; IP = 192.0.2.25.
+#include "probes/relay_variants.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace smtp {
+namespace {
+
+RelayContext DefaultContext() {
+  RelayContext context;
+  context.mail_from = "probe@example.org";
+  context.rcpt_to = "relay-test@example.net";
+  context.server_name = "mx.test";
+  context.server_ip = "192.0.2.25";
+  return context;
+}
+
+class RelayVariantTable : public ::testing::TestWithParam<RelayEnvelope> {};
+
+TEST_P(RelayVariantTable, BuildsTheDocumentedEnvelope) {
+  const RelayEnvelope& expected = GetParam();
+  std::vector<RelayEnvelope> got = BuildRelayEnvelopes({expected.variant}, DefaultContext());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Reference, RelayVariantTable,
+    ::testing::Values(
+        RelayEnvelope{"null_sender", "<>", "<relay-test@example.net>"},
+        RelayEnvelope{"external", "<probe@example.org>", "<relay-test@example.net>"},
+        RelayEnvelope{"spoof_local_name", "<probe@mx.test>", "<relay-test@example.net>"},
+        RelayEnvelope{"spoof_local_ip", "<probe@[192.0.2.25]>", "<relay-test@example.net>"},
+        RelayEnvelope{"percent_ip", "<probe@example.org>", "<relay-test%example.net@[192.0.2.25]>"},
+        RelayEnvelope{"percent_name", "<probe@example.org>", "<relay-test%example.net@mx.test>"},
+        RelayEnvelope{"quoted", "<probe@example.org>", "<\"relay-test@example.net\">"},
+        RelayEnvelope{"quoted_percent", "<probe@example.org>", "<\"relay-test%example.net\">"},
+        RelayEnvelope{"double_at_ip", "<probe@example.org>",
+                      "<relay-test@example.net@[192.0.2.25]>"},
+        RelayEnvelope{"double_at_name", "<probe@example.org>", "<relay-test@example.net@mx.test>"},
+        RelayEnvelope{"quoted_at_ip", "<probe@example.org>",
+                      "<\"relay-test@example.net\"@[192.0.2.25]>"},
+        RelayEnvelope{"source_route_ip", "<probe@example.org>",
+                      "<@[192.0.2.25]:relay-test@example.net>"},
+        RelayEnvelope{"source_route_name", "<probe@example.org>",
+                      "<@mx.test:relay-test@example.net>"},
+        RelayEnvelope{"bang", "<probe@example.org>", "<example.net!relay-test>"},
+        RelayEnvelope{"bang_ip", "<probe@example.org>", "<example.net!relay-test@[192.0.2.25]>"},
+        RelayEnvelope{"bang_name", "<probe@example.org>", "<example.net!relay-test@mx.test>"}),
+    [](const auto& test_info) { return test_info.param.variant; });
+
+TEST(RelayVariantsTest, AllSetIsEveryRowInTableOrder) {
+  EXPECT_EQ(
+      AllRelayVariants(),
+      (std::vector<std::string>{"null_sender", "external", "spoof_local_name", "spoof_local_ip",
+                                "percent_ip", "percent_name", "quoted", "quoted_percent",
+                                "double_at_ip", "double_at_name", "quoted_at_ip", "source_route_ip",
+                                "source_route_name", "bang", "bang_ip", "bang_name"}));
+}
+
+TEST(RelayVariantsTest, BasicSetIsASubsetOfAll) {
+  EXPECT_EQ(BasicRelayVariants(),
+            (std::vector<std::string>{"null_sender", "external", "spoof_local_name", "percent_name",
+                                      "source_route_name", "bang_name"}));
+  for (const std::string& name : BasicRelayVariants()) EXPECT_TRUE(IsRelayVariant(name));
+}
+
+TEST(RelayVariantsTest, IsRelayVariantIsExact) {
+  EXPECT_TRUE(IsRelayVariant("bang"));
+  EXPECT_FALSE(IsRelayVariant("Bang"));
+  EXPECT_FALSE(IsRelayVariant("basic"));
+  EXPECT_FALSE(IsRelayVariant("all"));
+  EXPECT_FALSE(IsRelayVariant(""));
+}
+
+TEST(RelayVariantsTest, AllVariantsWithFullContextGiveOneEnvelopeEach) {
+  std::vector<RelayEnvelope> got = BuildRelayEnvelopes(AllRelayVariants(), DefaultContext());
+  ASSERT_EQ(got.size(), AllRelayVariants().size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].variant, AllRelayVariants()[i]);
+}
+
+TEST(RelayVariantsTest, UnknownServerNameSkipsNameVariants) {
+  RelayContext context = DefaultContext();
+  context.server_name = "";
+  std::vector<std::string> names;
+  for (const RelayEnvelope& e : BuildRelayEnvelopes(AllRelayVariants(), context)) {
+    names.push_back(e.variant);
+  }
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"null_sender", "external", "spoof_local_ip", "percent_ip",
+                                      "quoted", "quoted_percent", "double_at_ip", "quoted_at_ip",
+                                      "source_route_ip", "bang", "bang_ip"}));
+}
+
+TEST(RelayVariantsTest, UnknownAddressSkipsAddressVariants) {
+  RelayContext context = DefaultContext();
+  context.server_ip = "";
+  std::vector<std::string> names;
+  for (const RelayEnvelope& e : BuildRelayEnvelopes(AllRelayVariants(), context)) {
+    names.push_back(e.variant);
+  }
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"null_sender", "external", "spoof_local_name", "percent_name",
+                                      "quoted", "quoted_percent", "double_at_name",
+                                      "source_route_name", "bang", "bang_name"}));
+}
+
+TEST(RelayVariantsTest, UnsafeServerNameIsTreatedAsUnknown) {
+  for (std::string bad : {"mx.test>", "mx test", "mx@test", "a\r\nDATA", "<x>", "[1.2.3.4"}) {
+    RelayContext context = DefaultContext();
+    context.server_name = bad;
+    EXPECT_TRUE(BuildRelayEnvelopes({"percent_name", "bang_name"}, context).empty()) << bad;
+  }
+}
+
+TEST(RelayVariantsTest, AddressLiteralServerNameIsUsedAsIs) {
+  RelayContext context = DefaultContext();
+  context.server_name = "[192.0.2.25]";
+  auto got = BuildRelayEnvelopes({"percent_name"}, context);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].rcpt_to, "<relay-test%example.net@[192.0.2.25]>");
+}
+
+TEST(RelayVariantsTest, Ipv6AddressUsesTheIpv6Tag) {
+  // RFC 5321 §4.1.3: IPv6-address-literal = "IPv6:" IPv6-addr.
+  RelayContext context = DefaultContext();
+  context.server_ip = "2001:db8::25";
+  auto got = BuildRelayEnvelopes({"percent_ip", "spoof_local_ip"}, context);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].rcpt_to, "<relay-test%example.net@[IPv6:2001:db8::25]>");
+  EXPECT_EQ(got[1].mail_from, "<probe@[IPv6:2001:db8::25]>");
+}
+
+TEST(RelayVariantsTest, BracketsAndZoneAroundTheAddressAreTolerated) {
+  RelayContext context = DefaultContext();
+  context.server_ip = "[fe80::1%eth0]";
+  auto got = BuildRelayEnvelopes({"bang_ip"}, context);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].rcpt_to, "<example.net!relay-test@[IPv6:fe80::1]>");
+}
+
+TEST(RelayVariantsTest, GarbageAddressSkipsAddressVariants) {
+  RelayContext context = DefaultContext();
+  context.server_ip = "mx.test";
+  EXPECT_TRUE(BuildRelayEnvelopes({"percent_ip", "bang_ip"}, context).empty());
+}
+
+TEST(RelayVariantsTest, OrderFollowsTheRequestAndRepeatsAndUnknownNamesAreDropped) {
+  auto got = BuildRelayEnvelopes({"bang", "nonsense", "external", "bang", "null_sender"},
+                                 DefaultContext());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].variant, "bang");
+  EXPECT_EQ(got[1].variant, "external");
+  EXPECT_EQ(got[2].variant, "null_sender");
+}
+
+TEST(RelayVariantsTest, EmptyRequestGivesNothing) {
+  EXPECT_TRUE(BuildRelayEnvelopes({}, DefaultContext()).empty());
+}
+
+TEST(RelayVariantsTest, RecipientWithoutDomainGivesNothing) {
+  for (std::string rcpt : {"", "relay-test", "relay-test@"}) {
+    RelayContext context = DefaultContext();
+    context.rcpt_to = rcpt;
+    EXPECT_TRUE(BuildRelayEnvelopes(AllRelayVariants(), context).empty()) << rcpt;
+  }
+}
+
+TEST(RelayVariantsTest, EmptyLocalPartFallsBackToRelaytest) {
+  RelayContext context = DefaultContext();
+  context.rcpt_to = "@example.net";
+  auto got = BuildRelayEnvelopes({"external"}, context);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].rcpt_to, "<relaytest@example.net>");
+}
+
+TEST(RelayVariantsTest, EmptySenderMeansNullPathAndRecipientLocalForSpoofing) {
+  RelayContext context = DefaultContext();
+  context.mail_from = "";
+  auto got = BuildRelayEnvelopes({"external", "spoof_local_name"}, context);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].mail_from, "<>");
+  EXPECT_EQ(got[1].mail_from, "<relay-test@mx.test>");
+}
+
+TEST(RelayVariantsTest, QuotedLocalPartInRecipientUsesTheLastAt) {
+  RelayContext context = DefaultContext();
+  context.rcpt_to = "\"a@b\"@example.net";
+  auto got = BuildRelayEnvelopes({"bang"}, context);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].rcpt_to, "<example.net!\"a@b\">");
+}
+
+}  // namespace
+}  // namespace smtp

@@ -1,0 +1,45 @@
+// The probe engine: runs one SMTP probe (DESIGN §1) and returns its ProbeResult.
+//
+//   resolve -> connect -> [tls] -> greeting -> ehlo (helo) -> starttls -> tls_ehlo -> relay -> quit
+//
+// Contract:
+//  - One deadline for the whole probe (spec.timeout): nothing, not even a server that drips one
+//    byte at a time, makes a probe last longer than the timeout plus scheduling noise.
+//  - The probe stops at the first failing step, records it with a reason from the closed set in
+//    FailureReason, and still sends QUIT when the channel is sane (a complete reply was just read).
+//  - The engine never sends DATA or BDAT; every command passes through FormatCommand.
+//  - Memory per probe is bounded whatever the server sends (ReplyLimits, transcript caps).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "probes/dns_resolver.h"
+#include "probes/probe_result.h"
+#include "probes/probe_spec.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace smtp {
+
+// Starts a probe on `io`; `done` is called once, on `io`'s thread, with the result.
+void StartProbe(boost::asio::io_context& io, ProbeSpec spec, std::function<void(ProbeResult)> done);
+
+// Runs one probe to completion on a private io_context. Blocking.
+ProbeResult RunProbe(const ProbeSpec& spec);
+
+// The MX hosts of `domain` in preference order (RFC 5321 §5.1). Blocking, bounded by `timeout`.
+struct MxExpansion {
+  DnsStatus status = DnsStatus::kError;
+  std::string error;
+  std::vector<MxRecord> records;
+  std::chrono::nanoseconds duration{0};
+};
+MxExpansion ExpandMx(const std::string& domain, const std::string& dns_server,
+                     std::chrono::milliseconds timeout);
+
+}  // namespace smtp

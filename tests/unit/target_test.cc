@@ -1,0 +1,69 @@
+// Targets as users write them in the config and on the command line (DESIGN §1).
+#include "probes/target.h"
+
+#include <gtest/gtest.h>
+
+namespace smtp {
+namespace {
+
+struct GoodTarget {
+  const char* text;
+  Target expected;
+};
+
+TEST(ParseTargetTest, AcceptsEveryDocumentedForm) {
+  const GoodTarget cases[] = {
+      {"192.0.2.10:25", {"192.0.2.10", 25, false}},
+      {"192.0.2.10", {"192.0.2.10", 0, false}},
+      {"mail.example.org:587", {"mail.example.org", 587, false}},
+      {"mail.example.org", {"mail.example.org", 0, false}},
+      {"[2001:db8::1]:25", {"2001:db8::1", 25, false}},
+      {"[::1]", {"::1", 0, false}},
+      {"2001:db8::25", {"2001:db8::25", 0, false}},
+      {"mx:example.com", {"example.com", 0, true}},
+      {"mx:example.com.", {"example.com", 0, true}},
+      {"127.0.0.1:65535", {"127.0.0.1", 65535, false}},
+      {"relay_01.internal:2525", {"relay_01.internal", 2525, false}},
+  };
+  for (const GoodTarget& c : cases) {
+    std::string error;
+    std::optional<Target> target = ParseTarget(c.text, &error);
+    ASSERT_TRUE(target.has_value()) << c.text << ": " << error;
+    EXPECT_EQ(*target, c.expected) << c.text;
+  }
+}
+
+struct BadTarget {
+  const char* text;
+  const char* error;
+};
+
+TEST(ParseTargetTest, RejectsMalformedInputWithAReason) {
+  const BadTarget cases[] = {
+      {"", "invalid host \"\""},
+      {":25", "invalid host \"\""},
+      {"host:", "empty port in \"host:\""},
+      {"host:0", "invalid port \"0\" in \"host:0\""},
+      {"host:65536", "invalid port \"65536\" in \"host:65536\""},
+      {"host:25x", "invalid port \"25x\" in \"host:25x\""},
+      {"host:-1", "invalid port \"-1\" in \"host:-1\""},
+      {"[2001:db8::1", "missing ']' in \"[2001:db8::1\""},
+      {"[2001:db8::1]25", "expected ':port' after ']' in \"[2001:db8::1]25\""},
+      {"[2001:db8::1]:", "empty port in \"[2001:db8::1]:\""},
+      {"[192.0.2.1]:25", "not an IPv6 address in brackets: \"[192.0.2.1]:25\""},
+      {"2001:db8::zz", "invalid address \"2001:db8::zz\""},
+      {"mail example.org", "invalid host \"mail example.org\""},
+      {"mail\r\n.example.org", "invalid host \"mail\r\n.example.org\""},
+      {"mx:", "invalid MX domain \"\""},
+      {"mx:localhost", "invalid MX domain \"localhost\""},
+      {"mx:exa mple.com", "invalid MX domain \"exa mple.com\""},
+  };
+  for (const BadTarget& c : cases) {
+    std::string error;
+    EXPECT_FALSE(ParseTarget(c.text, &error).has_value()) << c.text;
+    EXPECT_EQ(error, c.error) << c.text;
+  }
+}
+
+}  // namespace
+}  // namespace smtp

@@ -136,7 +136,7 @@ GreetingInfo ParseGreeting(std::string_view first_line) {
       if (!suffix_version.empty()) {
         info.version = std::string(suffix_version);
       } else if (i + 1 < words.size()) {
-        info.version = std::string(AsVersion(words[i + 1]));
+        info.version = std::string(AsVersion(TrimPunctuation(words[i + 1])));
       }
       break;
     }

@@ -516,6 +516,11 @@ asio::awaitable<ProbeResult> Probe::Run() {
   if (ok && spec_.implicit_tls) {
     BeginStep(Step::kTls);
     ok = co_await HandshakeAndInspect(Step::kTls);
+    if (!ok && result_.tls && result_.tls->handshake_ok && !deadline_passed()) {
+      // Refused certificate, working channel: read the banner (never speak before it, §4.3.2)
+      // so that QUIT ends the session politely and the banner is still reported.
+      co_await Greeting();
+    }
   }
   ok = ok && co_await Greeting();
   ok = ok && co_await Hello();

@@ -70,6 +70,7 @@ class SmtpConnection {
   bool aborted_for_deadline() const { return timed_out_; }
 
  private:
+  void AckPromptly();
   IoFailure Classify(const boost::system::error_code& error, bool during_handshake) const;
 
   boost::asio::ip::tcp::socket socket_;

@@ -42,6 +42,9 @@ INSTANTIATE_TEST_SUITE_P(
                    "Postfix", "", true},
         BannerCase{"PostfixWithMailVersion", "mx.example.com ESMTP Postfix 3.7.11",
                    "mx.example.com", "Postfix", "3.7.11", true},
+        // Postfix's documented "$myhostname ESMTP $mail_name ($mail_version)".
+        BannerCase{"PostfixParenthesisedVersion", "mx.test ESMTP Postfix (3.7.11)", "mx.test",
+                   "Postfix", "3.7.11", true},
         BannerCase{"Exim", "mx.example.com ESMTP Exim 4.96 Mon, 28 Nov 2026 10:11:12 +0000",
                    "mx.example.com", "Exim", "4.96", true},
         BannerCase{"EximDebianVersion",

@@ -1,0 +1,94 @@
+#include "daemon/schedule.h"
+
+#include <algorithm>
+
+namespace smtp {
+
+using std::chrono::milliseconds;
+
+Schedule::Schedule(std::size_t max_in_flight) : max_in_flight_(std::max<std::size_t>(1, max_in_flight)) {}
+
+milliseconds Schedule::Offset(const std::string& key, milliseconds interval) {
+  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a 64
+  for (unsigned char c : key) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  const auto period = static_cast<std::uint64_t>(std::max<milliseconds::rep>(1, interval.count()));
+  return milliseconds(static_cast<milliseconds::rep>(hash % period));
+}
+
+Schedule::TimePoint Schedule::NextGridPoint(TimePoint after, milliseconds offset,
+                                            milliseconds interval) {
+  const auto period = std::max(milliseconds(1), interval);
+  const auto since_epoch = std::chrono::duration_cast<milliseconds>(after.time_since_epoch());
+  // Grid points are offset + k * period; find the first one strictly after `after`.
+  auto k = (since_epoch - offset) / period;
+  TimePoint point{offset + k * period};
+  while (point <= after) point += period;
+  while (point - period > after) point -= period;
+  return point;
+}
+
+void Schedule::Set(const std::vector<ScheduleEntry>& entries, TimePoint now) {
+  std::map<std::string, State> next;
+  for (const ScheduleEntry& entry : entries) {
+    State state;
+    auto old = entries_.find(entry.key);
+    if (old != entries_.end() && old->second.entry.interval == entry.interval) {
+      state = old->second;
+    } else {
+      state.offset = Offset(entry.key, entry.interval);
+      state.next_due = NextGridPoint(now, state.offset, entry.interval);
+      if (old != entries_.end()) {
+        state.running = old->second.running;
+        state.last_relay = old->second.last_relay;
+      }
+    }
+    state.entry = entry;
+    next.emplace(entry.key, std::move(state));
+  }
+  entries_ = std::move(next);
+}
+
+std::vector<Schedule::Due> Schedule::TakeDue(TimePoint now) {
+  std::vector<State*> due;
+  for (auto& [key, state] : entries_) {
+    if (!state.running && state.next_due <= now) due.push_back(&state);
+  }
+  std::sort(due.begin(), due.end(), [](const State* a, const State* b) {
+    return a->next_due != b->next_due ? a->next_due < b->next_due : a->entry.key < b->entry.key;
+  });
+  std::vector<Due> started;
+  for (State* state : due) {
+    if (in_flight_ >= max_in_flight_) break;
+    const auto relay_interval = state->entry.relay_interval;
+    const bool with_relay = relay_interval.count() > 0 &&
+                            (!state->last_relay || now - *state->last_relay >= relay_interval);
+    started.push_back({state->entry.key, with_relay, state->next_due});
+    state->running = true;
+    // Missed slots are skipped, not caught up (see header).
+    state->next_due = NextGridPoint(now, state->offset, state->entry.interval);
+    ++in_flight_;
+  }
+  return started;
+}
+
+void Schedule::Finished(const std::string& key, TimePoint started, bool relay_ran) {
+  if (in_flight_ > 0) --in_flight_;
+  auto found = entries_.find(key);
+  if (found == entries_.end()) return;
+  found->second.running = false;
+  if (relay_ran) found->second.last_relay = started;
+}
+
+std::optional<Schedule::TimePoint> Schedule::NextWakeup() const {
+  std::optional<TimePoint> earliest;
+  for (const auto& [key, state] : entries_) {
+    if (state.running) continue;
+    if (!earliest || state.next_due < *earliest) earliest = state.next_due;
+  }
+  return earliest;
+}
+
+}  // namespace smtp

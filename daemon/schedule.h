@@ -1,0 +1,83 @@
+// Schedule: when each target is probed. A pure timetable with no I/O and no clock of its own:
+// the daemon's loop feeds it the time and runs what it returns; tests drive it with made-up times.
+//
+// Rules:
+//  - Every entry runs on a grid of its own: due times are offset + k * interval on the steady
+//    clock, where the offset is a stable hash of the entry's key. A fleet therefore spreads out
+//    over the interval instead of probing in bursts, and the grid survives reloads.
+//  - At most `max_in_flight` probes run at once. Due probes beyond the cap wait, oldest first;
+//    the wait shows up as scheduler lag (start - due).
+//  - An entry is never run twice at once; a slot missed while it was running (or waiting) is
+//    skipped, not caught up: the next run is the first grid point after the start.
+//  - The relay test rides along with an ordinary run when relay_interval has passed since it
+//    last ran (or it never ran); relay_interval 0 disables it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace smtp {
+
+struct ScheduleEntry {
+  std::string key;  // unique per probed series
+  std::chrono::milliseconds interval{60000};
+  std::chrono::milliseconds relay_interval{0};  // 0 = no relay test
+};
+
+class Schedule {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  struct Due {
+    std::string key;
+    bool with_relay = false;
+    TimePoint due;  // the grid point this run belongs to; lag = start - due
+  };
+
+  explicit Schedule(std::size_t max_in_flight);
+
+  // Replaces the set of entries. An entry whose key and interval stay keeps its timing, its
+  // in-flight state and its relay history; a new one starts at its next grid point; a removed
+  // one is forgotten (a probe of it still in flight frees its slot when Finished is called).
+  void Set(const std::vector<ScheduleEntry>& entries, TimePoint now);
+
+  // The probes to start at `now`: due ones, oldest first, as many as there are free slots.
+  // They count as in flight until Finished.
+  std::vector<Due> TakeDue(TimePoint now);
+
+  // `key`'s probe that started at `started` has finished; `relay_ran` when it included the relay
+  // test. Unknown keys (removed meanwhile) only free their slot.
+  void Finished(const std::string& key, TimePoint started, bool relay_ran);
+
+  // When TakeDue next has something to return, if anything is waiting at all. May be in the
+  // past when probes wait for a free slot.
+  std::optional<TimePoint> NextWakeup() const;
+
+  std::size_t in_flight() const { return in_flight_; }
+  std::size_t size() const { return entries_.size(); }
+
+  // The stable offset of `key` within `interval` (FNV-1a of the key).
+  static std::chrono::milliseconds Offset(const std::string& key, std::chrono::milliseconds interval);
+  // The first grid point of (offset, interval) strictly after `after`.
+  static TimePoint NextGridPoint(TimePoint after, std::chrono::milliseconds offset,
+                                 std::chrono::milliseconds interval);
+
+ private:
+  struct State {
+    ScheduleEntry entry;
+    std::chrono::milliseconds offset{0};
+    TimePoint next_due;
+    bool running = false;
+    std::optional<TimePoint> last_relay;
+  };
+
+  std::size_t max_in_flight_;
+  std::size_t in_flight_ = 0;
+  std::map<std::string, State> entries_;
+};
+
+}  // namespace smtp

@@ -6,7 +6,8 @@ namespace smtp {
 
 using std::chrono::milliseconds;
 
-Schedule::Schedule(std::size_t max_in_flight) : max_in_flight_(std::max<std::size_t>(1, max_in_flight)) {}
+Schedule::Schedule(std::size_t max_in_flight)
+    : max_in_flight_(std::max<std::size_t>(1, max_in_flight)) {}
 
 milliseconds Schedule::Offset(const std::string& key, milliseconds interval) {
   std::uint64_t hash = 14695981039346656037ull;  // FNV-1a 64
@@ -74,12 +75,15 @@ std::vector<Schedule::Due> Schedule::TakeDue(TimePoint now) {
   return started;
 }
 
-void Schedule::Finished(const std::string& key, TimePoint started, bool relay_ran) {
+void Schedule::Finished(const std::string& key, TimePoint started, TimePoint now, bool relay_ran) {
   if (in_flight_ > 0) --in_flight_;
   auto found = entries_.find(key);
   if (found == entries_.end()) return;
-  found->second.running = false;
-  if (relay_ran) found->second.last_relay = started;
+  State& state = found->second;
+  state.running = false;
+  if (relay_ran) state.last_relay = started;
+  if (state.next_due <= now)
+    state.next_due = NextGridPoint(now, state.offset, state.entry.interval);
 }
 
 std::optional<Schedule::TimePoint> Schedule::NextWakeup() const {

@@ -49,9 +49,10 @@ class Schedule {
   // They count as in flight until Finished.
   std::vector<Due> TakeDue(TimePoint now);
 
-  // `key`'s probe that started at `started` has finished; `relay_ran` when it included the relay
-  // test. Unknown keys (removed meanwhile) only free their slot.
-  void Finished(const std::string& key, TimePoint started, bool relay_ran);
+  // `key`'s probe that started at `started` has finished at `now`; `relay_ran` when it included
+  // the relay test. A grid point that passed while it ran is skipped. Unknown keys (removed
+  // meanwhile) only free their slot.
+  void Finished(const std::string& key, TimePoint started, TimePoint now, bool relay_ran);
 
   // When TakeDue next has something to return, if anything is waiting at all. May be in the
   // past when probes wait for a free slot.
@@ -61,7 +62,8 @@ class Schedule {
   std::size_t size() const { return entries_.size(); }
 
   // The stable offset of `key` within `interval` (FNV-1a of the key).
-  static std::chrono::milliseconds Offset(const std::string& key, std::chrono::milliseconds interval);
+  static std::chrono::milliseconds Offset(const std::string& key,
+                                          std::chrono::milliseconds interval);
   // The first grid point of (offset, interval) strictly after `after`.
   static TimePoint NextGridPoint(TimePoint after, std::chrono::milliseconds offset,
                                  std::chrono::milliseconds interval);

@@ -24,7 +24,8 @@ constexpr int kExitUsage = 2;
 // qualified, else a name that is obviously a probe's (RFC 2606 .invalid).
 std::string DefaultEhloName() {
   char name[256] = {};
-  if (gethostname(name, sizeof name - 1) == 0 && std::string_view(name).find('.') != std::string_view::npos) {
+  if (gethostname(name, sizeof name - 1) == 0 &&
+      std::string_view(name).find('.') != std::string_view::npos) {
     return name;
   }
   return "smtp-exporter.invalid";
@@ -59,7 +60,8 @@ struct Options {
 // Checks the options and builds the spec; returns an error message naming the flag, or "".
 std::string BuildSpec(const Options& options, const Target& target, ProbeSpec* spec) {
   auto timeout = ParseDuration(options.timeout);
-  if (!timeout || timeout->count() <= 0) return "--timeout: invalid duration \"" + options.timeout + "\"";
+  if (!timeout || timeout->count() <= 0)
+    return "--timeout: invalid duration \"" + options.timeout + "\"";
   auto starttls = ParseStartTlsMode(options.starttls);
   if (!starttls) return "--starttls: must be off, opportunistic or required";
   spec->host = target.host;
@@ -71,9 +73,10 @@ std::string BuildSpec(const Options& options, const Target& target, ProbeSpec* s
   spec->tls.verify = !options.no_verify;
   spec->tls.ca_file = options.ca_file;
   spec->tls.server_name = options.server_name;
-  spec->ip_protocol = options.ip4 == options.ip6 ? (options.ip4 ? IpProtocol::kBoth : IpProtocol::kIp4)
-                      : options.ip6             ? IpProtocol::kIp6
-                                                : IpProtocol::kIp4;
+  spec->ip_protocol = options.ip4 == options.ip6
+                          ? (options.ip4 ? IpProtocol::kBoth : IpProtocol::kIp4)
+                      : options.ip6 ? IpProtocol::kIp6
+                                    : IpProtocol::kIp4;
   spec->dns_server = options.dns_server;
   spec->check_fcrdns = !options.no_reverse_dns;
   spec->relay.enabled = options.relay_test;
@@ -91,9 +94,9 @@ std::string BuildSpec(const Options& options, const Target& target, ProbeSpec* s
       list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
     }
   }
-  for (const auto& [flag, value] : {std::pair{"--ehlo-name", &options.ehlo_name},
-                                    std::pair{"--mail-from", &options.mail_from},
-                                    std::pair{"--rcpt-to", &options.rcpt_to}}) {
+  for (const auto& [flag, value] :
+       {std::pair{"--ehlo-name", &options.ehlo_name}, std::pair{"--mail-from", &options.mail_from},
+        std::pair{"--rcpt-to", &options.rcpt_to}}) {
     if (value->find_first_of("\r\n <>") != std::string::npos) {
       return std::string(flag) + ": must not contain spaces, angle brackets or line breaks";
     }
@@ -114,28 +117,39 @@ void Print(const ProbeResult& result, const Options& options, const Verdict& ver
 }  // namespace
 
 int RunProbeCommand(int argc, char** argv) {
-  CLI::App app{"Probe one mail server once and print the SMTP conversation and a verdict.\n"
-               "Exit status: 0 healthy, 1 unhealthy (down, required TLS failing, open relay), "
-               "2 bad usage.",
-               "smtp_exporter probe"};
+  CLI::App app{
+      "Probe one mail server once and print the SMTP conversation and a verdict.\n"
+      "Exit status: 0 healthy, 1 unhealthy (down, required TLS failing, open relay), "
+      "2 bad usage.",
+      "smtp_exporter probe"};
   Options options;
   app.add_option("target", options.target, "HOST[:PORT], [IPv6]:PORT or mx:DOMAIN")->required();
-  app.add_option("--timeout", options.timeout, "deadline for the whole probe")->capture_default_str();
-  app.add_option("--starttls", options.starttls, "off | opportunistic | required")->capture_default_str();
+  app.add_option("--timeout", options.timeout, "deadline for the whole probe")
+      ->capture_default_str();
+  app.add_option("--starttls", options.starttls, "off | opportunistic | required")
+      ->capture_default_str();
   app.add_flag("--implicit-tls", options.implicit_tls, "TLS from the first byte (SMTPS, port 465)");
-  app.add_option("--ehlo-name", options.ehlo_name, "name sent with EHLO/HELO")->capture_default_str();
-  app.add_flag("--relay-test", options.relay_test, "test for an open relay (MAIL/RCPT/RSET, never DATA)");
+  app.add_option("--ehlo-name", options.ehlo_name, "name sent with EHLO/HELO")
+      ->capture_default_str();
+  app.add_flag("--relay-test", options.relay_test,
+               "test for an open relay (MAIL/RCPT/RSET, never DATA)");
   app.add_option("--relay-variants", options.relay_variants, "basic | all | comma-separated names")
       ->capture_default_str();
-  app.add_option("--mail-from", options.mail_from, "sender for the relay test")->capture_default_str();
-  app.add_option("--rcpt-to", options.rcpt_to, "foreign recipient for the relay test")->capture_default_str();
-  app.add_option("--ca-file", options.ca_file, "PEM CA bundle to verify against (default: system store)");
-  app.add_option("--server-name", options.server_name, "SNI and name to verify (default: the host)");
+  app.add_option("--mail-from", options.mail_from, "sender for the relay test")
+      ->capture_default_str();
+  app.add_option("--rcpt-to", options.rcpt_to, "foreign recipient for the relay test")
+      ->capture_default_str();
+  app.add_option("--ca-file", options.ca_file,
+                 "PEM CA bundle to verify against (default: system store)");
+  app.add_option("--server-name", options.server_name,
+                 "SNI and name to verify (default: the host)");
   app.add_flag("--no-verify", options.no_verify, "do not fail required TLS on verification errors");
   app.add_flag("-4", options.ip4, "IPv4 only (default)");
   app.add_flag("-6", options.ip6, "IPv6 only (-4 -6: prefer IPv6, fall back to IPv4)");
-  app.add_option("--dns-server", options.dns_server, "DNS server HOST[:PORT] (default: system resolver)");
-  app.add_flag("--no-reverse-dns", options.no_reverse_dns, "skip the forward-confirmed reverse DNS check");
+  app.add_option("--dns-server", options.dns_server,
+                 "DNS server HOST[:PORT] (default: system resolver)");
+  app.add_flag("--no-reverse-dns", options.no_reverse_dns,
+               "skip the forward-confirmed reverse DNS check");
   app.add_option("--output", options.output, "text | json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -57,8 +57,7 @@ class DnsResolver {
 
   // MX records of `domain`, sorted by preference, then host name (RFC 5321 §5.1). A domain with
   // no MX records yields kNoData (the caller may apply the implicit MX rule).
-  virtual boost::asio::awaitable<DnsAnswer<std::vector<MxRecord>>> LookupMx(
-      std::string domain) = 0;
+  virtual boost::asio::awaitable<DnsAnswer<std::vector<MxRecord>>> LookupMx(std::string domain) = 0;
 
   // PTR names of an IPv4 or IPv6 address, without trailing dots.
   virtual boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupPtr(

@@ -51,41 +51,42 @@ struct StepResult {
   std::string enhanced_code;             // RFC 3463 "x.y.z" of that reply, or ""
   bool ok = false;
   FailureReason reason = FailureReason::kNone;  // set when !ok
-  std::string detail;                    // human-readable, for the transcript and logs
+  std::string detail;                           // human-readable, for the transcript and logs
 };
 
 struct CertificateInfo {
   std::string subject;  // RFC 2253 one-line form, e.g. "CN=mx.example.org"
   std::string issuer;
-  std::string serial;   // upper-case hex
-  std::int64_t not_before = 0;  // Unix seconds
-  std::int64_t not_after = 0;   // Unix seconds
+  std::string serial;                  // upper-case hex
+  std::int64_t not_before = 0;         // Unix seconds
+  std::int64_t not_after = 0;          // Unix seconds
   std::vector<std::string> dns_names;  // subjectAltName dNSName entries (leaf only)
 };
 
 struct TlsInfo {
   bool handshake_ok = false;
-  std::string version;  // "TLSv1.3"
-  std::string cipher;   // "TLS_AES_256_GCM_SHA384"
-  std::vector<CertificateInfo> chain;  // as presented, leaf first
-  std::int64_t earliest_not_after = 0; // min not_after over the chain; 0 = no certificate
+  std::string version;                  // "TLSv1.3"
+  std::string cipher;                   // "TLS_AES_256_GCM_SHA384"
+  std::vector<CertificateInfo> chain;   // as presented, leaf first
+  std::int64_t earliest_not_after = 0;  // min not_after over the chain; 0 = no certificate
   // Verification is its own result: the handshake completes even when it fails.
   bool chain_verified = false;
   bool hostname_verified = false;
   bool verified() const { return chain_verified && hostname_verified; }
-  std::string verify_error;  // e.g. "certificate has expired", "hostname mismatch"
-  std::string verified_name; // the name (or IP) checked against the certificate
+  std::string verify_error;   // e.g. "certificate has expired", "hostname mismatch"
+  std::string verified_name;  // the name (or IP) checked against the certificate
 };
 
 enum class RelayOutcome { kAccepted, kRefused, kInconclusive, kAuthRequired };
-const char* ToString(RelayOutcome outcome);  // "accepted", "refused", "inconclusive", "auth_required"
+const char* ToString(
+    RelayOutcome outcome);  // "accepted", "refused", "inconclusive", "auth_required"
 
 struct RelayAttempt {
   std::string variant;
   std::string mail_from;  // as sent
   std::string rcpt_to;    // as sent
   int mail_code = 0;
-  int rcpt_code = 0;      // 0 when MAIL FROM was not accepted and RCPT TO was not sent
+  int rcpt_code = 0;  // 0 when MAIL FROM was not accepted and RCPT TO was not sent
   RelayOutcome outcome = RelayOutcome::kInconclusive;
 };
 
@@ -125,11 +126,11 @@ struct ProbeResult {
   DnsInfo dns;
   std::optional<GreetingInfo> greeting;  // from the final 220
   std::vector<std::string> greeting_lines;
-  std::optional<bool> esmtp;             // true: EHLO accepted; false: only HELO worked
+  std::optional<bool> esmtp;                     // true: EHLO accepted; false: only HELO worked
   std::optional<Capabilities> capabilities;      // EHLO before TLS (or implicit TLS session)
   std::optional<Capabilities> tls_capabilities;  // EHLO after STARTTLS
   bool starttls_offered = false;
-  std::optional<bool> starttls_success;          // set when STARTTLS was attempted
+  std::optional<bool> starttls_success;  // set when STARTTLS was attempted
   bool implicit_tls = false;
   std::optional<TlsInfo> tls;
   RelayResult relay;

@@ -1,7 +1,5 @@
 #include "probes/prober.h"
 
-#include <utility>  // before Asio: g++ 12 coroutine support needs it
-
 #include <arpa/inet.h>
 #include <openssl/ssl.h>
 
@@ -13,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <memory>
+#include <utility>
 
 #include "probes/command.h"
 #include "probes/relay_variants.h"
@@ -65,10 +64,7 @@ std::string ReplyLineText(const Reply& reply, std::size_t index) {
 class Probe : public std::enable_shared_from_this<Probe> {
  public:
   Probe(asio::any_io_executor executor, ProbeSpec spec)
-      : executor_(executor),
-        spec_(std::move(spec)),
-        connection_(executor),
-        deadline_(executor) {}
+      : executor_(executor), spec_(std::move(spec)), connection_(executor), deadline_(executor) {}
 
   asio::awaitable<ProbeResult> Run();
 
@@ -140,8 +136,8 @@ void Probe::FailStep(FailureReason reason, std::string detail, bool fatal) {
   current().ok = false;
   current().reason = reason;
   current().detail = detail;
-  Note('*', std::string(ToString(current().step)) + " failed (" + ToString(reason) +
-                "): " + detail);
+  Note('*',
+       std::string(ToString(current().step)) + " failed (" + ToString(reason) + "): " + detail);
   if (fatal && !result_.failed_step) {
     result_.failed_step = current().step;
     result_.failure_reason = reason;
@@ -377,7 +373,8 @@ asio::awaitable<bool> Probe::TlsEhlo() {
   std::optional<Reply> reply = co_await Exchange("EHLO", spec_.ehlo_name);
   if (!reply) co_return false;
   if (reply->code != 250) {
-    FailStep(FailureReason::kRejected, "EHLO after STARTTLS answered " + std::to_string(reply->code));
+    FailStep(FailureReason::kRejected,
+             "EHLO after STARTTLS answered " + std::to_string(reply->code));
     co_return false;
   }
   result_.tls_capabilities = ParseEhloReply(*reply);
@@ -421,8 +418,9 @@ asio::awaitable<bool> Probe::RelayTest() {
     attempt.outcome = ClassifyRelay(attempt.mail_code, attempt.rcpt_code);
     if (attempt.outcome == RelayOutcome::kAccepted) {
       result_.relay.open = true;
-      Note('*', "relay variant " + attempt.variant + ": recipient accepted at RCPT (open relay; "
-                "a catch-all that discards later looks the same)");
+      Note('*', "relay variant " + attempt.variant +
+                    ": recipient accepted at RCPT (open relay; "
+                    "a catch-all that discards later looks the same)");
     }
     result_.relay.attempts.push_back(std::move(attempt));
     if (server_closing_) {
@@ -471,8 +469,8 @@ asio::awaitable<void> Probe::ReverseDns() {
     co_return;
   }
   result_.dns.ptr_names = ptr.value;
-  const IpProtocol family = address.find(':') != std::string::npos ? IpProtocol::kIp6
-                                                                   : IpProtocol::kIp4;
+  const IpProtocol family =
+      address.find(':') != std::string::npos ? IpProtocol::kIp6 : IpProtocol::kIp4;
   bool match = false;
   bool banner_match = false;
   for (std::size_t i = 0; i < ptr.value.size() && i < kMaxPtrNamesChecked; ++i) {
@@ -544,8 +542,7 @@ asio::awaitable<ProbeResult> Probe::Run() {
 void StartProbe(asio::io_context& io, ProbeSpec spec, std::function<void(ProbeResult)> done) {
   auto probe = std::make_shared<Probe>(io.get_executor(), std::move(spec));
   asio::co_spawn(
-      io,
-      [probe]() -> asio::awaitable<ProbeResult> { co_return co_await probe->Run(); },
+      io, [probe]() -> asio::awaitable<ProbeResult> { co_return co_await probe->Run(); },
       [probe, done = std::move(done)](std::exception_ptr error, ProbeResult result) {
         // Last-resort guard: the engine reports failures as data, so this is a bug if it fires.
         if (error) {
@@ -577,7 +574,8 @@ MxExpansion ExpandMx(const std::string& domain, const std::string& dns_server,
   MxExpansion expansion;
   const auto start = Clock::now();
   std::string error;
-  std::unique_ptr<DnsResolver> resolver = DnsResolver::Create(io.get_executor(), dns_server, &error);
+  std::unique_ptr<DnsResolver> resolver =
+      DnsResolver::Create(io.get_executor(), dns_server, &error);
   if (!resolver) {
     expansion.error = error;
     return expansion;

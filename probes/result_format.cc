@@ -104,8 +104,8 @@ class JsonWriter {
   static std::size_t Utf8SequenceLength(std::string_view text) {
     const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
     const unsigned char lead = byte(0);
-    std::size_t length = lead >= 0xf0 && lead <= 0xf4 ? 4
-                         : lead >= 0xe0               ? 3
+    std::size_t length = lead >= 0xf0 && lead <= 0xf4  ? 4
+                         : lead >= 0xe0                ? 3
                          : lead >= 0xc2 && lead < 0xe0 ? 2
                                                        : 0;
     if (length == 0 || text.size() < length) return 0;
@@ -138,11 +138,21 @@ class JsonWriter {
         continue;
       }
       switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
+        case '"':
+          out_ += "\\\"";
+          break;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '\r':
+          out_ += "\\r";
+          break;
+        case '\t':
+          out_ += "\\t";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             char escape[8];
@@ -213,7 +223,8 @@ Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds) {
   if (result.plaintext_after_starttls) {
     findings.push_back("server sent plaintext after its STARTTLS 220 (discarded; RFC 3207 §4.2)");
   }
-  if (result.capabilities && !result.capabilities->auth_mechanisms.empty() && !result.implicit_tls) {
+  if (result.capabilities && !result.capabilities->auth_mechanisms.empty() &&
+      !result.implicit_tls) {
     findings.push_back("AUTH offered before TLS: " +
                        Join(result.capabilities->auth_mechanisms, " "));
   }
@@ -224,7 +235,8 @@ Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds) {
     const std::int64_t not_after = result.tls->earliest_not_after;
     if (not_after != 0 && not_after <= now_unix_seconds) {
       findings.push_back("certificate expired on " + UtcDate(not_after));
-    } else if (not_after != 0 && not_after - now_unix_seconds < kExpiryWarningDays * kSecondsPerDay) {
+    } else if (not_after != 0 &&
+               not_after - now_unix_seconds < kExpiryWarningDays * kSecondsPerDay) {
       findings.push_back("certificate expires in " +
                          std::to_string((not_after - now_unix_seconds) / kSecondsPerDay) + " days");
     }
@@ -291,7 +303,8 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
   if (result.capabilities && result.esmtp.value_or(false)) {
     out << "extensions:   " << keywords(*result.capabilities) << "\n";
   }
-  if (result.tls_capabilities) out << "after TLS:    " << keywords(*result.tls_capabilities) << "\n";
+  if (result.tls_capabilities)
+    out << "after TLS:    " << keywords(*result.tls_capabilities) << "\n";
   if (!result.implicit_tls) {
     out << "starttls:     " << (result.starttls_offered ? "offered" : "not offered");
     if (result.starttls_success) out << (*result.starttls_success ? ", succeeded" : ", FAILED");
@@ -323,8 +336,10 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
     }
   }
   if (!result.dns.ptr_names.empty() || result.dns.fcrdns_match) {
-    out << "reverse dns:  " << (result.dns.ptr_names.empty() ? "(none)" : Join(result.dns.ptr_names, ", "));
-    if (result.dns.fcrdns_match) out << (*result.dns.fcrdns_match ? ", forward-confirmed" : ", NOT forward-confirmed");
+    out << "reverse dns:  "
+        << (result.dns.ptr_names.empty() ? "(none)" : Join(result.dns.ptr_names, ", "));
+    if (result.dns.fcrdns_match)
+      out << (*result.dns.fcrdns_match ? ", forward-confirmed" : ", NOT forward-confirmed");
     out << "\n";
   }
   for (const std::string& finding : verdict.findings) out << "finding:      " << finding << "\n";
@@ -345,8 +360,8 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   json.Key("failure_reason").String(ToString(result.failure_reason));
   json.Key("failure_detail").String(result.failure_detail);
   json.Key("duration_seconds").Number(Seconds(result.duration));
-  json.Key("started_at").Number(std::chrono::duration<double>(
-      result.started_at.time_since_epoch()).count());
+  json.Key("started_at")
+      .Number(std::chrono::duration<double>(result.started_at.time_since_epoch()).count());
 
   json.Key("steps").BeginArray();
   for (const StepResult& step : result.steps) {

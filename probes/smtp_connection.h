@@ -3,23 +3,22 @@
 //
 // It moves bytes and replies; it knows nothing of the dialogue's steps. Expected network failures
 // come back as IoFailure values classified into FailureReason, never as exceptions. Close() aborts
-// every pending operation; after AbortForDeadline() aborted operations report kTimeout, which is how
-// the prober enforces one deadline for the whole probe.
+// every pending operation; after AbortForDeadline() aborted operations report kTimeout, which is
+// how the prober enforces one deadline for the whole probe.
 //
 // Internal to the engine: include only from probes/*.cc and tests (it pulls in Asio).
 #pragma once
 
-#include <utility>  // before Asio: g++ 12 coroutine support needs it
-
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include "probes/probe_result.h"
@@ -60,7 +59,7 @@ class SmtpConnection {
   void DiscardBuffered() { parser_.Reset(); }
 
   bool is_tls() const { return tls_.has_value(); }
-  SSL* ssl_handle();  // nullptr before StartTls
+  SSL* ssl_handle();                   // nullptr before StartTls
   std::string remote_address() const;  // "" when not connected
 
   // Closes the socket, aborting pending operations. Idempotent.

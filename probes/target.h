@@ -11,9 +11,9 @@
 namespace smtp {
 
 struct Target {
-  std::string host;         // name or IP literal without brackets; the domain for MX targets
-  std::uint16_t port = 0;   // 0 = not given: use the default
-  bool mx = false;          // "mx:domain": expand to the domain's MX hosts
+  std::string host;        // name or IP literal without brackets; the domain for MX targets
+  std::uint16_t port = 0;  // 0 = not given: use the default
+  bool mx = false;         // "mx:domain": expand to the domain's MX hosts
   bool operator==(const Target&) const = default;
 };
 

@@ -134,7 +134,8 @@ TlsInfo InspectTlsSession(SSL* ssl, const std::string& expected_name) {
   TlsInfo info;
   info.handshake_ok = true;
   info.version = SSL_get_version(ssl);
-  if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) info.cipher = SSL_CIPHER_get_name(cipher);
+  if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl))
+    info.cipher = SSL_CIPHER_get_name(cipher);
 
   // On the client side the peer chain includes the leaf (SSL_get_peer_cert_chain(3)).
   if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
@@ -166,9 +167,8 @@ TlsInfo InspectTlsSession(SSL* ssl, const std::string& expected_name) {
     info.hostname_verified = X509_check_ip_asc(leaf, expected_name.c_str(), 0) == 1;
   } else {
     // RFC 6125 §6.4: wildcards only as the whole left-most label.
-    info.hostname_verified =
-        X509_check_host(leaf, expected_name.c_str(), expected_name.size(),
-                        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+    info.hostname_verified = X509_check_host(leaf, expected_name.c_str(), expected_name.size(),
+                                             X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
   }
   if (!info.hostname_verified && info.verify_error.empty()) {
     info.verify_error = "certificate does not match " + expected_name;

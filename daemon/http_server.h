@@ -1,0 +1,128 @@
+// A small HTTP/1.1 server (RFC 9110, RFC 9112) for the exporter's endpoints, running on the probe
+// loop's io_context. It is written for an exporter exposed to untrusted networks: every read is
+// bounded in size and time, and no input crashes it.
+//
+// Routing is by exact path. For every request the server, in this order:
+//   - answers 400 to a request it cannot parse (and then closes the connection), 431 when the
+//     request line and header fields exceed 8 KiB, 413 when the body exceeds 64 KiB;
+//   - with basic_auth_users configured, answers 401 with `WWW-Authenticate: Basic
+//     realm="smtp_exporter"` unless the request carries valid credentials (RFC 7617), whatever
+//     the path, so unauthenticated clients learn nothing about the routes;
+//   - answers 404 to an unknown path and 405 with an Allow header to a method the route does not
+//     accept; HEAD is accepted wherever GET is, and answered with GET's header fields and no body;
+//   - otherwise calls the route's handler.
+// Responses carry Content-Length and Date; a body over 1 KiB is gzip-compressed when the
+// request's Accept-Encoding allows it (Content-Encoding: gzip, Vary: Accept-Encoding).
+// Connections are persistent (HTTP/1.1 keep-alive, and HTTP/1.0 when asked for); requests on one
+// connection are answered in order.
+//
+// Timeouts: a new connection must complete its TLS handshake and send its first request header
+// within header_timeout; an idle keep-alive connection is closed after idle_timeout; once the
+// first byte of a request has arrived, the rest of its header must arrive within header_timeout
+// (so a client dripping one byte at a time cannot hold a socket), and its body within another
+// header_timeout; writing a response may take up to write_timeout. Beyond max_connections, new
+// connections get a 503 (plain HTTP) or are closed at once.
+//
+// With WebConfig::tls set the server speaks HTTPS only. Bcrypt verification, which costs tens of
+// milliseconds by design, runs on a helper thread so it never stalls the probe loop; successful
+// verifications are cached for a minute, keyed by the user and a salted digest of the password.
+//
+// Thread safety: construct, Handle, Listen, Stop and SetWebConfig on one thread, and only while
+// that thread is the io_context's thread or the io_context is not running. Handlers are called on
+// the io_context's thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "daemon/web_config.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace smtp {
+
+class HttpServerImpl;
+
+struct HttpRequest {
+  std::string method;  // as sent, e.g. "GET", "HEAD", "POST"
+  std::string path;    // percent-decoded, without the query, e.g. "/probe"
+  // Percent-decoded query parameters ('+' is a space); the first of repeated names wins.
+  std::map<std::string, std::string> query;
+  // Field names in lower case; repeated fields joined with ", " (RFC 9110 §5.3).
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::string remote;  // peer address, "127.0.0.1:54321" or "[::1]:54321"
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type;  // empty: none sent
+  std::string body;
+  // Extra header fields. Fields the server owns (Content-Length, Transfer-Encoding, Connection,
+  // Date, Content-Encoding when it compresses) and fields containing CR, LF or NUL are ignored.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Sends the response. Call it exactly once, on the io_context's thread, now or later; later calls
+// are ignored. Calling it after the client went away, after Stop() or after the server was
+// destroyed is safe: the response is dropped. A Respond destroyed without being called answers
+// 500, so a forgotten code path cannot hang the connection.
+using Respond = std::function<void(HttpResponse)>;
+using Handler = std::function<void(const HttpRequest&, Respond)>;
+
+struct HttpServerOptions {
+  std::size_t max_header_bytes = 8 * 1024;  // request line + fields; beyond: 431
+  std::size_t max_body_bytes = 64 * 1024;   // beyond: 413
+  std::size_t gzip_min_bytes = 1024;        // smaller bodies are not worth compressing
+  std::size_t max_connections = 256;
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(30);
+  // Receives one logfmt-ready message per unexpected failure (a handler that threw, a bug caught by
+  // the last-resort catch). Default: a logfmt line on stderr.
+  std::function<void(const std::string&)> log_error;
+};
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io_context, WebConfig web_config,
+             HttpServerOptions options = {});
+  // Stops accepting and closes idle connections; requests in progress finish on their own.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Routes `path` (exact match) to `handler` for `methods` (upper case; "GET" implies "HEAD").
+  // A later call for the same path replaces the route.
+  void Handle(std::string path, std::vector<std::string> methods, Handler handler);
+
+  // Starts accepting on `address`: ":9025" (all interfaces: dual-stack [::], falling back to
+  // 0.0.0.0 without IPv6), "127.0.0.1:0" (port 0: the kernel picks one, see port()),
+  // "[::1]:9025" or "localhost:9025" (resolved now, first address). May be called more than once
+  // to listen on several addresses. On failure returns false and sets *error to a one-line reason.
+  bool Listen(const std::string& address, std::string* error);
+
+  // The local port of the first successful Listen, 0 before.
+  std::uint16_t port() const;
+
+  // Stops accepting and closes idle connections; a connection busy with a request gets its answer
+  // (with Connection: close) and is then closed. Final: the server does not accept again.
+  void Stop();
+
+  // Applies a reloaded web config to new requests and TLS handshakes; connections already
+  // established keep their TLS session. Switching between HTTP and HTTPS affects new connections.
+  void SetWebConfig(WebConfig web_config);
+
+ private:
+  std::shared_ptr<HttpServerImpl> impl_;
+};
+
+}  // namespace smtp

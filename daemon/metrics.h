@@ -1,0 +1,150 @@
+// The metrics layer: turns the latest probe results into Prometheus metric families and renders
+// them in the text exposition format. Pure: no I/O, no clock, no locks, no global registry. The
+// families are built afresh on every scrape from plain data (the idea behind prometheus-cpp's
+// Collectable), so a target removed by a reload simply stops appearing, and nothing here can go
+// stale or leak series.
+//
+// Names, labels and meanings are the contract of DESIGN §2. The rules, after Prometheus' "Writing
+// exporters" and blackbox_exporter:
+//   * A series is emitted only when its fact is known: no TLS series when no TLS handshake
+//     happened, no relay series when the relay test never ran, nothing at all for a target that
+//     was never probed. A family without series is left out (no lone HELP/TYPE lines).
+//   * `_info` gauges are 1; facts live in their labels.
+//   * Every per-target series carries `target` (unless the caller asks to omit it, as /probe
+//     does) and the target's configured extra labels, then the family's own labels, in that order.
+//   * Families come in DESIGN §2 table order; series within a family are sorted by their label
+//     pairs. Output is therefore a function of the input set only, not of its order.
+//   * Label values come from the network (banners, certificates, EHLO keywords). They are made
+//     valid UTF-8 (invalid bytes and control characters other than tab and newline become U+FFFD)
+//     and cut to kMaxLabelValueBytes; quoting, backslashes and newlines are escaped by
+//     prometheus::TextSerializer. Per-session lists that a hostile server controls (EHLO
+//     keywords, AUTH mechanisms) are capped at kMaxSeriesPerList series each, so one server
+//     cannot blow up cardinality.
+//   * The exposition is always valid: two snapshots with the same label set keep only the first,
+//     and a configured label whose name is invalid or collides with a label of ours is dropped
+//     (the config layer should reject such names up front with TargetLabelNameError()).
+//
+// This is the only header of the project that includes prometheus-cpp.
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "probes/probe_result.h"
+
+namespace smtp {
+
+inline constexpr std::size_t kMaxLabelValueBytes = 512;
+inline constexpr std::size_t kMaxSeriesPerList = 64;
+
+// Banner latency over time, for heatmaps and quantiles (smtp_greeting_duration_seconds). The
+// owner (the result store) calls Observe() with the greeting step's duration of every probe that
+// received a greeting; the metrics layer only reads it. Not thread-safe: guard it like the rest
+// of the stored result.
+class GreetingHistogram {
+ public:
+  // 5 ms to 30 s: a healthy local MTA answers in milliseconds, a tarpitting one (Postfix
+  // postscreen greet pause, Exim's smtp_banner delay) in seconds, and RFC 5321 §4.5.3.2 lets a
+  // client wait up to 5 minutes, which the +Inf bucket covers.
+  static const std::vector<double>& DefaultBounds();
+
+  GreetingHistogram();  // DefaultBounds()
+  // Upper bounds in seconds; sorted and de-duplicated here, NaN and +Inf dropped (the +Inf bucket
+  // is implicit and equals count()).
+  explicit GreetingHistogram(std::vector<double> upper_bounds);
+
+  // Negative values count as 0; NaN is ignored.
+  void Observe(double seconds);
+
+  const std::vector<double>& bounds() const { return bounds_; }
+  // cumulative_counts()[i] = observations <= bounds()[i].
+  const std::vector<std::uint64_t>& cumulative_counts() const { return cumulative_counts_; }
+  double sum() const { return sum_; }
+  std::uint64_t count() const { return count_; }
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<std::uint64_t> cumulative_counts_;
+  double sum_ = 0;
+  std::uint64_t count_ = 0;
+};
+
+// What the metrics layer knows about one target at scrape time. Results are held through
+// shared_ptr<const ...> so that a scrape can copy the snapshots of 10,000 targets under the
+// store's lock for the price of pointer copies, and build and render outside of it.
+struct TargetSnapshot {
+  std::string target;                         // value of the `target` label, e.g. "mx1:25"
+  std::map<std::string, std::string> labels;  // configured extra labels
+  std::shared_ptr<const ProbeResult> last;    // latest finished probe; null = not probed yet
+  // The relay test runs on its own, longer interval, so its verdict is kept between runs. When
+  // `last` itself ran the relay test, `last` wins and these are ignored.
+  std::shared_ptr<const RelayResult> last_relay;
+  std::optional<std::chrono::system_clock::time_point> last_relay_at;  // when that run started
+  // Accumulated by the owner over the target's lifetime; nullopt = do not export (e.g. /probe,
+  // where one probe has no history). Exported once the target was probed at least once.
+  std::optional<GreetingHistogram> greeting_histogram;
+  std::optional<int> mx_records;  // for `mx:` targets: MX records of the domain
+};
+
+// The per-target families (smtp_probe_*, smtp_greeting_*, smtp_tls_*, smtp_relay_*, ...).
+// `include_target_label` = false for /probe, which answers for one target only; the caller then
+// passes a single snapshot.
+//
+// Beyond DESIGN §2, this also emits smtp_relay_last_run_timestamp_seconds (when the relay
+// verdict was taken), because the relay verdict is usually older than the rest of the probe.
+std::vector<prometheus::MetricFamily> BuildProbeFamilies(const std::vector<TargetSnapshot>& targets,
+                                                         bool include_target_label);
+
+// Latency of the scheduler (how late probes started against their slot), as a summary: the
+// owner keeps the observations and computes the quantiles.
+struct LagSummary {
+  std::uint64_t count = 0;
+  double sum = 0;                                    // seconds
+  std::vector<std::pair<double, double>> quantiles;  // {quantile in [0, 1], seconds}, e.g. p50, p99
+};
+
+struct SelfMetrics {
+  std::string version;   // e.g. "0.1.0"
+  std::string revision;  // VCS revision, "" when unknown
+  std::string compiler;  // "" = CompilerDescription() of this build
+  // Probes finished since start, by ProbeResultLabel(). "success" and every failure reason are
+  // always exported (0 until they happen) so that rate() and increase() see the first one.
+  std::map<std::string, std::uint64_t> probes_total_by_result;
+  bool last_reload_successful = false;
+  double last_reload_success_unix = 0;  // Unix seconds of the last successful (re)load
+  int probes_in_flight = 0;
+  LagSummary scheduler_lag;
+};
+
+// smtp_exporter_build_info and the other smtp_exporter_* families.
+std::vector<prometheus::MetricFamily> BuildSelfFamilies(const SelfMetrics& self);
+
+// The exposition text (version 0.0.4, Content-Type "text/plain; version=0.0.4; charset=utf-8").
+std::string RenderText(const std::vector<prometheus::MetricFamily>& families);
+
+// "success", or the failure reason ("dns", "refused", "timeout", ...): the `result` label of
+// smtp_exporter_probes_total for this probe.
+std::string ProbeResultLabel(const ProbeResult& result);
+
+// "gcc 12.2.0", "clang 14.0.6": the compiler of this build, for smtp_exporter_build_info.
+std::string CompilerDescription();
+
+// Why `name` cannot be a configured target label, or nullopt when it can. Rejected: names that
+// are not Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*), names starting with "__" (reserved by
+// Prometheus), and the labels this layer sets itself ("target", "step", "tls", "le", ...).
+std::optional<std::string> TargetLabelNameError(std::string_view name);
+
+// `value` as a valid, bounded label value (see the rules at the top). Exposed for tests and for
+// the status page, which shows the same strings.
+std::string SanitizeLabelValue(std::string_view value);
+
+}  // namespace smtp

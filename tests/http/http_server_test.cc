@@ -1,0 +1,733 @@
+// The HTTP server over real loopback sockets: every status code it produces, keep-alive, HEAD,
+// gzip, asynchronous handlers, TLS, basic auth, timeouts and hostile input. The server runs on
+// its own io_context thread; the tests are ordinary blocking clients.
+#include "daemon/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "tests/http/http_test_client.h"
+
+namespace smtp {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::BcryptHash;
+using testing::GenerateCertificate;
+using testing::Gunzip;
+using testing::ParsedResponse;
+using testing::Request;
+using testing::TempDir;
+using testing::TestConnection;
+using testing::TlsClientOptions;
+using Clock = std::chrono::steady_clock;
+
+// A server on 127.0.0.1:<ephemeral> with its io_context running on a background thread.
+class Harness {
+ public:
+  explicit Harness(WebConfig config = {}, HttpServerOptions options = {})
+      : server_(std::make_unique<HttpServer>(io_context_, std::move(config), std::move(options))) {
+    server_->Handle("/hello", {"GET"}, [](const HttpRequest&, Respond respond) {
+      respond({.status = 200, .content_type = "text/plain", .body = "hello\n", .headers = {}});
+    });
+  }
+
+  ~Harness() {
+    OnLoop([this] { server_->Stop(); });
+    work_.reset();
+    io_context_.stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+
+  HttpServer& server() { return *server_; }
+
+  // Listens and starts the loop; call after the routes are in place.
+  void Start() {
+    std::string error;
+    ASSERT_TRUE(server_->Listen("127.0.0.1:0", &error)) << error;
+    ASSERT_NE(server_->port(), 0);
+    thread_ = std::thread([this] { io_context_.run(); });
+  }
+
+  std::uint16_t port() const { return server_->port(); }
+
+  // Runs `function` on the loop thread and waits for it.
+  void OnLoop(std::function<void()> function) {
+    if (!thread_.joinable()) {
+      function();
+      return;
+    }
+    std::promise<void> done;
+    boost::asio::post(io_context_, [&] {
+      function();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  // One request on a fresh connection.
+  std::optional<ParsedResponse> Fetch(const std::string& request, bool head = false) {
+    TestConnection connection(port());
+    EXPECT_TRUE(connection.ok()) << connection.error();
+    EXPECT_TRUE(connection.Send(request));
+    return connection.ReadResponse(head);
+  }
+
+ private:
+  boost::asio::io_context io_context_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+      boost::asio::make_work_guard(io_context_);
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+};
+
+// Rather than wiring a clock, measures around the real thing; bounds are generous for slow CI.
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+TEST(HttpServer, AnswersAGetWith200ContentLengthAndDate) {
+  Harness harness;
+  harness.Start();
+  auto response = harness.Fetch(Request("GET", "/hello"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "hello\n");
+  EXPECT_EQ(response->headers["content-type"], "text/plain");
+  EXPECT_EQ(response->headers["content-length"], "6");
+  EXPECT_TRUE(response->headers["date"].ends_with(" GMT")) << response->headers["date"];
+}
+
+TEST(HttpServer, HandlerSeesDecodedPathQueryHeadersBodyAndPeer) {
+  Harness harness;
+  HttpRequest seen;
+  harness.server().Handle("/probe target", {"POST"},
+                          [&](const HttpRequest& request, Respond respond) {
+                            seen = request;
+                            respond({.status = 200, .content_type = "", .body = "", .headers = {}});
+                          });
+  harness.Start();
+  auto response = harness.Fetch(Request("POST",
+                                        "/probe%20target?target=mx%3A%2Fexample.org&module=a+b"
+                                        "&target=second&flag",
+                                        "X-Test: one\r\nx-test: two\r\n", "body bytes"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(seen.method, "POST");
+  EXPECT_EQ(seen.path, "/probe target");
+  EXPECT_EQ(seen.query["target"], "mx:/example.org");  // the first of repeated names wins
+  EXPECT_EQ(seen.query["module"], "a b");
+  EXPECT_EQ(seen.query.count("flag"), 1u);
+  EXPECT_EQ(seen.headers["x-test"], "one, two");
+  EXPECT_EQ(seen.headers["host"], "127.0.0.1");
+  EXPECT_EQ(seen.body, "body bytes");
+  EXPECT_TRUE(seen.remote.starts_with("127.0.0.1:")) << seen.remote;
+}
+
+TEST(HttpServer, AbsoluteFormTargetIsAccepted) {
+  Harness harness;
+  harness.Start();
+  auto response = harness.Fetch(Request("GET", "http://127.0.0.1/hello"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+}
+
+TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
+  Harness harness;
+  harness.Start();
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(connection.Send(Request("GET", "/hello")));
+    auto response = connection.ReadResponse();
+    ASSERT_TRUE(response) << "request " << i;
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->headers.count("connection"), 0u);  // HTTP/1.1 default: persistent
+  }
+  // Pipelined: three requests in one write are answered in order.
+  ASSERT_TRUE(connection.Send(Request("GET", "/hello") + Request("GET", "/nope") +
+                              Request("GET", "/hello")));
+  EXPECT_EQ(connection.ReadResponse()->status, 200);
+  EXPECT_EQ(connection.ReadResponse()->status, 404);
+  EXPECT_EQ(connection.ReadResponse()->status, 200);
+}
+
+TEST(HttpServer, ConnectionCloseIsHonoured) {
+  Harness harness;
+  harness.Start();
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(Request("GET", "/hello", "Connection: close\r\n")));
+  auto response = connection.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->headers["connection"], "close");
+  EXPECT_TRUE(connection.WaitClosed(2s));
+}
+
+TEST(HttpServer, HeadGetsGetsHeadersWithoutBody) {
+  Harness harness;
+  harness.Start();
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(Request("HEAD", "/hello")));
+  auto head = connection.ReadResponse(/*head_request=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->headers["content-length"], "6");
+  EXPECT_EQ(head->body, "");
+  // Had the server sent a body, it would now be read as the next response's status line.
+  ASSERT_TRUE(connection.Send(Request("GET", "/hello")));
+  auto get = connection.ReadResponse();
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->body, "hello\n");
+}
+
+TEST(HttpServer, UnknownPathIs404) {
+  Harness harness;
+  harness.Start();
+  auto response = harness.Fetch(Request("GET", "/nope"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 404);
+}
+
+TEST(HttpServer, WrongMethodIs405WithAllow) {
+  Harness harness;
+  harness.server().Handle("/-/reload", {"POST"},
+                          [](const HttpRequest&, Respond respond) { respond({}); });
+  harness.Start();
+  auto response = harness.Fetch(Request("DELETE", "/hello"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 405);
+  EXPECT_EQ(response->headers["allow"], "GET, HEAD");
+  response = harness.Fetch(Request("GET", "/-/reload"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 405);
+  EXPECT_EQ(response->headers["allow"], "POST");
+  EXPECT_EQ(harness.Fetch(Request("POST", "/-/reload"))->status, 200);
+}
+
+TEST(HttpServer, MalformedRequestsAre400AndClose) {
+  Harness harness;
+  harness.Start();
+  const std::string kBad[] = {
+      "GARBAGE\r\n\r\n",
+      "GET /hello HTTP/9.9\r\nHost: x\r\n\r\n",
+      "GET /hello HTTP/1.1\r\n\r\n",                        // no Host (RFC 9112 §3.2)
+      "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  // two Hosts
+      "GET /hel%zzlo HTTP/1.1\r\nHost: x\r\n\r\n",          // bad percent escape
+      "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n",             // NUL
+      "GET hello HTTP/1.1\r\nHost: x\r\n\r\n",              // not origin-form
+      "GET /hello HTTP/1.1\r\nHost: x\r\nBad Field: y\r\n\r\n",
+      "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+      "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+      "POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+  };
+  for (const std::string& request : kBad) {
+    TestConnection connection(harness.port());
+    ASSERT_TRUE(connection.Send(request));
+    auto response = connection.ReadResponse();
+    ASSERT_TRUE(response) << request;
+    EXPECT_EQ(response->status, 400) << request;
+    EXPECT_EQ(response->headers["connection"], "close") << request;
+    EXPECT_TRUE(connection.WaitClosed(3s)) << request;
+  }
+}
+
+TEST(HttpServer, OversizedHeaderIs431) {
+  Harness harness;
+  harness.Start();
+  auto response =
+      harness.Fetch(Request("GET", "/hello", "X-Big: " + std::string(9 * 1024, 'a') + "\r\n"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 431);
+  // Just under the limit is fine.
+  response =
+      harness.Fetch(Request("GET", "/hello", "X-Big: " + std::string(7 * 1024, 'a') + "\r\n"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+}
+
+TEST(HttpServer, OversizedBodyIs413) {
+  Harness harness;
+  harness.server().Handle("/post", {"POST"}, [](const HttpRequest& request, Respond respond) {
+    respond({.status = 200,
+             .content_type = "",
+             .body = std::to_string(request.body.size()),
+             .headers = {}});
+  });
+  harness.Start();
+  // Declared too large: refused before the body is read.
+  auto response = harness.Fetch("POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+                                std::string(100, 'x'));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413);
+  // Chunked, growing past the limit.
+  std::string chunked = "POST /post HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i) chunked += "1000\r\n" + std::string(0x1000, 'y') + "\r\n";
+  chunked += "0\r\n\r\n";
+  response = harness.Fetch(chunked);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413);
+  // At the limit: accepted.
+  response = harness.Fetch(Request("POST", "/post", "", std::string(64 * 1024, 'z')));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "65536");
+}
+
+TEST(HttpServer, ExpectContinueGetsAnInterimResponse) {
+  Harness harness;
+  harness.server().Handle("/post", {"POST"}, [](const HttpRequest& request, Respond respond) {
+    respond({.status = 200, .content_type = "", .body = request.body, .headers = {}});
+  });
+  harness.Start();
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(
+      "POST /post HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  auto interim = connection.ReadResponse();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(connection.Send("ping"));
+  auto response = connection.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "ping");
+}
+
+TEST(HttpServer, GzipWhenAskedAndTheBodyIsLarge) {
+  Harness harness;
+  std::string big;
+  for (int i = 0; i < 500; ++i)
+    big += "smtp_probe_success{target=\"mx" + std::to_string(i) + "\"} 1\n";
+  harness.server().Handle("/metrics", {"GET"}, [&](const HttpRequest&, Respond respond) {
+    respond(
+        {.status = 200, .content_type = "text/plain; version=0.0.4", .body = big, .headers = {}});
+  });
+  harness.Start();
+
+  auto gzipped = harness.Fetch(Request("GET", "/metrics", "Accept-Encoding: deflate, gzip\r\n"));
+  ASSERT_TRUE(gzipped);
+  EXPECT_EQ(gzipped->headers["content-encoding"], "gzip");
+  EXPECT_EQ(gzipped->headers["vary"], "Accept-Encoding");
+  EXPECT_LT(gzipped->body.size(), big.size() / 4);
+  EXPECT_EQ(Gunzip(gzipped->body), big);
+
+  auto head = harness.Fetch(Request("HEAD", "/metrics", "Accept-Encoding: gzip\r\n"), true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->headers["content-length"], std::to_string(gzipped->body.size()));
+
+  for (const char* refusal : {"", "Accept-Encoding: identity\r\n", "Accept-Encoding: gzip;q=0\r\n",
+                              "Accept-Encoding: *;q=0.5, gzip;q=0.0\r\n"}) {
+    auto plain = harness.Fetch(Request("GET", "/metrics", refusal));
+    ASSERT_TRUE(plain) << refusal;
+    EXPECT_EQ(plain->headers.count("content-encoding"), 0u) << refusal;
+    EXPECT_EQ(plain->headers["vary"], "Accept-Encoding") << refusal;
+    EXPECT_EQ(plain->body, big) << refusal;
+  }
+  auto star = harness.Fetch(Request("GET", "/metrics", "Accept-Encoding: *\r\n"));
+  EXPECT_EQ(star->headers["content-encoding"], "gzip");
+
+  // Small bodies are not worth it.
+  auto small = harness.Fetch(Request("GET", "/hello", "Accept-Encoding: gzip\r\n"));
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->headers.count("content-encoding"), 0u);
+  EXPECT_EQ(small->body, "hello\n");
+}
+
+TEST(HttpServer, AsyncHandlerAnswersLater) {
+  Harness harness;
+  std::mutex mutex;
+  std::optional<Respond> pending;
+  harness.server().Handle("/slow", {"GET"}, [&](const HttpRequest&, Respond respond) {
+    std::lock_guard lock(mutex);
+    pending = std::move(respond);
+  });
+  harness.Start();
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(Request("GET", "/slow")));
+  EXPECT_FALSE(connection.ReadResponse(false, 200ms)) << "answered before the handler did";
+  harness.OnLoop([&] {
+    std::lock_guard lock(mutex);
+    ASSERT_TRUE(pending);
+    (*pending)({.status = 200, .content_type = "", .body = "late", .headers = {}});
+    (*pending)({.status = 500, .content_type = "", .body = "twice", .headers = {}});  // ignored
+  });
+  auto response = connection.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "late");
+  // The connection is still usable.
+  ASSERT_TRUE(connection.Send(Request("GET", "/hello")));
+  EXPECT_EQ(connection.ReadResponse()->status, 200);
+}
+
+TEST(HttpServer, AnswerForAClientThatLeftIsDroppedQuietly) {
+  Harness harness;
+  std::optional<Respond> pending;
+  std::promise<void> called;
+  harness.server().Handle("/slow", {"GET"}, [&](const HttpRequest&, Respond respond) {
+    pending = std::move(respond);
+    called.set_value();
+  });
+  harness.Start();
+  {
+    TestConnection connection(harness.port());
+    ASSERT_TRUE(connection.Send(Request("GET", "/slow")));
+    called.get_future().wait();
+  }  // the client leaves
+  std::this_thread::sleep_for(100ms);
+  harness.OnLoop([&] {
+    (*pending)(
+        {.status = 200, .content_type = "", .body = std::string(100000, 'x'), .headers = {}});
+  });
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello"))->status, 200);
+  // Answering after the server is gone is harmless too.
+  harness.OnLoop([&] { pending.reset(); });
+}
+
+TEST(HttpServer, ForgottenOrThrowingHandlerGives500) {
+  Harness harness;
+  harness.server().Handle("/forgets", {"GET"}, [](const HttpRequest&, Respond) {});
+  harness.server().Handle("/throws", {"GET"},
+                          [](const HttpRequest&, Respond) { throw std::runtime_error("boom"); });
+  harness.server().Handle("/bad", {"GET"}, [](const HttpRequest&, Respond respond) {
+    respond({.status = 42,
+             .content_type = "text/plain\r\nX-Injected: 1",
+             .body = "",
+             .headers = {{"X-Evil", "a\r\nSet-Cookie: b"}, {"Content-Length", "999"}}});
+  });
+  std::vector<std::string> logged;
+  harness.Start();
+  EXPECT_EQ(harness.Fetch(Request("GET", "/forgets"))->status, 500);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/throws"))->status, 500);
+  auto bad = harness.Fetch(Request("GET", "/bad"));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 500);
+  EXPECT_EQ(bad->headers.count("x-injected"), 0u);
+  EXPECT_EQ(bad->headers.count("x-evil"), 0u);
+  EXPECT_EQ(bad->headers.count("set-cookie"), 0u);
+  EXPECT_EQ(bad->headers["content-length"], "0");
+}
+
+TEST(HttpServer, SlowlorisClientIsCutOffAfterTheHeaderTimeout) {
+  HttpServerOptions options;
+  options.header_timeout = 400ms;
+  Harness harness({}, options);
+  harness.Start();
+  TestConnection connection(harness.port());
+  const std::string request =
+      Request("GET", "/hello", "X-Padding: " + std::string(100, 'p') + "\r\n");
+  auto start = Clock::now();
+  bool cut_off = false;
+  for (char c : request) {
+    if (!connection.Send(std::string(1, c))) {
+      cut_off = true;
+      break;
+    }
+    if (connection.WaitClosed(20ms)) {
+      cut_off = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(cut_off) << "the whole header was accepted at one byte per 20 ms";
+  double elapsed = SecondsSince(start);
+  EXPECT_GE(elapsed, 0.35);
+  EXPECT_LT(elapsed, 2.0);
+}
+
+TEST(HttpServer, SilentConnectionIsClosedAfterTheHeaderTimeout) {
+  HttpServerOptions options;
+  options.header_timeout = 300ms;
+  Harness harness({}, options);
+  harness.Start();
+  TestConnection connection(harness.port());
+  auto start = Clock::now();
+  EXPECT_TRUE(connection.WaitClosed(3s));
+  EXPECT_LT(SecondsSince(start), 2.0);
+}
+
+TEST(HttpServer, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  HttpServerOptions options;
+  options.idle_timeout = 300ms;
+  Harness harness({}, options);
+  harness.Start();
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(connection.ReadResponse());
+  auto start = Clock::now();
+  EXPECT_TRUE(connection.WaitClosed(3s));
+  EXPECT_LT(SecondsSince(start), 2.0);
+}
+
+TEST(HttpServer, GarbageAndHugeHeadersNeverCrashIt) {
+  Harness harness;
+  harness.Start();
+  std::mt19937 random(12345);
+  for (int i = 0; i < 50; ++i) {
+    std::string garbage(1 + random() % 8192, '\0');
+    for (char& c : garbage) c = static_cast<char>(random());
+    if (i % 5 == 0) garbage = "GET /" + garbage;  // get past the method check sometimes
+    TestConnection connection(harness.port());
+    connection.Send(garbage);
+    auto response = connection.ReadResponse(false, 2s);
+    if (response) {
+      EXPECT_TRUE(response->status == 400 || response->status == 431) << i;
+    }
+  }
+  {
+    // 10 MB of header bytes: answered with 431 (or cut off) after the first 8 KiB.
+    TestConnection connection(harness.port());
+    connection.Send("GET /hello HTTP/1.1\r\nHost: x\r\nX-Flood: ");
+    std::string chunk(64 * 1024, 'f');
+    for (int i = 0; i < 160; ++i) {
+      if (!connection.Send(chunk)) break;
+    }
+    auto response = connection.ReadResponse(false, 2s);
+    if (response) {
+      EXPECT_EQ(response->status, 431);
+    }
+  }
+  {
+    // Many header lines, each small.
+    TestConnection connection(harness.port());
+    connection.Send("GET /hello HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 100000; ++i) {
+      if (!connection.Send("A: b\r\n")) break;
+    }
+    auto response = connection.ReadResponse(false, 2s);
+    if (response) {
+      EXPECT_EQ(response->status, 431);
+    }
+  }
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello"))->status, 200);
+}
+
+TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  Harness harness({}, options);
+  harness.Start();
+  TestConnection first(harness.port()), second(harness.port());
+  ASSERT_TRUE(first.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(first.ReadResponse());
+  ASSERT_TRUE(second.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(second.ReadResponse());
+  TestConnection third(harness.port());
+  auto response = third.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 503);
+  first.Close();
+  // The slot frees once the server notices the close.
+  std::optional<ParsedResponse> later;
+  for (int attempt = 0; attempt < 50 && !(later && later->status == 200); ++attempt) {
+    std::this_thread::sleep_for(20ms);
+    later = harness.Fetch(Request("GET", "/hello"));
+  }
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->status, 200);
+}
+
+TEST(HttpServer, StopClosesIdleConnectionsAndFinishesBusyOnes) {
+  Harness harness;
+  std::optional<Respond> pending;
+  std::promise<void> called;
+  harness.server().Handle("/slow", {"GET"}, [&](const HttpRequest&, Respond respond) {
+    pending = std::move(respond);
+    called.set_value();
+  });
+  harness.Start();
+  TestConnection idle(harness.port());
+  ASSERT_TRUE(idle.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(idle.ReadResponse());
+  TestConnection busy(harness.port());
+  ASSERT_TRUE(busy.Send(Request("GET", "/slow")));
+  called.get_future().wait();
+
+  harness.OnLoop([&] { harness.server().Stop(); });
+  EXPECT_TRUE(idle.WaitClosed(2s));
+  TestConnection refused(harness.port());
+  EXPECT_FALSE(refused.ok());
+
+  harness.OnLoop(
+      [&] { (*pending)({.status = 200, .content_type = "", .body = "done", .headers = {}}); });
+  auto response = busy.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "done");
+  EXPECT_EQ(response->headers["connection"], "close");
+  EXPECT_TRUE(busy.WaitClosed(2s));
+}
+
+TEST(HttpServer, ListenAddresses) {
+  boost::asio::io_context io_context;
+  HttpServer server(io_context, {});
+  std::string error;
+  EXPECT_FALSE(server.Listen("127.0.0.1", &error));
+  EXPECT_EQ(error, "listen tcp 127.0.0.1: missing port");
+  EXPECT_FALSE(server.Listen("127.0.0.1:99999", &error));
+  EXPECT_EQ(error, "listen tcp 127.0.0.1:99999: invalid port \"99999\"");
+  EXPECT_TRUE(server.Listen("127.0.0.1:0", &error)) << error;
+  std::uint16_t port = server.port();
+  EXPECT_NE(port, 0);
+  HttpServer other(io_context, {});
+  EXPECT_FALSE(other.Listen("127.0.0.1:" + std::to_string(port), &error));
+  EXPECT_EQ(error, "listen tcp 127.0.0.1:" + std::to_string(port) + ": Address already in use");
+  // IPv6 loopback, where the machine has it.
+  HttpServer v6(io_context, {});
+  if (v6.Listen("[::1]:0", &error)) {
+    EXPECT_NE(v6.port(), 0);
+  }
+}
+
+// ---- TLS and basic auth ------------------------------------------------------------------------
+
+WebConfig LoadOrDie(const std::string& path) {
+  WebConfigResult result = LoadWebConfigFile(path);
+  EXPECT_TRUE(result.config.has_value()) << result.error;
+  return result.config.value_or(WebConfig{});
+}
+
+std::string BasicAuth(const std::string& credentials) {
+  // RFC 7617 §2: base64 of "user:password".
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (unsigned char c : credentials) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(buffer >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 63]);
+  while (out.size() % 4 != 0) out.push_back('=');
+  return "Authorization: Basic " + out + "\r\n";
+}
+
+TEST(HttpServer, ServesHttpsOnlyWithATlsConfig) {
+  TempDir dir;
+  ASSERT_TRUE(GenerateCertificate(dir.path(), "server"));
+  Harness harness(LoadOrDie(dir.Write("web.yml",
+                                      "tls_server_config:\n"
+                                      "  cert_file: server.crt\n"
+                                      "  key_file: server.key\n")));
+  harness.Start();
+  TestConnection tls(
+      harness.port(),
+      TlsClientOptions{.ca_file = dir.path() + "/server.crt", .cert_file = "", .key_file = ""});
+  ASSERT_TRUE(tls.ok()) << tls.error();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(tls.Send(Request("GET", "/hello")));
+    auto response = tls.ReadResponse();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, "hello\n");
+  }
+  // Plain HTTP on the TLS port gets no HTTP answer.
+  TestConnection plain(harness.port());
+  ASSERT_TRUE(plain.Send(Request("GET", "/hello")));
+  EXPECT_FALSE(plain.ReadResponse(false, 2s));
+}
+
+TEST(HttpServer, RequireAndVerifyClientCertRefusesAnonymousClients) {
+  TempDir dir;
+  ASSERT_TRUE(GenerateCertificate(dir.path(), "server"));
+  ASSERT_TRUE(GenerateCertificate(dir.path(), "client"));
+  Harness harness(LoadOrDie(dir.Write("web.yml",
+                                      "tls_server_config:\n"
+                                      "  cert_file: server.crt\n"
+                                      "  key_file: server.key\n"
+                                      "  client_auth_type: RequireAndVerifyClientCert\n"
+                                      "  client_ca_file: client.crt\n")));
+  harness.Start();
+  TlsClientOptions options{.ca_file = dir.path() + "/server.crt", .cert_file = "", .key_file = ""};
+  {
+    // TLS 1.3 reports the missing certificate after the handshake, on the first read.
+    TestConnection anonymous(harness.port(), options);
+    if (anonymous.ok()) {
+      anonymous.Send(Request("GET", "/hello"));
+      EXPECT_FALSE(anonymous.ReadResponse(false, 2s));
+    }
+  }
+  options.cert_file = dir.path() + "/client.crt";
+  options.key_file = dir.path() + "/client.key";
+  TestConnection with_cert(harness.port(), options);
+  ASSERT_TRUE(with_cert.ok()) << with_cert.error();
+  ASSERT_TRUE(with_cert.Send(Request("GET", "/hello")));
+  auto response = with_cert.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+}
+
+TEST(HttpServer, BasicAuthGuardsEveryPath) {
+  WebConfig config;
+  config.basic_auth_users["alice"] = BcryptHash("correct horse");
+  ASSERT_EQ(config.basic_auth_users["alice"].size(), 60u);
+  ASSERT_TRUE(config.basic_auth_users["alice"].starts_with("$2b$04$"));
+  Harness harness(config);
+  harness.Start();
+
+  auto none = harness.Fetch(Request("GET", "/hello"));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(none->headers["www-authenticate"], "Basic realm=\"smtp_exporter\"");
+  EXPECT_EQ(harness.Fetch(Request("GET", "/nope"))->status, 401);  // routes stay hidden
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:wrong")))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("bob:correct horse")))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", "Authorization: Basic !!!\r\n"))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", "Authorization: Bearer abc\r\n"))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:correct horse")))->status, 200);
+  // Cached the second time; the scheme name is case-insensitive.
+  std::string lower = BasicAuth("alice:correct horse");
+  lower.replace(lower.find("Basic"), 5, "basic");
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", lower))->status, 200);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/nope", BasicAuth("alice:correct horse")))->status, 404);
+}
+
+TEST(HttpServer, BcryptRunsOffTheLoop) {
+  // Cost 12 takes a few hundred milliseconds: long enough to see whether other connections wait.
+  WebConfig config;
+  config.basic_auth_users["alice"] = BcryptHash("pw", 12);
+  Harness harness(config);
+  harness.Start();
+  TestConnection slow(harness.port());
+  ASSERT_TRUE(slow.Send(Request("GET", "/hello", BasicAuth("alice:pw"))));
+  std::this_thread::sleep_for(20ms);  // the verification is under way
+  auto start = Clock::now();
+  auto quick = harness.Fetch(Request("GET", "/hello"));
+  double quick_seconds = SecondsSince(start);
+  auto slow_response = slow.ReadResponse();
+  double slow_seconds = SecondsSince(start);
+  ASSERT_TRUE(quick);
+  EXPECT_EQ(quick->status, 401);
+  ASSERT_TRUE(slow_response);
+  EXPECT_EQ(slow_response->status, 200);
+  EXPECT_LT(quick_seconds, slow_seconds) << "the 401 waited for the other client's bcrypt";
+}
+
+TEST(HttpServer, ReloadedWebConfigAppliesToNewRequests) {
+  Harness harness;
+  harness.Start();
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello"))->status, 200);
+  WebConfig config;
+  config.basic_auth_users["alice"] = BcryptHash("pw");
+  harness.OnLoop([&] { harness.server().SetWebConfig(config); });
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello"))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:pw")))->status, 200);
+  config.basic_auth_users["alice"] = BcryptHash("new");
+  harness.OnLoop([&] { harness.server().SetWebConfig(config); });
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:pw")))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:new")))->status, 200);
+}
+
+}  // namespace
+}  // namespace smtp

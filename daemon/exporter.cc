@@ -20,6 +20,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/schedule.h"
+#include "daemon/shard.h"
 #include "daemon/status_page.h"
 #include "daemon/web_config.h"
 #include "probes/dns_resolver.h"
@@ -153,6 +154,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     std::map<std::string, Entry> entries;
     std::vector<ScheduleEntry> schedule;
     for (const TargetConfig& target : config.targets) {
+      if (ShardOf(target.address, options_.shard_count) != options_.shard_index) continue;
       Entry entry;
       entry.key = target.address + "|" + target.module;
       entry.target = target;
@@ -180,6 +182,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     config_ = std::move(config);
     schedule_.Set(schedule, SteadyClock::now());
     logger_.Info("config applied", {{"targets", std::to_string(entries_.size())},
+                                    {"configured_targets", std::to_string(config_.targets.size())},
                                     {"modules", std::to_string(config_.modules.size())}});
     if (started_) Tick();
   }
@@ -569,8 +572,8 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
 
   bool Configured(const std::string& host) const {
     const std::string wanted = Lower(host);
-    for (const auto& [key, entry] : entries_) {
-      if (Lower(entry.target.target.host) == wanted) return true;
+    for (const TargetConfig& target : config_.targets) {  // every shard's, not just ours
+      if (Lower(target.target.host) == wanted) return true;
     }
     for (const auto& [key, series] : series_) {
       if (series.snapshot.last && Lower(series.snapshot.last->host) == wanted) return true;

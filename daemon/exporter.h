@@ -10,6 +10,9 @@
 // from DNS disappear from /metrics. With ip_protocol both, a host name is expanded into one
 // series per address, labelled ip="<address>". The concurrency cap counts schedule entries.
 //
+// Sharding (--shard.index, --shard.count): replicas sharing one config each keep only their share
+// of the targets (daemon/shard.h); /probe is not sharded.
+//
 // Reload (SIGHUP or POST /-/reload) re-reads --config.file; a bad file keeps the running config
 // and sets smtp_exporter_config_last_reload_successful to 0. Targets whose address and module
 // stay keep their results, their schedule and their relay verdict. SIGTERM/SIGINT stop accepting
@@ -18,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +35,9 @@ struct ExporterOptions {
   std::vector<std::string> listen_addresses = {":9025"};
   std::string telemetry_path = "/metrics";
   std::size_t max_in_flight = 256;  // schedule entries probing at once
+  // This replica probes only the targets whose ShardOf(address, shard_count) is shard_index.
+  std::uint32_t shard_index = 0;
+  std::uint32_t shard_count = 1;
   std::string version;
 };
 

@@ -54,6 +54,12 @@ int main(int argc, char** argv) {
   app.add_option("--probe.max-in-flight", options.max_in_flight,
                  "targets probed at once; further due probes wait (and show as scheduler lag)")
       ->capture_default_str();
+  app.add_option("--shard.index", options.shard_index,
+                 "this replica's shard, 0 .. shard.count-1 (e.g. a StatefulSet pod ordinal)")
+      ->capture_default_str();
+  app.add_option("--shard.count", options.shard_count,
+                 "replicas sharing the target list; each target is probed by exactly one")
+      ->capture_default_str();
   app.add_option("--log.level", log_level, "debug | info | warn | error")->capture_default_str();
   app.add_option("--log.format", log_format, "logfmt | json")->capture_default_str();
   app.add_flag("--version", show_version, "print the version and exit");
@@ -76,6 +82,10 @@ int main(int argc, char** argv) {
     return Fail("--web.telemetry-path: must start with /");
   }
   if (options.max_in_flight == 0) return Fail("--probe.max-in-flight: must be at least 1");
+  if (options.shard_count == 0) return Fail("--shard.count: must be at least 1");
+  if (options.shard_index >= options.shard_count) {
+    return Fail("--shard.index: must be less than --shard.count");
+  }
   options.listen_addresses = {listen_address};
 
   if (check_only) {

@@ -15,7 +15,8 @@
 //     that are open relays, down, or have a certificate about to expire (in that order, then
 //     by row; at most a dozen, then "and N more");
 //   * one table row per target, sorted by target name, then module, then labels (ties keep
-//     their input order), with the columns described at StatusState and RenderStatusPage.
+//     their input order), with the columns described at RenderStatusPage; each row has the
+//     anchor id "t<row number>" (1-based, in sorted order).
 // Under 760 CSS pixels (a sidecar viewed on a laptop half-screen or a phone) every row becomes a
 // card with one labelled line per column; above, it is a compact table with a sticky header
 // that stays readable with hundreds of targets.
@@ -104,14 +105,27 @@ enum class RelayVerdict { kNotTested, kOpen, kInconclusive, kClosed };
 const char* ToString(RelayVerdict verdict);  // "not tested", "open", "inconclusive", "closed"
 RelayVerdict RelayVerdictOf(const TargetSnapshot& snapshot);
 
-// The status page described above. The rows show per target:
-//   target (with its configured labels and module), state, the failing step and reason (with
-//   the reply code and the engine's detail), banner hostname and software/version, greeting
-//   latency, total probe duration, ESMTP or HELO only, the EHLO keywords before TLS and what
-//   changed after STARTTLS (full lists in the tooltip), STARTTLS (offered / ok / failed /
-//   not offered / implicit TLS), the TLS version, certificate days left (coloured, see above)
-//   and whether it verified (the reason in the tooltip), the relay verdict and its age, the
-//   age of the last run, and the link to the transcript page.
+// The status page described above. Its ten columns show per target (a second fact sits on a
+// smaller second line of the same cell):
+//   Target       the target, its module and configured labels;
+//   State        UP / DOWN / OPEN RELAY / PENDING as a coloured badge;
+//   Problem      for DOWN the failing step and reason, the 4xx/5xx reply code and enhanced
+//                code when there was one, and the engine's detail; for OPEN RELAY the variants
+//                accepted; for PENDING "not probed yet";
+//   Banner       hostname from the greeting; software and version (the raw line in the tooltip);
+//   Greeting     banner latency; the whole probe's duration;
+//   SMTP         ESMTP or HELO only (amber); the EHLO keywords before TLS (at most 16 shown)
+//                and what changed after STARTTLS ("+AUTH"; STARTTLS itself disappearing is
+//                expected and not listed); keywords with parameters in the tooltip;
+//   STARTTLS     ok / failed (red) / offered / not offered (amber) / implicit TLS; TLS version
+//                (cipher in the tooltip);
+//   Certificate  days until the earliest expiry in the chain (coloured, see above; "expired");
+//                verified or unverified (subject, issuer, names, expiry and the reason in the
+//                tooltip);
+//   Relay        the verdict of RelayVerdictOf and its age (per-variant outcomes in the tooltip);
+//   Last run     the age of the last probe (its UTC time in the tooltip); the transcript link.
+// Unknown facts show as an em dash. The pending chip in the summary appears only when some
+// target is pending.
 std::string RenderStatusPage(const StatusPageInput& input);
 
 // The page behind the transcript link: the verdict and findings (smtp::Judge), the report

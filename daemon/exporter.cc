@@ -447,12 +447,16 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     const std::string step = result.failed_step ? ToString(*result.failed_step) : "";
     const bool open_relay = result.relay.open;
     snapshot.last = std::make_shared<const ProbeResult>(std::move(result));
-    if (first || was_up != is_up) {
+    if ((first || was_up != is_up) && is_up) {
+      logger_.Info(
+          "target state changed",
+          {{"target", child.target_label}, {"module", entry.module_name}, {"state", "up"}});
+    } else if (first || was_up != is_up) {
       logger_.Info("target state changed",
                    {{"target", child.target_label},
                     {"module", entry.module_name},
-                    {"state", is_up ? "up" : "down"},
-                    {"step", step},
+                    {"state", "down"},
+                    {"step", open_relay && step.empty() ? "relay" : step},
                     {"reason", open_relay && reason.empty() ? "open_relay" : reason}});
     }
   }

@@ -7,7 +7,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cctype>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -26,6 +25,7 @@
 #include "probes/dns_resolver.h"
 #include "probes/prober.h"
 #include "probes/result_format.h"
+#include "probes/text.h"
 
 namespace smtp {
 namespace asio = boost::asio;
@@ -41,17 +41,6 @@ constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=
 
 double UnixSeconds(SystemClock::time_point time) {
   return std::chrono::duration<double>(time.time_since_epoch()).count();
-}
-
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-bool IsIpLiteral(const std::string& host) {
-  boost::system::error_code error;
-  asio::ip::make_address(host, error);
-  return !error;
 }
 
 std::string HostPort(const std::string& host, std::uint16_t port) {
@@ -323,7 +312,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
         child.host = record.host;
         child.port = port;
         child.target_label = HostPort(record.host, port);
-        child.series_key = entry.key + "|" + Lower(record.host);
+        child.series_key = entry.key + "|" + ToLowerAscii(record.host);
         child.labels = entry.target.labels;
         child.labels["domain"] = target.host;
         child.mx_records = static_cast<int>(answer.value.size());
@@ -427,8 +416,13 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     series.entry_key = entry.key;
     series.module_name = entry.module_name;
     TargetSnapshot& snapshot = series.snapshot;
+    // The relay verdict is kept between relay runs: a probe without the relay test does not
+    // make an open relay look healthy.
+    const auto relay_open_now = [](const TargetSnapshot& kept) {
+      return kept.last_relay != nullptr && kept.last_relay->open;
+    };
     const bool first = snapshot.last == nullptr;
-    const bool was_up = !first && snapshot.last->success && !snapshot.last->relay.open;
+    const bool was_up = !first && snapshot.last->success && !relay_open_now(snapshot);
     snapshot.target = child.target_label;
     snapshot.labels = child.labels;
     snapshot.mx_records = child.mx_records;
@@ -442,10 +436,10 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
       snapshot.last_relay = std::make_shared<const RelayResult>(result.relay);
       snapshot.last_relay_at = result.started_at;
     }
-    const bool is_up = result.success && !result.relay.open;
+    const bool is_up = result.success && !relay_open_now(snapshot);
     const std::string reason = ToString(result.failure_reason);
     const std::string step = result.failed_step ? ToString(*result.failed_step) : "";
-    const bool open_relay = result.relay.open;
+    const bool open_relay = relay_open_now(snapshot);
     snapshot.last = std::make_shared<const ProbeResult>(std::move(result));
     if ((first || was_up != is_up) && is_up) {
       logger_.Info(
@@ -575,12 +569,12 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
   }
 
   bool Configured(const std::string& host) const {
-    const std::string wanted = Lower(host);
+    const std::string wanted = ToLowerAscii(host);
     for (const TargetConfig& target : config_.targets) {  // every shard's, not just ours
-      if (Lower(target.target.host) == wanted) return true;
+      if (ToLowerAscii(target.target.host) == wanted) return true;
     }
     for (const auto& [key, series] : series_) {
-      if (series.snapshot.last && Lower(series.snapshot.last->host) == wanted) return true;
+      if (series.snapshot.last && ToLowerAscii(series.snapshot.last->host) == wanted) return true;
     }
     return false;
   }

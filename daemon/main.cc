@@ -92,13 +92,14 @@ int main(int argc, char** argv) {
     if (options.config_file.empty()) return Fail("--config.check needs --config.file");
     smtp::LoadResult loaded = smtp::LoadConfigFile(options.config_file);
     if (!loaded.config) {
-      std::cerr << options.config_file << ": " << loaded.error << "\n";
+      // Errors name the key path and line; file errors already start with the path.
+      std::cerr << loaded.error << "\n";
       return 1;
     }
     if (!options.web_config_file.empty()) {
       smtp::WebConfigResult web = smtp::LoadWebConfigFile(options.web_config_file);
       if (!web.config) {
-        std::cerr << options.web_config_file << ": " << web.error << "\n";
+        std::cerr << web.error << "\n";
         return 1;
       }
     }

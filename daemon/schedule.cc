@@ -64,10 +64,13 @@ std::vector<Schedule::Due> Schedule::TakeDue(TimePoint now) {
   for (State* state : due) {
     if (in_flight_ >= max_in_flight_) break;
     const auto relay_interval = state->entry.relay_interval;
-    const bool with_relay = relay_interval.count() > 0 &&
-                            (!state->last_relay || now - *state->last_relay >= relay_interval);
+    const bool with_relay =
+        relay_interval.count() > 0 &&
+        (!state->last_relay || state->next_due - *state->last_relay >= relay_interval);
     started.push_back({state->entry.key, with_relay, state->next_due});
     state->running = true;
+    state->relay_in_flight.reset();
+    if (with_relay) state->relay_in_flight = state->next_due;
     // Missed slots are skipped, not caught up (see header).
     state->next_due = NextGridPoint(now, state->offset, state->entry.interval);
     ++in_flight_;
@@ -81,7 +84,8 @@ void Schedule::Finished(const std::string& key, TimePoint started, TimePoint now
   if (found == entries_.end()) return;
   State& state = found->second;
   state.running = false;
-  if (relay_ran) state.last_relay = started;
+  if (relay_ran) state.last_relay = state.relay_in_flight.value_or(started);
+  state.relay_in_flight.reset();
   if (state.next_due <= now)
     state.next_due = NextGridPoint(now, state.offset, state.entry.interval);
 }

@@ -74,7 +74,12 @@ class Schedule {
     std::chrono::milliseconds offset{0};
     TimePoint next_due;
     bool running = false;
+    // Relay timing is on the grid, like everything else: the due point of the run that last
+    // included the relay test, and of the run in flight when it includes it. Comparing grid
+    // points (not start times, which lag) keeps a relay interval equal to the probe interval
+    // from skipping every other run.
     std::optional<TimePoint> last_relay;
+    std::optional<TimePoint> relay_in_flight;
   };
 
   std::size_t max_in_flight_;

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "probes/result_format.h"
+#include "probes/text.h"
 
 namespace smtp {
 namespace {
@@ -28,26 +29,6 @@ constexpr std::size_t kMaxLabelChars = 40;
 constexpr std::size_t kMaxAttentionLinks = 12;
 
 // ---- Text ---------------------------------------------------------------------------------------
-
-// Length of the valid UTF-8 sequence starting at text[0] (RFC 3629 §4), or 0.
-std::size_t Utf8SequenceLength(std::string_view text) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(0);
-  const std::size_t length = lead >= 0xf0 && lead <= 0xf4   ? 4
-                             : lead >= 0xe0 && lead <= 0xef ? 3
-                             : lead >= 0xc2 && lead <= 0xdf ? 2
-                                                            : 0;
-  if (length == 0 || text.size() < length) return 0;
-  for (std::size_t i = 1; i < length; ++i) {
-    if ((byte(i) & 0xc0) != 0x80) return 0;
-  }
-  // Overlong three- and four-byte forms, UTF-16 surrogates, code points past U+10FFFF.
-  if ((lead == 0xe0 && byte(1) < 0xa0) || (lead == 0xed && byte(1) >= 0xa0) ||
-      (lead == 0xf0 && byte(1) < 0x90) || (lead == 0xf4 && byte(1) >= 0x90)) {
-    return 0;
-  }
-  return length;
-}
 
 // The first `max_chars` characters of `text` (an invalid byte counts as one), plus "…" when
 // something was cut. The result is raw: escape it before use.
@@ -858,10 +839,11 @@ std::string RenderStatusPage(const StatusPageInput& input) {
 
   std::string out;
   out.reserve(8192 + input.targets.size() * 2048);
-  BeginPage(out,
-            "smtp_exporter: " + std::to_string(summary.down) + " down, " +
-                std::to_string(summary.up) + " up",
-            input.refresh_seconds);
+  // The tab title ranks problems like the page does: open relays first.
+  std::string title = "smtp_exporter: ";
+  if (summary.open_relays > 0) title += std::to_string(summary.open_relays) + " open relay, ";
+  title += std::to_string(summary.down) + " down, " + std::to_string(summary.up) + " up";
+  BeginPage(out, title, input.refresh_seconds);
   AppendHeader(out, input);
   out += "<main>\n<ul class=\"summary\" aria-label=\"Summary\">";
   out += Chip("", summary.total, "target", "targets");

@@ -1,6 +1,8 @@
 // Command formatting; see command.h for the contract.
 #include "probes/command.h"
 
+#include "probes/text.h"
+
 namespace smtp {
 namespace {
 
@@ -9,16 +11,6 @@ constexpr std::size_t kMaxCommandLine = 512;
 
 bool HasForbiddenByte(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
-
-char Upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (Upper(a[i]) != Upper(b[i])) return false;
-  }
-  return true;
 }
 
 }  // namespace

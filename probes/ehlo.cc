@@ -4,41 +4,13 @@
 #include <algorithm>
 #include <charconv>
 
+#include "probes/text.h"
+
 namespace smtp {
 namespace {
 
 bool IsAlnum(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-char Upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-std::string ToUpper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = Upper(c);
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (Upper(a[i]) != Upper(b[i])) return false;
-  }
-  return true;
-}
-
-// Splits on SP (RFC 5321 §4.1.1.1 separates ehlo-params with SP); HTAB is treated alike because
-// some servers pad with it. Empty fields are dropped.
-std::vector<std::string_view> SplitWords(std::string_view text) {
-  std::vector<std::string_view> words;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t')) ++pos;
-    std::size_t start = pos;
-    while (pos < text.size() && text[pos] != ' ' && text[pos] != '\t') ++pos;
-    if (pos > start) words.push_back(text.substr(start, pos - start));
-  }
-  return words;
 }
 
 // RFC 5321 §4.1.1.1: ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-").
@@ -58,7 +30,7 @@ bool IsSaslMechanism(std::string_view upper) {
 }
 
 void AddMechanism(std::string_view word, std::vector<std::string>& out) {
-  std::string upper = ToUpper(word);
+  std::string upper = ToUpperAscii(word);
   if (IsSaslMechanism(upper)) out.push_back(std::move(upper));
 }
 
@@ -90,7 +62,7 @@ Capabilities ParseEhloReply(const Reply& reply) {
     }
     if (!IsKeyword(words[0])) continue;
 
-    std::string keyword = ToUpper(words[0]);
+    std::string keyword = ToUpperAscii(words[0]);
     auto existing = std::find_if(caps.extensions.begin(), caps.extensions.end(),
                                  [&](const Extension& e) { return e.keyword == keyword; });
     if (existing == caps.extensions.end()) {

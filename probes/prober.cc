@@ -1,6 +1,5 @@
 #include "probes/prober.h"
 
-#include <arpa/inet.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -9,13 +8,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cctype>
 #include <memory>
 #include <utility>
 
 #include "probes/command.h"
 #include "probes/relay_variants.h"
 #include "probes/smtp_connection.h"
+#include "probes/text.h"
 #include "probes/tls_inspect.h"
 
 namespace smtp {
@@ -28,23 +27,10 @@ constexpr std::size_t kMaxTranscriptLines = 400;
 constexpr std::size_t kMaxTranscriptLineBytes = 512;
 constexpr std::size_t kMaxPtrNamesChecked = 4;
 
-bool IsIpLiteral(const std::string& text) {
-  unsigned char buffer[16];
-  return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
-         inet_pton(AF_INET6, text.c_str(), buffer) == 1;
-}
-
 bool IsLoopback(const std::string& address) {
   boost::system::error_code error;
   auto parsed = asio::ip::make_address(address, error);
   return !error && parsed.is_loopback();
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 FailureReason FromDns(DnsStatus status, bool deadline_passed) {

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "probes/text.h"
+
 namespace smtp {
 namespace {
 
@@ -100,26 +102,6 @@ class JsonWriter {
       stack_.back() = false;
     }
   }
-  // Length of the valid UTF-8 sequence starting at text[0] (RFC 3629 §4), or 0.
-  static std::size_t Utf8SequenceLength(std::string_view text) {
-    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-    const unsigned char lead = byte(0);
-    std::size_t length = lead >= 0xf0 && lead <= 0xf4  ? 4
-                         : lead >= 0xe0                ? 3
-                         : lead >= 0xc2 && lead < 0xe0 ? 2
-                                                       : 0;
-    if (length == 0 || text.size() < length) return 0;
-    for (std::size_t i = 1; i < length; ++i) {
-      if ((byte(i) & 0xc0) != 0x80) return 0;
-    }
-    // Overlong three- and four-byte forms, surrogates and code points past U+10FFFF.
-    if ((lead == 0xe0 && byte(1) < 0xa0) || (lead == 0xed && byte(1) >= 0xa0) ||
-        (lead == 0xf0 && byte(1) < 0x90) || (lead == 0xf4 && byte(1) >= 0x90)) {
-      return 0;
-    }
-    return length;
-  }
-
   // Servers may send anything: valid UTF-8 passes through, control characters are escaped and
   // invalid bytes become U+FFFD, so the output is always valid JSON (RFC 8259 §7, §8.1).
   void AppendString(std::string_view text) {

@@ -1,6 +1,5 @@
 #include "probes/smtp_connection.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -10,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "probes/text.h"
 #include "probes/tls_inspect.h"
 
 namespace smtp {
@@ -17,12 +17,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-
-bool IsIpLiteral(const std::string& name) {
-  unsigned char buffer[16];
-  return inet_pton(AF_INET, name.c_str(), buffer) == 1 ||
-         inet_pton(AF_INET6, name.c_str(), buffer) == 1;
-}
 
 }  // namespace
 

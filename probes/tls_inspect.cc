@@ -1,6 +1,5 @@
 #include "probes/tls_inspect.h"
 
-#include <arpa/inet.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -13,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+
+#include "probes/text.h"
 
 namespace smtp {
 namespace {
@@ -46,12 +47,6 @@ std::string SerialToHex(const ASN1_INTEGER* serial) {
   std::string text = hex != nullptr ? hex : "";
   OPENSSL_free(hex);
   return text;
-}
-
-bool IsIpLiteral(const std::string& name) {
-  unsigned char buffer[16];
-  return inet_pton(AF_INET, name.c_str(), buffer) == 1 ||
-         inet_pton(AF_INET6, name.c_str(), buffer) == 1;
 }
 
 std::vector<std::string> DnsNames(X509* certificate) {

@@ -106,6 +106,23 @@ TEST(ScheduleTest, RelayTestRunsFirstTimeThenOnItsOwnLongerInterval) {
   EXPECT_EQ(with_relay, 2);  // at the start and one hour later; two hours later is the 121st run
 }
 
+TEST(ScheduleTest, RelayIntervalEqualToTheIntervalRunsEveryTimeDespiteLag) {
+  Schedule schedule(10);
+  schedule.Set({{"mx", seconds(2), seconds(2)}}, kStart);
+  int runs = 0;
+  int with_relay = 0;
+  // Ticks 130 ms apart: every run starts up to 130 ms late, and the lag varies from run to run.
+  for (TimePoint now = kStart; now < kStart + seconds(60); now += milliseconds(130)) {
+    for (const auto& due : schedule.TakeDue(now)) {
+      ++runs;
+      if (due.with_relay) ++with_relay;
+      schedule.Finished(due.key, now, now + milliseconds(20), due.with_relay);
+    }
+  }
+  EXPECT_GE(runs, 29);
+  EXPECT_EQ(with_relay, runs);
+}
+
 TEST(ScheduleTest, RelayIntervalZeroNeverRunsTheRelayTest) {
   Schedule schedule(10);
   schedule.Set({{"mx", seconds(1), milliseconds(0)}}, kStart);

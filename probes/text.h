@@ -1,0 +1,30 @@
+// Small text helpers shared by the parsers, the engine and the renderers. Pure.
+//
+// Case rules are ASCII-only on purpose: SMTP keywords, reply codes and host names are ASCII
+// (RFC 5321 §2.4, §4.1.2), and locale-dependent case mapping must not change what a parser sees.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtp {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+std::string ToLowerAscii(std::string_view text);
+std::string ToUpperAscii(std::string_view text);
+
+// Words separated by runs of SP or HTAB (RFC 5321 separates parameters with SP; some servers pad
+// with HTAB). Empty words are dropped. The views point into `text`.
+std::vector<std::string_view> SplitWords(std::string_view text);
+
+// Length of the valid UTF-8 sequence at the start of `text` (RFC 3629 §4: no overlong forms, no
+// UTF-16 surrogates, nothing past U+10FFFF), or 0 when the first byte does not start one. ASCII
+// bytes (< 0x80) are not sequences here: callers treat them first.
+std::size_t Utf8SequenceLength(std::string_view text);
+
+// An IPv4 or IPv6 address literal without brackets ("192.0.2.1", "2001:db8::1").
+bool IsIpLiteral(std::string_view text);
+
+}  // namespace smtp

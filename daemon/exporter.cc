@@ -295,7 +295,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
 
     if (target.mx) {
       const auto start = SteadyClock::now();
-      auto answer = co_await resolver->LookupMx(target.host);
+      auto answer = co_await LookupMailHosts(*resolver, target.host);
       if (!answer.ok() || answer.value.empty()) {
         Child failed;
         failed.series_key = entry.key;

@@ -53,6 +53,8 @@ const char* ToString(DnsStatus status) {
       return "servfail";
     case DnsStatus::kCancelled:
       return "cancelled";
+    case DnsStatus::kNullMx:
+      return "null_mx";
     case DnsStatus::kError:
       return "error";
   }
@@ -497,7 +499,7 @@ class AresResolver final : public DnsResolver {
     }
     ares_free_data(replies);
     if (answer.value.empty()) {
-      answer.status = DnsStatus::kNoData;
+      answer.status = null_mx ? DnsStatus::kNullMx : DnsStatus::kNoData;
       answer.error = null_mx ? "null MX (RFC 7505): " + domain + " accepts no mail"
                              : "no MX records for " + domain;
       co_return answer;
@@ -711,6 +713,19 @@ std::unique_ptr<DnsResolver> DnsResolver::Create(boost::asio::any_io_executor ex
   auto resolver = std::make_unique<AresResolver>(std::move(executor));
   if (!resolver->Init(server, error)) return nullptr;
   return resolver;
+}
+
+boost::asio::awaitable<DnsAnswer<std::vector<MxRecord>>> LookupMailHosts(DnsResolver& resolver,
+                                                                         std::string domain) {
+  DnsAnswer<std::vector<MxRecord>> answer = co_await resolver.LookupMx(domain);
+  if (answer.status == DnsStatus::kNoData) {
+    // RFC 5321 §5.1: "If an empty list of MXs is returned, the address is treated as if it was
+    // associated with an implicit MX RR, with a preference of 0, pointing to that host."
+    answer.status = DnsStatus::kOk;
+    answer.error.clear();
+    answer.value = {MxRecord{0, StripTrailingDot(domain)}};
+  }
+  co_return answer;
 }
 
 }  // namespace smtp

@@ -24,6 +24,7 @@ enum class DnsStatus {
   kTimeout,    // the server did not answer within the resolver's own tries
   kServFail,   // SERVFAIL / REFUSED / bad answer
   kCancelled,  // Cancel() was called
+  kNullMx,     // RFC 7505: the domain's only MX is ".": it accepts no mail
   kError,      // anything else (bad name, out of memory, ...)
 };
 const char* ToString(DnsStatus status);
@@ -56,7 +57,8 @@ class DnsResolver {
       std::string host, IpProtocol protocol) = 0;
 
   // MX records of `domain`, sorted by preference, then host name (RFC 5321 §5.1). A domain with
-  // no MX records yields kNoData (the caller may apply the implicit MX rule).
+  // no MX records yields kNoData (LookupMailHosts applies the implicit MX rule); a null MX
+  // (RFC 7505) yields kNullMx.
   virtual boost::asio::awaitable<DnsAnswer<std::vector<MxRecord>>> LookupMx(std::string domain) = 0;
 
   // PTR names of an IPv4 or IPv6 address, without trailing dots.
@@ -65,5 +67,11 @@ class DnsResolver {
 
   virtual void Cancel() = 0;
 };
+
+// The hosts that receive mail for `domain` (RFC 5321 §5.1): its MX records in preference order;
+// when the domain exists but has no MX records, the domain itself with preference 0 (the
+// implicit MX); nothing for a null MX (kNullMx, RFC 7505) or a failed lookup.
+boost::asio::awaitable<DnsAnswer<std::vector<MxRecord>>> LookupMailHosts(DnsResolver& resolver,
+                                                                         std::string domain);
 
 }  // namespace smtp

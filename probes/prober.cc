@@ -573,7 +573,7 @@ MxExpansion ExpandMx(const std::string& domain, const std::string& dns_server,
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        auto answer = co_await resolver->LookupMx(domain);
+        auto answer = co_await LookupMailHosts(*resolver, domain);
         expansion.status = answer.status;
         expansion.error = answer.error;
         expansion.records = std::move(answer.value);

@@ -32,7 +32,8 @@ void StartProbe(boost::asio::io_context& io, ProbeSpec spec, std::function<void(
 // Runs one probe to completion on a private io_context. Blocking.
 ProbeResult RunProbe(const ProbeSpec& spec);
 
-// The MX hosts of `domain` in preference order (RFC 5321 §5.1). Blocking, bounded by `timeout`.
+// The mail hosts of `domain` (LookupMailHosts: MX records in preference order, or the implicit
+// MX). Blocking, bounded by `timeout`.
 struct MxExpansion {
   DnsStatus status = DnsStatus::kError;
   std::string error;

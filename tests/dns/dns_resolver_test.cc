@@ -206,10 +206,10 @@ TEST_F(DnsmasqResolverTest, NameWithoutMxIsNoData) {
   EXPECT_TRUE(answer.value.empty());
 }
 
-TEST_F(DnsmasqResolverTest, NullMxIsNoDataWithReason) {
+TEST_F(DnsmasqResolverTest, NullMxIsItsOwnStatusWithReason) {
   // RFC 7505: the domain accepts no mail; "." is not a host to probe.
   DnsAnswer<std::vector<MxRecord>> answer = Mx("nullmx.test");
-  EXPECT_EQ(answer.status, DnsStatus::kNoData) << answer.error;
+  EXPECT_EQ(answer.status, DnsStatus::kNullMx) << answer.error;
   EXPECT_TRUE(answer.value.empty());
   EXPECT_NE(answer.error.find("null MX"), std::string::npos) << answer.error;
 }

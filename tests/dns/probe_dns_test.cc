@@ -120,10 +120,11 @@ TEST_F(ProbeDnsTest, SilentDnsServerEndsAtTheProbeDeadlineAsTimeout) {
   EXPECT_LT(took, milliseconds(3000)) << "the probe deadline, not c-ares' own retries, ends it";
 }
 
-TEST_F(ProbeDnsTest, MxExpansionIsInPreferenceOrder) {
+TEST_F(ProbeDnsTest, MxExpansionIsInPreferenceOrderWithImplicitAndNullMx) {
   auto dns = StartDns({"mx-host=example.test,mx2.example.test,20",
                        "mx-host=example.test,mx1.example.test,10",
                        "mx-host=example.test,backup.example.test,30",
+                       "host-record=nomx.test,127.0.0.1", "mx-host=nullmx.test,.,0",
                        "local=/test/"});  // authoritative for .test: unknown names are NXDOMAIN
   ASSERT_NE(dns, nullptr);
   MxExpansion mx =
@@ -133,6 +134,16 @@ TEST_F(ProbeDnsTest, MxExpansionIsInPreferenceOrder) {
   EXPECT_EQ(mx.records[0].host, "mx1.example.test");
   EXPECT_EQ(mx.records[1].host, "mx2.example.test");
   EXPECT_EQ(mx.records[2].host, "backup.example.test");
+  // RFC 5321 §5.1: no MX records, the domain itself is the implicit MX.
+  MxExpansion implicit =
+      ExpandMx("nomx.test", "127.0.0.1:" + std::to_string(dns->port()), milliseconds(5000));
+  ASSERT_EQ(implicit.status, DnsStatus::kOk) << implicit.error;
+  EXPECT_EQ(implicit.records, (std::vector<MxRecord>{{0, "nomx.test"}}));
+  // RFC 7505: a null MX says the domain takes no mail: nothing to probe.
+  MxExpansion null_mx =
+      ExpandMx("nullmx.test", "127.0.0.1:" + std::to_string(dns->port()), milliseconds(5000));
+  EXPECT_EQ(null_mx.status, DnsStatus::kNullMx);
+  EXPECT_TRUE(null_mx.records.empty());
   EXPECT_EQ(ExpandMx("nothing.test", "127.0.0.1:" + std::to_string(dns->port()), milliseconds(5000))
                 .status,
             DnsStatus::kNxDomain);

@@ -358,11 +358,14 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
   void ProbeChildren(const Entry& entry, std::vector<Child> children, bool with_relay,
                      SteadyClock::time_point started) {
     // The series this run produces replace the entry's previous ones (MX hosts come and go).
+    // Series keys of an entry are its key, or its key + "|" + host/address (see Expand), so
+    // they sit next to each other in series_: only that range is visited, not every series.
     std::set<std::string> keys;
     for (const Child& child : children) keys.insert(child.series_key);
-    for (auto it = series_.begin(); it != series_.end();) {
-      it = it->second.entry_key == entry.key && !keys.contains(it->first) ? series_.erase(it)
-                                                                          : std::next(it);
+    for (auto it = series_.lower_bound(entry.key);
+         it != series_.end() && it->first.starts_with(entry.key);) {
+      const bool ours = it->second.entry_key == entry.key;
+      it = ours && !keys.contains(it->first) ? series_.erase(it) : std::next(it);
     }
     auto remaining = std::make_shared<std::size_t>(children.size());
     auto finish_one = [self = shared_from_this(), key = entry.key, remaining, with_relay,
@@ -508,13 +511,10 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
   }
 
   HttpResponse MetricsResponse() const {
-    std::vector<prometheus::MetricFamily> families = BuildProbeFamilies(Snapshots(), true);
-    std::vector<prometheus::MetricFamily> own = BuildSelfFamilies(CurrentSelfMetrics());
-    families.insert(families.end(), std::make_move_iterator(own.begin()),
-                    std::make_move_iterator(own.end()));
+    const SelfMetrics self = CurrentSelfMetrics();
     HttpResponse response;
     response.content_type = kMetricsContentType;
-    response.body = RenderText(families);
+    response.body = RenderProbeMetrics(Snapshots(), true, &self);
     return response;
   }
 
@@ -633,7 +633,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
       snapshot.target = result.host;
       auto shared = std::make_shared<const ProbeResult>(std::move(result));
       snapshot.last = shared;
-      std::string metrics = RenderText(BuildProbeFamilies({snapshot}, false));
+      std::string metrics = RenderProbeMetrics({snapshot}, false);
       if (!debug) {
         HttpResponse response;
         response.content_type = kMetricsContentType;

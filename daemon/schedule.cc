@@ -50,29 +50,28 @@ void Schedule::Set(const std::vector<ScheduleEntry>& entries, TimePoint now) {
     next.emplace(entry.key, std::move(state));
   }
   entries_ = std::move(next);
+  idle_.clear();
+  for (const auto& [key, state] : entries_) {
+    if (!state.running) idle_.emplace(state.next_due, key);
+  }
 }
 
 std::vector<Schedule::Due> Schedule::TakeDue(TimePoint now) {
-  std::vector<State*> due;
-  for (auto& [key, state] : entries_) {
-    if (!state.running && state.next_due <= now) due.push_back(&state);
-  }
-  std::sort(due.begin(), due.end(), [](const State* a, const State* b) {
-    return a->next_due != b->next_due ? a->next_due < b->next_due : a->entry.key < b->entry.key;
-  });
   std::vector<Due> started;
-  for (State* state : due) {
-    if (in_flight_ >= max_in_flight_) break;
-    const auto relay_interval = state->entry.relay_interval;
+  // idle_ is ordered by due time, then key: the oldest due probes come first.
+  while (!idle_.empty() && idle_.begin()->first <= now && in_flight_ < max_in_flight_) {
+    State& state = entries_.at(idle_.begin()->second);
+    idle_.erase(idle_.begin());
+    const auto relay_interval = state.entry.relay_interval;
     const bool with_relay =
         relay_interval.count() > 0 &&
-        (!state->last_relay || state->next_due - *state->last_relay >= relay_interval);
-    started.push_back({state->entry.key, with_relay, state->next_due});
-    state->running = true;
-    state->relay_in_flight.reset();
-    if (with_relay) state->relay_in_flight = state->next_due;
+        (!state.last_relay || state.next_due - *state.last_relay >= relay_interval);
+    started.push_back({state.entry.key, with_relay, state.next_due});
+    state.running = true;
+    state.relay_in_flight.reset();
+    if (with_relay) state.relay_in_flight = state.next_due;
     // Missed slots are skipped, not caught up (see header).
-    state->next_due = NextGridPoint(now, state->offset, state->entry.interval);
+    state.next_due = NextGridPoint(now, state.offset, state.entry.interval);
     ++in_flight_;
   }
   return started;
@@ -86,17 +85,18 @@ void Schedule::Finished(const std::string& key, TimePoint started, TimePoint now
   state.running = false;
   if (relay_ran) state.last_relay = state.relay_in_flight.value_or(started);
   state.relay_in_flight.reset();
-  if (state.next_due <= now)
+  if (state.next_due <= now) {
     state.next_due = NextGridPoint(now, state.offset, state.entry.interval);
+  }
+  idle_.emplace(state.next_due, key);
 }
 
 std::optional<Schedule::TimePoint> Schedule::NextWakeup() const {
-  std::optional<TimePoint> earliest;
-  for (const auto& [key, state] : entries_) {
-    if (state.running) continue;
-    if (!earliest || state.next_due < *earliest) earliest = state.next_due;
-  }
-  return earliest;
+  // With every slot taken nothing can start before a probe finishes, and Finished is followed
+  // by TakeDue anyway: a wake-up now would only spin.
+  if (in_flight_ >= max_in_flight_) return std::nullopt;
+  if (idle_.empty()) return std::nullopt;
+  return idle_.begin()->first;
 }
 
 }  // namespace smtp

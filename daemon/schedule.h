@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace smtp {
@@ -54,8 +56,8 @@ class Schedule {
   // meanwhile) only free their slot.
   void Finished(const std::string& key, TimePoint started, TimePoint now, bool relay_ran);
 
-  // When TakeDue next has something to return, if anything is waiting at all. May be in the
-  // past when probes wait for a free slot.
+  // When TakeDue next has something to return, if anything is waiting at all; nullopt also
+  // while every slot is taken (call TakeDue again after Finished).
   std::optional<TimePoint> NextWakeup() const;
 
   std::size_t in_flight() const { return in_flight_; }
@@ -85,6 +87,9 @@ class Schedule {
   std::size_t max_in_flight_;
   std::size_t in_flight_ = 0;
   std::map<std::string, State> entries_;
+  // The entries not running, by (next_due, key): TakeDue, NextWakeup and Finished cost
+  // O(log N) per probe instead of a scan of the whole fleet.
+  std::set<std::pair<TimePoint, std::string>> idle_;
 };
 
 }  // namespace smtp

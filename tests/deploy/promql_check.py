@@ -13,6 +13,14 @@ Each expression (dashboard variables substituted: $job/$target -> .*, $__rate_in
 friends -> 5m) must parse (promtool check rules on a generated rule file) and may name only
 metrics and labels the exporter exports, plus Prometheus' own `up`, `job` and `instance`.
 Exit 0 pass, 1 fail, 77 skipped (promtool missing).
+
+  promql_check.py queries REPO_ROOT [NAME=VALUE...]
+                                        prints every dashboard query (variables and panels), one
+                                        JSON object a line {"where", "expr", "label"}, with the
+                                        given values substituted (job, target, __rate_interval,
+                                        __interval, __range; defaults as above); for variables
+                                        "expr" is the series selector of label_values() and
+                                        "label" its label. Used by tests/e2e/alerts_e2e_test.sh.
 """
 import glob
 import json
@@ -68,10 +76,41 @@ def golden(root):
     return metrics, labels | PROMETHEUS_LABELS | EXPANSION_LABELS, values
 
 
-def substitute(expr):
-    expr = re.sub(r"\$\{?(job|target)(:\w+)?\}?", ".*", expr)
-    expr = re.sub(r"\$\{?__(rate_interval|interval|range|range_s)\}?", "5m", expr)
+SUBSTITUTES = {"job": ".*", "target": ".*", "__rate_interval": "5m", "__interval": "5m",
+               "__range": "5m", "__range_s": "5m"}
+
+
+def substitute(expr, values=None):
+    v = dict(SUBSTITUTES, **(values or {}))
+    expr = re.sub(r"\$\{?(job|target)(:\w+)?\}?", lambda m: v[m.group(1)], expr)
+    expr = re.sub(r"\$\{?(__(?:rate_interval|interval|range_s|range))\}?", lambda m: v[m.group(1)],
+                  expr)
     return expr
+
+
+def dashboard_queries(root, values):
+    """[{where, expr, label}] of every variable and panel query, with values substituted."""
+    dash = json.load(open(os.path.join(root, "grafana/smtp_exporter.json"), encoding="utf-8"))
+    queries = []
+    for v in dash.get("templating", {}).get("list", []):
+        if v.get("type") == "query":
+            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", q.strip())
+            if m:
+                queries.append({"where": f"variable ${v['name']}",
+                                "expr": substitute(m.group(1), values), "label": m.group(2)})
+
+    def walk(panels):
+        for p in panels:
+            yield p
+            yield from walk(p.get("panels", []))
+
+    for p in walk(dash.get("panels", [])):
+        for t in p.get("targets", []) if p.get("type") != "row" else []:
+            if t.get("expr"):
+                queries.append({"where": f"panel {p.get('title', '?')!r} {t.get('refId')}",
+                                "expr": substitute(t["expr"], values), "label": None})
+    return queries
 
 
 def references(expr):
@@ -230,6 +269,11 @@ def rules(root):
 
 
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "queries":
+        values = dict(a.split("=", 1) for a in sys.argv[3:])
+        for q in dashboard_queries(sys.argv[2], values):
+            print(json.dumps(q))
+        return 0
     if len(sys.argv) != 3 or sys.argv[1] not in ("dashboard", "rules"):
         print(__doc__)
         return 2

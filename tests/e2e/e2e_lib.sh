@@ -7,7 +7,9 @@
 #   e2e_require_root       exit 77 without postfix or without root (Postfix's master needs root)
 #   e2e_require TOOL...    FAIL (exit 1) when a required tool is missing
 #   e2e_start_postfix      CA + closed relay (STARTTLS) + open relay; sets CLOSED_PORT, OPEN_PORT,
-#                          E2E_CA (the test CA that signed mx.test; ${E2E_TOP}/ca/ca.pem)
+#                          E2E_CA (the test CA that signed mx.test; ${E2E_TOP}/ca/ca.pem).
+#                          When the caller defines e2e_postfix_configure DIR FLAVOUR, it runs
+#                          between pf_create and pf_start of each instance (extra main.cf settings)
 #   e2e_bg NAME CMD...     starts CMD in the background (stdout+stderr to ${E2E_TOP}/NAME.log),
 #                          registers it for cleanup; its pid in ${E2E_LAST_PID}
 #   e2e_stop PID [SECS]    SIGTERM, wait up to SECS (default 10), then SIGKILL
@@ -103,10 +105,16 @@ e2e_start_postfix() {
   E2E_CA=${E2E_TOP}/ca/ca.pem
   CLOSED_PORT=$(pf_free_port)
   pf_create "${E2E_TOP}/pf-closed" closed "${CLOSED_PORT}" "${E2E_TOP}/ca" >/dev/null
+  if declare -F e2e_postfix_configure >/dev/null; then
+    e2e_postfix_configure "${E2E_TOP}/pf-closed" closed || die "configuring the closed Postfix failed"
+  fi
   pf_start "${E2E_TOP}/pf-closed" || die "closed Postfix did not start"
   OPEN_PORT=$(pf_free_port)
   while [[ "${OPEN_PORT}" == "${CLOSED_PORT}" ]]; do OPEN_PORT=$(pf_free_port); done
   pf_create "${E2E_TOP}/pf-open" open "${OPEN_PORT}" "${E2E_TOP}/ca" >/dev/null
+  if declare -F e2e_postfix_configure >/dev/null; then
+    e2e_postfix_configure "${E2E_TOP}/pf-open" open || die "configuring the open Postfix failed"
+  fi
   pf_start "${E2E_TOP}/pf-open" || die "open Postfix did not start"
 }
 

@@ -79,10 +79,12 @@ TEST(ScheduleTest, TheCapLimitsProbesInFlightAndTheOldestGoFirst) {
   EXPECT_EQ(schedule.in_flight(), 2u);
   EXPECT_TRUE(schedule.TakeDue(later).empty());
   EXPECT_LE(due[0].due, due[1].due);
+  // Every slot taken: no wake-up until a probe finishes (a timer now would only spin).
+  EXPECT_FALSE(schedule.NextWakeup().has_value());
+  schedule.Finished(due[0].key, later, later, false);
   // A waiting probe makes NextWakeup lie in the past: work is overdue.
   ASSERT_TRUE(schedule.NextWakeup().has_value());
   EXPECT_LE(*schedule.NextWakeup(), later);
-  schedule.Finished(due[0].key, later, later, false);
   EXPECT_EQ(schedule.TakeDue(later).size(), 1u);
 }
 

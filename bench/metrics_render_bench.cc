@@ -1,0 +1,281 @@
+// Cost of a /metrics scrape: TargetSnapshots -> exposition text, for 1,000 and 10,000 realistic
+// targets (Postfix-like, STARTTLS, relay test ran, ~10 EHLO keywords before and after TLS,
+// greeting histogram with history). Prints the median of several runs of each path.
+//
+// "before" = BuildProbeFamilies + prometheus::TextSerializer (the daemon's old /metrics path);
+// "after" = RenderProbeMetrics (its path now). Wall and CPU time of the rendering thread.
+//
+//   metrics_render_bench [runs [--no-serializer | --after-only | --all [targets]]]
+// (default: 7 runs, 1,000 and 10,000 targets)
+#include <prometheus/text_serializer.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "daemon/metrics.h"
+
+namespace smtp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Extension Ext(std::string keyword, std::vector<std::string> parameters = {}) {
+  return Extension{std::move(keyword), std::move(parameters)};
+}
+
+Capabilities PostfixCapabilities(bool over_tls, const std::string& domain) {
+  Capabilities c;
+  c.domain = domain;
+  c.extensions = {Ext("PIPELINING"),
+                  Ext("SIZE", {"10240000"}),
+                  Ext("VRFY"),
+                  Ext("ETRN"),
+                  Ext("ENHANCEDSTATUSCODES"),
+                  Ext("8BITMIME"),
+                  Ext("DSN"),
+                  Ext("SMTPUTF8"),
+                  Ext("CHUNKING")};
+  c.pipelining = c.enhancedstatuscodes = c.eightbitmime = c.dsn = c.smtputf8 = c.chunking = true;
+  c.size_limit = 10240000;
+  if (over_tls) {
+    c.extensions.push_back(Ext("AUTH", {"PLAIN", "LOGIN"}));
+    c.auth_mechanisms = {"PLAIN", "LOGIN"};
+  } else {
+    c.extensions.insert(c.extensions.begin() + 4, Ext("STARTTLS"));
+    c.starttls = true;
+  }
+  return c;
+}
+
+// Step durations with nanosecond resolution, as the steady clock measures them.
+std::chrono::nanoseconds Ns(std::mt19937_64& rng, std::int64_t low, std::int64_t high) {
+  return std::chrono::nanoseconds(std::uniform_int_distribution<std::int64_t>(low, high)(rng));
+}
+
+StepResult Step_(Step step, std::chrono::nanoseconds duration, int reply_code) {
+  StepResult s;
+  s.step = step;
+  s.duration = duration;
+  s.reply_code = reply_code;
+  s.ok = true;
+  return s;
+}
+
+TargetSnapshot RealisticTarget(int index, std::mt19937_64& rng) {
+  const std::string host = "mx" + std::to_string(index) + ".example.org";
+  ProbeResult r;
+  r.host = host;
+  r.port = 25;
+  r.success = true;
+  r.started_at = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000 + index)) +
+                 Ns(rng, 0, 999'999'999);
+  r.steps = {Step_(Step::kResolve, Ns(rng, 500'000, 5'000'000), 0),
+             Step_(Step::kConnect, Ns(rng, 1'000'000, 30'000'000), 0),
+             Step_(Step::kGreeting, Ns(rng, 2'000'000, 200'000'000), 220),
+             Step_(Step::kEhlo, Ns(rng, 500'000, 10'000'000), 250),
+             Step_(Step::kStartTls, Ns(rng, 10'000'000, 80'000'000), 220),
+             Step_(Step::kTlsEhlo, Ns(rng, 500'000, 10'000'000), 250),
+             Step_(Step::kRelay, Ns(rng, 50'000'000, 300'000'000), 250),
+             Step_(Step::kQuit, Ns(rng, 500'000, 5'000'000), 221),
+             Step_(Step::kReverseDns, Ns(rng, 1'000'000, 20'000'000), 0)};
+  r.duration = std::chrono::nanoseconds(0);
+  for (const StepResult& s : r.steps) r.duration += s.duration;
+  r.dns.addresses = {"192.0.2." + std::to_string(index % 250)};
+  r.dns.connected_address = r.dns.addresses.front();
+  r.dns.ptr_names = {host};
+  r.dns.fcrdns_match = true;
+  r.dns.banner_matches_ptr = true;
+  r.greeting = GreetingInfo{host, "Postfix", "", true};
+  r.greeting_lines = {host + " ESMTP Postfix (Debian/GNU)"};
+  r.esmtp = true;
+  r.capabilities = PostfixCapabilities(false, host);
+  r.tls_capabilities = PostfixCapabilities(true, host);
+  r.starttls_offered = true;
+  r.starttls_success = true;
+  TlsInfo tls;
+  tls.handshake_ok = true;
+  tls.version = "TLSv1.3";
+  tls.cipher = "TLS_AES_256_GCM_SHA384";
+  CertificateInfo leaf;
+  leaf.subject = "CN=" + host;
+  leaf.issuer = "CN=R3,O=Let's Encrypt,C=US";
+  leaf.serial = "03A1B2C3D4E5F60718293A4B5C6D7E8F" + std::to_string(1000 + index % 9000);
+  leaf.not_after = 1707000000 + index;
+  tls.chain = {leaf};
+  tls.earliest_not_after = leaf.not_after;
+  tls.chain_verified = tls.hostname_verified = true;
+  r.tls = tls;
+  r.relay.ran = true;
+  for (const char* variant : {"null_sender", "external", "spoof_local_name", "percent_name",
+                              "source_route_name", "bang_name"}) {
+    RelayAttempt a;
+    a.variant = variant;
+    a.mail_code = 250;
+    a.rcpt_code = 554;
+    a.outcome = RelayOutcome::kRefused;
+    r.relay.attempts.push_back(a);
+  }
+
+  TargetSnapshot s;
+  s.target = host + ":25";
+  s.labels = {{"env", index % 3 == 0 ? "staging" : "prod"}, {"site", index % 2 ? "eu" : "us"}};
+  s.greeting_histogram.emplace();
+  std::lognormal_distribution<double> latency(-3.0, 1.0);  // median ~50 ms
+  for (int i = 0; i < 500; ++i) s.greeting_histogram->Observe(latency(rng));
+  s.last = std::make_shared<const ProbeResult>(std::move(r));
+  return s;
+}
+
+SelfMetrics RealisticSelf() {
+  SelfMetrics self;
+  self.version = "0.1.0";
+  self.revision = "3f2c1ab";
+  self.probes_total_by_result = {{"success", 1234567}, {"timeout", 321}, {"refused", 12}};
+  self.last_reload_successful = true;
+  self.last_reload_success_unix = 1700000000.25;
+  self.probes_in_flight = 17;
+  self.scheduler_lag = {1234567, 812.345678, {{0.5, 0.000412}, {0.9, 0.0021}, {0.99, 0.0133}}};
+  return self;
+}
+
+// Wall time and CPU time of this thread (the machine may be shared: CPU time is the steadier).
+struct Stamp {
+  Clock::time_point wall;
+  double cpu_ms;
+};
+
+Stamp Now() {
+  timespec cpu{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  return {Clock::now(),
+          static_cast<double>(cpu.tv_sec) * 1e3 + static_cast<double>(cpu.tv_nsec) / 1e6};
+}
+
+struct Timing {
+  std::vector<double> wall_ms, cpu_ms;
+  void Add(const Stamp& from, const Stamp& to) {
+    wall_ms.push_back(std::chrono::duration<double, std::milli>(to.wall - from.wall).count());
+    cpu_ms.push_back(to.cpu_ms - from.cpu_ms);
+  }
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+
+// Median, and in brackets the fastest run (the machine may be shared: the minimum is the least
+// disturbed figure).
+void Print(const char* what, const Timing& t) {
+  std::printf("  %-46s %7.1f ms wall (min %6.1f) %7.1f ms cpu (min %6.1f)\n", what,
+              Median(t.wall_ms), Min(t.wall_ms), Median(t.cpu_ms), Min(t.cpu_ms));
+}
+
+void RunAfterOnly(int targets, int runs) {
+  std::mt19937_64 rng(42);
+  std::vector<TargetSnapshot> snapshots;
+  snapshots.reserve(static_cast<std::size_t>(targets));
+  for (int i = 0; i < targets; ++i) snapshots.push_back(RealisticTarget(i, rng));
+  const SelfMetrics self = RealisticSelf();
+  Timing direct;
+  std::size_t bytes = 0;
+  for (int run = 0; run < runs; ++run) {
+    const Stamp t0 = Now();
+    const std::string body = RenderProbeMetrics(snapshots, true, &self);
+    direct.Add(t0, Now());  // freeing `body` is the HTTP layer's business, not timed
+    bytes = body.size();
+  }
+  std::printf("%6d targets, median of %d runs\n", targets, runs);
+  Print("after: RenderProbeMetrics (snapshots -> text)", direct);
+  std::printf("  %-46s %10zu bytes %6.0f bytes/target\n", "after: output", bytes,
+              static_cast<double>(bytes) / targets);
+}
+
+void Run(int targets, int runs, bool with_serializer) {
+  std::mt19937_64 rng(42);
+  std::vector<TargetSnapshot> snapshots;
+  snapshots.reserve(static_cast<std::size_t>(targets));
+  for (int i = 0; i < targets; ++i) snapshots.push_back(RealisticTarget(i, rng));
+  const SelfMetrics self = RealisticSelf();
+
+  Timing build, serializer, before_total, render_text, direct;
+  std::size_t serializer_bytes = 0, text_bytes = 0, direct_bytes = 0;
+  for (int run = 0; run < runs; ++run) {
+    // Before: MetricFamily objects, then prometheus::TextSerializer (as the daemon did).
+    const Stamp t0 = Now();
+    std::vector<prometheus::MetricFamily> families = BuildProbeFamilies(snapshots, true);
+    std::vector<prometheus::MetricFamily> own = BuildSelfFamilies(self);
+    families.insert(families.end(), std::make_move_iterator(own.begin()),
+                    std::make_move_iterator(own.end()));
+    const Stamp t1 = Now();
+    build.Add(t0, t1);
+    if (with_serializer) {
+      std::ostringstream out;
+      prometheus::TextSerializer().Serialize(out, families);
+      const std::string text = std::move(out).str();
+      const Stamp t1b = Now();
+      serializer.Add(t1, t1b);
+      before_total.Add(t0, t1b);
+      serializer_bytes = text.size();
+    }
+    // Our writer over the same families.
+    const Stamp t2 = Now();
+    const std::string text = RenderText(families);
+    render_text.Add(t2, Now());
+    text_bytes = text.size();
+    families.clear();
+    // After: what the daemon's /metrics does now, snapshots -> text in one go.
+    const Stamp t3 = Now();
+    const std::string body = RenderProbeMetrics(snapshots, true, &self);
+    direct.Add(t3, Now());
+    direct_bytes = body.size();
+    if (body != text) {
+      std::fprintf(stderr, "RenderProbeMetrics and RenderText(families) differ\n");
+      std::exit(1);
+    }
+  }
+  std::printf("%6d targets, median of %d runs\n", targets, runs);
+  Print("before: BuildProbeFamilies+BuildSelfFamilies", build);
+  if (with_serializer) {
+    Print("before: prometheus::TextSerializer", serializer);
+    Print("before: total (build + TextSerializer)", before_total);
+    std::printf("  %-46s %10zu bytes %6.0f bytes/target\n", "before: output", serializer_bytes,
+                static_cast<double>(serializer_bytes) / targets);
+  }
+  Print("RenderText (our writer) over the families", render_text);
+  Print("after: RenderProbeMetrics (snapshots -> text)", direct);
+  std::printf("  %-46s %10zu bytes %6.0f bytes/target\n", "after: output", direct_bytes,
+              static_cast<double>(direct_bytes) / targets);
+  (void)text_bytes;
+}
+
+}  // namespace
+}  // namespace smtp
+
+int main(int argc, char** argv) {
+  const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
+  // TextSerializer takes seconds at 10,000 targets: "--no-serializer" leaves it out;
+  // "--after-only" runs RenderProbeMetrics alone (for a profiler).
+  const std::string mode = argc > 2 ? argv[2] : "";
+  std::vector<int> sizes = {1000, 10000};
+  if (argc > 3) sizes = {std::max(1, std::atoi(argv[3]))};
+  for (int targets : sizes) {
+    if (mode == "--after-only") {
+      smtp::RunAfterOnly(targets, runs);
+    } else {
+      smtp::Run(targets, runs, mode != "--no-serializer");
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# bench/run.sh: the daemon's benchmark (issue #3 item 7). Not a test; CI does not run it.
+#
+# Builds smtp_exporter and bench/smtp_responder in Release, starts the responder on loopback
+# (127.1.0.1 and up, port 2525: one listening socket per target address), runs the daemon with
+# generated configs in several bounded phases and prints one table:
+#
+#   idle        10 targets, 1 s interval: greeting-latency error against the injected delay
+#   1k-plain    1,000 targets, starttls off, 10 s interval (100 probes/s offered)
+#   1k-tls      1,000 targets, STARTTLS required and verified, 10 s interval
+#   10k-plain   10,000 targets, starttls off, 10 s interval (1,000 probes/s); /metrics samples
+#   10k-tls     10,000 targets, STARTTLS, 30 s interval (333 probes/s)
+#   10k-500     10,000 targets, 20 s interval, the responder holds QUIT for 900 ms so that
+#               ~500 probes are in flight at 500 probes/s: greeting-latency error under load
+#
+# CPU per probe = the daemon's utime+stime (/proc/PID/stat) over the measuring window divided by
+# the smtp_exporter_probes_total delta over the same window. The window starts after one full
+# interval (every target has run once), and the scrapes that read the counters happen outside
+# it, so /metrics rendering is not charged to the probes.
+#
+# Everything is on loopback and bounded: every phase ends by itself, the whole run takes about
+# 8 minutes, and every process started here is killed on exit.
+#
+# Environment: BUILD_DIR (default <repo>/build-bench), WINDOW (measuring window per phase,
+# default 60 s), HTTP_PORT (daemon, default 19025), SMTP_PORT (responder, default 2525),
+# BANNER_DELAY_MS (default 100), SKIP_BUILD=1, PHASES (default "idle 1k-plain 1k-tls 10k-plain
+# 10k-tls 10k-500"; "metrics" alone re-measures /metrics at 10,000 targets).
+# Needs: cmake, ninja, g++, curl, python3 (parsing only).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+WINDOW=${WINDOW:-60}
+HTTP_PORT=${HTTP_PORT:-19025}
+SMTP_PORT=${SMTP_PORT:-2525}
+BANNER_DELAY_MS=${BANNER_DELAY_MS:-100}
+PHASES=${PHASES:-"idle 1k-plain 1k-tls 10k-plain 10k-tls 10k-500"}
+FIRST_ADDRESS=127.1.0.1
+WORK=$(mktemp -d /tmp/smtp-bench.XXXXXX)
+EXPORTER=$BUILD_DIR/daemon/smtp_exporter
+RESPONDER=$BUILD_DIR/bench/smtp_responder
+URL=http://127.0.0.1:$HTTP_PORT
+HZ=$(getconf CLK_TCK)
+
+DAEMON_PID=""
+DAEMON_TIMEOUT_PID=""
+RESPONDER_PID=""
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+stop_pid() {  # stop_pid PID: TERM, then KILL after 5 s; only processes started here
+  local pid=$1
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  stop_pid "$DAEMON_PID"
+  stop_pid "$DAEMON_TIMEOUT_PID"
+  stop_pid "$RESPONDER_PID"
+  DAEMON_PID=""
+  RESPONDER_PID=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build ---------------------------------------------------------------------------------------
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  log "building Release in $BUILD_DIR"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DSMTP_EXPORTER_TESTS=OFF >"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log"; exit 1; }
+  cmake --build "$BUILD_DIR" --target smtp_exporter smtp_responder -j"$(nproc)" \
+    >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log"; exit 1; }
+fi
+ulimit -n "$(ulimit -Hn)"
+
+# --- helpers -------------------------------------------------------------------------------------
+cat >"$WORK/parse.py" <<'PY'
+import re, sys
+
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+def samples(path):
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            if line.startswith('#'):
+                continue
+            m = LINE.match(line)
+            if m:
+                yield m.group(1), dict(LABEL.findall(m.group(3) or '')), float(m.group(4))
+
+def summary(path):
+    out = {'probes': 0.0, 'lag_p50': float('nan'), 'lag_p99': float('nan'), 'in_flight': 0.0,
+           'greet_sum': 0.0, 'greet_count': 0.0, 'failed': 0.0}
+    for name, labels, value in samples(path):
+        if name == 'smtp_exporter_probes_total':
+            out['probes'] += value
+            if labels.get('result') != 'success':
+                out['failed'] += value
+        elif name == 'smtp_exporter_scheduler_lag_seconds':
+            q = labels.get('quantile')
+            if q == '0.5':
+                out['lag_p50'] = value
+            elif q == '0.99':
+                out['lag_p99'] = value
+        elif name == 'smtp_exporter_probes_in_flight':
+            out['in_flight'] = value
+        elif name == 'smtp_greeting_duration_seconds_sum':
+            out['greet_sum'] += value
+        elif name == 'smtp_greeting_duration_seconds_count':
+            out['greet_count'] += value
+    print(' '.join('%s=%r' % kv for kv in out.items()))
+
+def greeting(delay, paths):
+    # One sample per (target, run): the greeting step of each target's latest probe, deduplicated
+    # across scrapes by smtp_probe_last_run_timestamp_seconds.
+    seen = {}
+    for path in paths:
+        greet, run = {}, {}
+        for name, labels, value in samples(path):
+            if name == 'smtp_probe_step_duration_seconds' and labels.get('step') == 'greeting':
+                greet[labels['target']] = value
+            elif name == 'smtp_probe_last_run_timestamp_seconds':
+                run[labels['target']] = value
+        for target, value in greet.items():
+            seen[(target, run.get(target))] = value
+    errors = sorted(abs(v - delay) * 1000 for v in seen.values())
+    if not errors:
+        print('n=0 mean=nan p99=nan max=nan')
+        return
+    p99 = errors[min(len(errors) - 1, int(0.99 * len(errors)))]
+    print('n=%d mean=%.3f p99=%.3f max=%.3f' % (len(errors), sum(errors) / len(errors), p99,
+                                                errors[-1]))
+
+def median(values):
+    v = sorted(float(x) for x in values)
+    print(v[len(v) // 2] if v else float('nan'))
+
+if sys.argv[1] == 'summary':
+    summary(sys.argv[2])
+elif sys.argv[1] == 'greeting':
+    greeting(float(sys.argv[2]), sys.argv[3:])
+elif sys.argv[1] == 'median':
+    median(sys.argv[2:])
+elif sys.argv[1] == 'config':
+    # config N MODULE INTERVAL TIMEOUT CA_FILE
+    import ipaddress
+    n, module, interval, timeout, ca = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], \
+        sys.argv[6]
+    first = int(ipaddress.IPv4Address(sys.argv[7]))
+    port = sys.argv[8]
+    print('modules:')
+    print('  plain: {timeout: %s, ehlo_name: bench-client.test, starttls: "off"}' % timeout)
+    print('  tls:')
+    print('    timeout: %s' % timeout)
+    print('    ehlo_name: bench-client.test')
+    print('    starttls: required')
+    print('    tls: {verify: true, server_name: bench.test, ca_file: "%s"}' % ca)
+    print('targets:')
+    for i in range(n):
+        print('  - {address: "%s:%s", module: %s, interval: %s}' %
+              (ipaddress.IPv4Address(first + i), port, module, interval))
+PY
+parse() { python3 "$WORK/parse.py" "$@"; }
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p"; }  # field NAME < "a=1 b=2"
+now() { date +%s.%N; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime of a whole process
+calc() { python3 -c "print($1)"; }
+
+start_responder() {  # start_responder COUNT QUIT_DELAY_MS
+  stop_pid "$RESPONDER_PID"
+  "$RESPONDER" --first-address "$FIRST_ADDRESS" --count "$1" --port "$SMTP_PORT" \
+    --banner-delay-ms "$BANNER_DELAY_MS" --quit-delay-ms "$2" --write-cert "$WORK/ca.pem" \
+    --max-seconds 300 2>"$WORK/responder.log" &
+  RESPONDER_PID=$!
+  for _ in $(seq 300); do
+    grep -q listening "$WORK/responder.log" && return 0
+    kill -0 "$RESPONDER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$WORK/responder.log" >&2
+  log "responder did not start"
+  exit 1
+}
+
+start_daemon() {  # start_daemon CONFIG MAX_IN_FLIGHT MAX_SECONDS
+  stop_pid "$DAEMON_PID"
+  timeout -s TERM "$3" "$EXPORTER" --config.file "$1" --web.listen-address "127.0.0.1:$HTTP_PORT" \
+    --probe.max-in-flight "$2" --log.level warn 2>"$WORK/daemon.log" &
+  DAEMON_PID=$!
+  for _ in $(seq 300); do
+    curl -sf -o /dev/null "$URL/-/ready" && { DAEMON_PID=$(daemon_pid); return 0; }
+    kill -0 "$DAEMON_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$WORK/daemon.log" >&2
+  log "daemon did not become ready"
+  exit 1
+}
+
+daemon_pid() { pgrep -P "$DAEMON_PID" -x smtp_exporter | head -1; }  # below `timeout`
+
+scrape() { curl -sf -o "$1" "$URL/metrics"; }
+kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
+
+# Keeps the `timeout` wrapper's pid so that cleanup stops the wrapper (and with it the daemon).
+run_daemon() {  # run_daemon CONFIG MAX_IN_FLIGHT MAX_SECONDS
+  start_daemon "$@"
+  DAEMON_TIMEOUT_PID=$!
+}
+
+stop_daemon() {
+  stop_pid "$DAEMON_PID"
+  wait "$DAEMON_TIMEOUT_PID" 2>/dev/null || true
+  DAEMON_PID=""
+}
+
+config() {  # config FILE N MODULE INTERVAL TIMEOUT
+  parse config "$2" "$3" "$4" "$5" "$WORK/ca.pem" "$FIRST_ADDRESS" "$SMTP_PORT" >"$1"
+}
+
+declare -A R  # results: R[phase.key]
+
+# measure PHASE TARGETS WARMUP: after WARMUP seconds, measures over WINDOW seconds.
+measure() {
+  local phase=$1 targets=$2 warmup=$3 t0 t1 c0 c1 r0 r1 s0 s1 p0 p1 f0 f1 conns=0 samples=0
+  log "$phase: warming up ${warmup}s"
+  sleep "$warmup"
+  scrape "$WORK/$phase.0.prom"
+  t0=$(now); c0=$(ticks "$DAEMON_PID"); r0=$(ticks "$RESPONDER_PID")
+  log "$phase: measuring ${WINDOW}s"
+  local end=$((SECONDS + WINDOW))
+  while ((SECONDS < end)); do  # established loopback SMTP sessions = probes in flight, cheaply
+    conns=$((conns + $(ss -Htn state established "( sport = :$SMTP_PORT )" | wc -l)))
+    samples=$((samples + 1))
+    sleep 1
+  done
+  c1=$(ticks "$DAEMON_PID"); r1=$(ticks "$RESPONDER_PID"); t1=$(now)
+  R[$phase.load]=$(cut -d' ' -f1 /proc/loadavg)
+  R[$phase.rss_kib]=$(kib "$DAEMON_PID" VmRSS)
+  scrape "$WORK/$phase.1.prom"
+  R[$phase.hwm_kib]=$(kib "$DAEMON_PID" VmHWM)
+  s0=$(parse summary "$WORK/$phase.0.prom"); s1=$(parse summary "$WORK/$phase.1.prom")
+  p0=$(field probes <<<"$s0"); p1=$(field probes <<<"$s1")
+  f0=$(field failed <<<"$s0"); f1=$(field failed <<<"$s1")
+  R[$phase.targets]=$targets
+  R[$phase.rate]=$(calc "round(($p1 - $p0) / ($t1 - $t0), 1)")
+  R[$phase.failed]=$(calc "int($f1 - $f0)")
+  R[$phase.cpu_ms]=$(calc "round(($c1 - $c0) * 1000.0 / $HZ / max(1, $p1 - $p0), 4)")
+  R[$phase.cpu_pct]=$(calc "round(($c1 - $c0) * 100.0 / $HZ / ($t1 - $t0), 1)")
+  R[$phase.resp_ms]=$(calc "round(($r1 - $r0) * 1000.0 / $HZ / max(1, $p1 - $p0), 4)")
+  R[$phase.resp_pct]=$(calc "round(($r1 - $r0) * 100.0 / $HZ / ($t1 - $t0), 1)")
+  R[$phase.lag_p50]=$(calc "round($(field lag_p50 <<<"$s1") * 1000, 3)")
+  R[$phase.lag_p99]=$(calc "round($(field lag_p99 <<<"$s1") * 1000, 3)")
+  R[$phase.in_flight]=$(calc "round($conns / max(1, $samples), 1)")
+  # Mean signed greeting error over every probe of the window (histogram sum/count deltas).
+  R[$phase.greet_mean]=$(calc "round((($(field greet_sum <<<"$s1") - $(field greet_sum <<<"$s0")) \
+    / max(1, $(field greet_count <<<"$s1") - $(field greet_count <<<"$s0")) - \
+    $BANNER_DELAY_MS / 1000.0) * 1000, 3)")
+  R[$phase.greet]=$(parse greeting "$(calc "$BANNER_DELAY_MS / 1000.0")" "$WORK/$phase.1.prom")
+  log "$phase: ${R[$phase.rate]} probes/s, ${R[$phase.cpu_ms]} ms CPU/probe," \
+    "in flight ${R[$phase.in_flight]}, failed ${R[$phase.failed]}"
+}
+
+metrics_samples() {  # /metrics render time and size, 5 samples, median
+  local times=() sizes=() out
+  for _ in 1 2 3 4 5; do
+    out=$(curl -sf -o /dev/null -w '%{time_total} %{size_download}' "$URL/metrics")
+    times+=("${out% *}")
+    sizes+=("${out#* }")
+    sleep 1
+  done
+  R[metrics.ms]=$(calc "round($(parse median "${times[@]}") * 1000, 1)")
+  R[metrics.bytes]=$(parse median "${sizes[@]}")
+  R[metrics.all_ms]=$(printf '%s ' "${times[@]}")
+  out=$(curl -sf -o /dev/null -H 'Accept-Encoding: gzip' -w '%{time_total} %{size_download}' \
+    "$URL/metrics")
+  R[metrics.gzip]=$out
+  log "/metrics: median ${R[metrics.ms]} ms, ${R[metrics.bytes]} bytes (all: ${R[metrics.all_ms]})"
+}
+
+# --- phases --------------------------------------------------------------------------------------
+run_phase() {
+  local phase=$1
+  case $phase in
+    idle)
+      start_responder 10 0
+      config "$WORK/idle.yml" 10 plain 1s 1s
+      run_daemon "$WORK/idle.yml" 100 60
+      log "idle: 10 targets, scraping every second for 20 s"
+      sleep 2
+      local files=()
+      for i in $(seq 20); do
+        scrape "$WORK/idle.$i.prom"
+        files+=("$WORK/idle.$i.prom")
+        sleep 1
+      done
+      R[idle.greet]=$(parse greeting "$(calc "$BANNER_DELAY_MS / 1000.0")" "${files[@]}")
+      local s
+      s=$(parse summary "${files[-1]}")
+      R[idle.greet_mean]=$(calc "round(($(field greet_sum <<<"$s") / \
+        max(1, $(field greet_count <<<"$s")) - $BANNER_DELAY_MS / 1000.0) * 1000, 3)")
+      log "idle: greeting error ${R[idle.greet]}"
+      ;;
+    1k-plain) start_responder 1000 0; config "$WORK/$phase.yml" 1000 plain 10s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 60)); measure "$phase" 1000 12 ;;
+    1k-tls) start_responder 1000 0; config "$WORK/$phase.yml" 1000 tls 10s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 60)); measure "$phase" 1000 12 ;;
+    10k-plain) start_responder 10000 0; config "$WORK/$phase.yml" 10000 plain 10s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 80)); measure "$phase" 10000 12
+      metrics_samples ;;
+    10k-tls) start_responder 10000 0; config "$WORK/$phase.yml" 10000 tls 30s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 80)); measure "$phase" 10000 32 ;;
+    10k-500) start_responder 10000 900; config "$WORK/$phase.yml" 10000 plain 20s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 80)); measure "$phase" 10000 22 ;;
+    metrics) start_responder 10000 0; config "$WORK/$phase.yml" 10000 plain 10s 5s
+      run_daemon "$WORK/$phase.yml" 5000 60; sleep 12; metrics_samples ;;
+    *) log "unknown phase $phase"; exit 2 ;;
+  esac
+  stop_daemon
+  grep -v '^$' "$WORK/daemon.log" | grep -v 'level=info' | head -5 >&2 || true
+  stop_pid "$RESPONDER_PID"
+  RESPONDER_PID=""
+  log "$phase: responder: $(grep -o 'accepted=.*' "$WORK/responder.log" || true)"
+}
+
+log "work dir $WORK; phases: $PHASES; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for phase in $PHASES; do run_phase "$phase"; done
+
+# --- table ---------------------------------------------------------------------------------------
+v() { echo "${R[$1]:-n/a}"; }
+echo
+echo "smtp_exporter benchmark: $(nproc) cores, $(uname -r), banner delay ${BANNER_DELAY_MS} ms," \
+  "window ${WINDOW} s, $(date -u +%FT%TZ)"
+echo
+printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s\n' phase targets probes/s \
+  in_flt cpu_ms/pr cpu_% rss_MiB hwm_MiB lag_p50ms lag_p99ms failed resp_cpu_% load1
+for phase in 1k-plain 1k-tls 10k-plain 10k-tls 10k-500; do
+  [[ -n ${R[$phase.rate]:-} ]] || continue
+  printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s\n' "$phase" "$(v "$phase.targets")" \
+    "$(v "$phase.rate")" "$(v "$phase.in_flight")" "$(v "$phase.cpu_ms")" "$(v "$phase.cpu_pct")" \
+    "$(calc "round(${R[$phase.rss_kib]} / 1024, 1)")" "$(calc "round(${R[$phase.hwm_kib]} / 1024, 1)")" \
+    "$(v "$phase.lag_p50")" "$(v "$phase.lag_p99")" "$(v "$phase.failed")" "$(v "$phase.resp_pct")" "$(v "$phase.load")"
+done
+echo "(load1: 1-minute load average at the end of the window; above ~1.5 on 2 cores means other"
+echo " processes competed for the CPU and the latency figures are pessimistic)"
+echo
+if [[ -n ${R[10k-plain.rss_kib]:-} ]]; then
+  echo "RSS per target at 10,000 (VmRSS/targets): $(calc "round(${R[10k-plain.rss_kib]} * 1024 / 10000)") B;" \
+    "VmHWM/targets: $(calc "round(${R[10k-plain.hwm_kib]} * 1024 / 10000)") B"
+  if [[ -n ${R[1k-plain.rss_kib]:-} ]]; then
+    echo "marginal RSS per target, 1,000 -> 10,000 plain: $(calc \
+      "round((${R[10k-plain.rss_kib]} - ${R[1k-plain.rss_kib]}) * 1024 / 9000)") B"
+  fi
+fi
+[[ -n ${R[metrics.ms]:-} ]] && echo "/metrics at 10,000 targets: median ${R[metrics.ms]} ms," \
+  "${R[metrics.bytes]} bytes (samples s: ${R[metrics.all_ms]}); gzip: ${R[metrics.gzip]} (s bytes)"
+[[ -n ${R[idle.greet]:-} ]] && echo "greeting error at idle (10 targets), |measured - ${BANNER_DELAY_MS} ms| in ms:" \
+  "${R[idle.greet]}; signed mean over all probes ${R[idle.greet_mean]} ms"
+for phase in 10k-plain 10k-500; do
+  [[ -n ${R[$phase.greet]:-} ]] && echo "greeting error $phase (~${R[$phase.in_flight]} in flight)," \
+    "ms: ${R[$phase.greet]}; signed mean over window ${R[$phase.greet_mean]} ms"
+done
+for phase in 1k-plain 1k-tls 10k-plain 10k-tls 10k-500; do
+  [[ -n ${R[$phase.resp_ms]:-} ]] && echo "responder CPU $phase: ${R[$phase.resp_ms]} ms/probe," \
+    "${R[$phase.resp_pct]} % of one core"
+done
+echo "targets: plain < 0.1 ms CPU, STARTTLS < 1 ms, < 4 KiB RSS/target, /metrics(10k) < 100 ms," \
+  "greeting error < 1 ms idle, < 5 ms at 500 in flight"
+echo "raw scrapes and logs: $WORK"

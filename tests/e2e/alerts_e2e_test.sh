@@ -186,28 +186,13 @@ else
 fi
 
 # --- daemon and Prometheus -----------------------------------------------------------------------
-e2e_bg daemon "${bin}" --config.file "${E2E_TOP}/smtp_exporter.yml" \
-  --web.listen-address "127.0.0.1:${dport}"
-dpid=${E2E_LAST_PID}
-healthy() { [[ "$(http_get "http://127.0.0.1:${dport}/-/healthy" /dev/null)" == 200 ]]; }
-wait_until 30 "daemon /-/healthy" healthy || {
-  e2e_dump_log daemon
-  die "the daemon did not answer on 127.0.0.1:${dport} within 30 s"
-}
-pass "daemon listening on 127.0.0.1:${dport}"
+e2e_start_daemon "${bin}" "${dport}" "${E2E_TOP}/smtp_exporter.yml"
+dpid=${E2E_DAEMON_PID}
 
-mkdir -p "${E2E_TOP}/tsdb"
 t_prom=${SECONDS}
-e2e_bg prometheus "${prometheus}" --config.file="${E2E_TOP}/prometheus.yml" \
-  --storage.tsdb.path="${E2E_TOP}/tsdb" --web.listen-address="127.0.0.1:${pport}"
-ppid_=${E2E_LAST_PID}
-pbase=http://127.0.0.1:${pport}
-prom_ready() { [[ "$(http_get "${pbase}/-/ready" /dev/null)" == 200 ]]; }
-wait_until 60 "prometheus /-/ready" prom_ready || {
-  e2e_dump_log prometheus
-  die "Prometheus did not become ready on 127.0.0.1:${pport} within 60 s"
-}
-pass "Prometheus ready on 127.0.0.1:${pport} ($((SECONDS - t_prom)) s)"
+e2e_start_prometheus "${prometheus}" "${E2E_TOP}/prometheus.yml" "${pport}"
+ppid_=${E2E_PROMETHEUS_PID}
+pbase=${E2E_PROMETHEUS_BASE}
 rules_api=$(curl -s --max-time 10 "${pbase}/api/v1/rules")
 if jq -e --argjson n "${#all_alerts[@]}" \
   '[.data.groups[].rules[] | select(.type == "alerting")] | length == $n' >/dev/null <<<"${rules_api}"; then

@@ -231,3 +231,41 @@ e2e_dump_log() {
   echo "# --- last lines of $1.log ---"
   tail -n "${2:-30}" "${file}" | sed 's/^/#   /'
 }
+
+# e2e_start_daemon BIN PORT CONFIG [FLAG...]: starts smtp_exporter on 127.0.0.1:PORT and waits
+# (30 s at most) until /-/healthy answers; sets E2E_DAEMON_PID. Dies with the daemon's log when
+# it does not come up.
+e2e_start_daemon() {
+  local bin=$1 port=$2 config=$3
+  shift 3
+  e2e_bg daemon "${bin}" --config.file "${config}" --web.listen-address "127.0.0.1:${port}" "$@"
+  # shellcheck disable=SC2034  # read by the calling script
+  E2E_DAEMON_PID=${E2E_LAST_PID}
+  # shellcheck disable=SC2317  # called through wait_until
+  e2e_daemon_healthy() { [[ "$(http_get "http://127.0.0.1:${port}/-/healthy" /dev/null)" == 200 ]]; }
+  wait_until 30 "daemon /-/healthy" e2e_daemon_healthy || {
+    e2e_dump_log daemon
+    die "the daemon did not answer on 127.0.0.1:${port} within 30 s"
+  }
+  pass "daemon listening on 127.0.0.1:${port}"
+}
+
+# e2e_start_prometheus BIN CONFIG PORT: starts a Prometheus server with its own TSDB under
+# E2E_TOP on 127.0.0.1:PORT and waits (60 s at most) until /-/ready; sets E2E_PROMETHEUS_PID and
+# E2E_PROMETHEUS_BASE.
+e2e_start_prometheus() {
+  local bin=$1 config=$2 port=$3 started=${SECONDS}
+  mkdir -p "${E2E_TOP}/tsdb"
+  e2e_bg prometheus "${bin}" --config.file="${config}" \
+    --storage.tsdb.path="${E2E_TOP}/tsdb" --web.listen-address="127.0.0.1:${port}"
+  # shellcheck disable=SC2034  # read by the calling script
+  E2E_PROMETHEUS_PID=${E2E_LAST_PID}
+  E2E_PROMETHEUS_BASE=http://127.0.0.1:${port}
+  # shellcheck disable=SC2317  # called through wait_until
+  e2e_prometheus_ready() { [[ "$(http_get "${E2E_PROMETHEUS_BASE}/-/ready" /dev/null)" == 200 ]]; }
+  wait_until 60 "prometheus /-/ready" e2e_prometheus_ready || {
+    e2e_dump_log prometheus
+    die "Prometheus did not become ready on 127.0.0.1:${port} within 60 s"
+  }
+  pass "Prometheus ready on 127.0.0.1:${port} ($((SECONDS - started)) s)"
+}

@@ -93,28 +93,12 @@ else
   die "promtool rejects the test's prometheus.yml"
 fi
 
-e2e_bg daemon "${bin}" --config.file "${E2E_TOP}/smtp_exporter.yml" \
-  --web.listen-address "127.0.0.1:${dport}" --log.format json
-dpid=${E2E_LAST_PID}
-healthy() { [[ "$(http_get "http://127.0.0.1:${dport}/-/healthy" /dev/null)" == 200 ]]; }
-wait_until 30 "daemon /-/healthy" healthy || {
-  e2e_dump_log daemon
-  die "the daemon did not answer on 127.0.0.1:${dport} within 30 s"
-}
-pass "daemon listening on 127.0.0.1:${dport}"
+e2e_start_daemon "${bin}" "${dport}" "${E2E_TOP}/smtp_exporter.yml" --log.format json
+dpid=${E2E_DAEMON_PID}
 
-mkdir -p "${E2E_TOP}/tsdb"
-t_prom=${SECONDS}
-e2e_bg prometheus "${prometheus}" --config.file="${E2E_TOP}/prometheus.yml" \
-  --storage.tsdb.path="${E2E_TOP}/tsdb" --web.listen-address="127.0.0.1:${pport}"
-ppid_=${E2E_LAST_PID}
-pbase=http://127.0.0.1:${pport}
-prom_ready() { [[ "$(http_get "${pbase}/-/ready" /dev/null)" == 200 ]]; }
-wait_until 60 "prometheus /-/ready" prom_ready || {
-  e2e_dump_log prometheus
-  die "Prometheus did not become ready on 127.0.0.1:${pport} within 60 s"
-}
-pass "Prometheus ready on 127.0.0.1:${pport} ($((SECONDS - t_prom)) s)"
+e2e_start_prometheus "${prometheus}" "${E2E_TOP}/prometheus.yml" "${pport}"
+ppid_=${E2E_PROMETHEUS_PID}
+pbase=${E2E_PROMETHEUS_BASE}
 
 # query PROMQL: the API's JSON answer on stdout.
 query() {

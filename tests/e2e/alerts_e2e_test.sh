@@ -96,18 +96,9 @@ else
   fail "the test certificate is valid for only ${cert_days} days: SmtpCertificateExpiringSoon would fire legitimately"
 fi
 
-cat >"${E2E_TOP}/smtp_exporter.yml" <<EOF
-modules:
-  default:
-    timeout: 5s
-    ehlo_name: probe.e2e.test
-    starttls: opportunistic
-    tls: {verify: true, server_name: mx.test, ca_file: ${E2E_CA}}
-    relay_test:
-      enabled: true
-      interval: ${probe_interval}s
-      # Postfix takes about a second per accepted RCPT on the open relay.
-      variants: [null_sender, external]
+{
+  e2e_module_yaml "${probe_interval}s"
+  cat <<EOF
 targets:
   - address: ${closed}
     interval: ${probe_interval}s
@@ -119,6 +110,7 @@ targets:
     interval: ${probe_interval}s
     labels: {role: down}
 EOF
+} >"${E2E_TOP}/smtp_exporter.yml"
 
 # --- the rules copy: shipped expressions, short `for:` -----------------------------------------
 mkdir -p "${E2E_TOP}/rules"
@@ -417,16 +409,4 @@ for a in "${all_alerts[@]}"; do
 done
 note "never fired here (no cause in this setup): ${never[*]:-none}"
 
-check "Prometheus stops on SIGTERM within 30 s" e2e_stop "${ppid_}" 30
-check "daemon stops on SIGTERM within 10 s" e2e_stop "${dpid}" 10
-queued=$(
-  pf_queue_files "${E2E_TOP}/pf-closed"
-  pf_queue_files "${E2E_TOP}/pf-open"
-)
-check "no mail in either Postfix queue" test -z "${queued}"
-
-if ((E2E_FAILURES > 0)); then
-  e2e_dump_log daemon 20
-  e2e_dump_log prometheus 20
-fi
-e2e_summary
+e2e_finish_with_prometheus "${ppid_}" "${dpid}"

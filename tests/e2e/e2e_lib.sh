@@ -269,3 +269,39 @@ e2e_start_prometheus() {
   }
   pass "Prometheus ready on 127.0.0.1:${port} ($((SECONDS - started)) s)"
 }
+
+# e2e_module_yaml RELAY_INTERVAL: the `modules:` section the e2e configs share: STARTTLS
+# verified against the test CA, and a relay test every RELAY_INTERVAL with two variants (Postfix
+# takes about a second per accepted RCPT on the open relay; two keep a probe inside its timeout).
+e2e_module_yaml() {
+  cat <<EOF
+modules:
+  default:
+    timeout: 5s
+    ehlo_name: probe.e2e.test
+    starttls: opportunistic
+    tls: {verify: true, server_name: mx.test, ca_file: ${E2E_CA}}
+    relay_test:
+      enabled: true
+      interval: $1
+      variants: [null_sender, external]
+EOF
+}
+
+# e2e_finish_with_prometheus PROMETHEUS_PID DAEMON_PID: stops both (checking they stop on
+# SIGTERM), checks that neither Postfix queued mail, prints logs on failure and the summary.
+e2e_finish_with_prometheus() {
+  check "Prometheus stops on SIGTERM within 30 s" e2e_stop "$1" 30
+  check "daemon stops on SIGTERM within 10 s" e2e_stop "$2" 10
+  local queued
+  queued=$(
+    pf_queue_files "${E2E_TOP}/pf-closed"
+    pf_queue_files "${E2E_TOP}/pf-open"
+  )
+  check "no mail in either Postfix queue" test -z "${queued}"
+  if ((E2E_FAILURES > 0)); then
+    e2e_dump_log daemon 20
+    e2e_dump_log prometheus 20
+  fi
+  e2e_summary
+}

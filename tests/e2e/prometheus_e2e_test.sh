@@ -39,18 +39,9 @@ open=127.0.0.1:${OPEN_PORT}
 dport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}")
 pport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${dport}")
 
-cat >"${E2E_TOP}/smtp_exporter.yml" <<EOF
-modules:
-  default:
-    timeout: 5s
-    ehlo_name: probe.e2e.test
-    starttls: opportunistic
-    tls: {verify: true, server_name: mx.test, ca_file: ${E2E_CA}}
-    relay_test:
-      enabled: true
-      interval: 5s
-      # Postfix takes about a second per accepted RCPT on the open relay.
-      variants: [null_sender, external]
+{
+  e2e_module_yaml 5s
+  cat <<EOF
 targets:
   - address: ${closed}
     interval: 5s
@@ -60,6 +51,7 @@ targets:
     labels: {role: open}
 probe_allowlist: [127.0.0.1/32]
 EOF
+} >"${E2E_TOP}/smtp_exporter.yml"
 
 cat >"${E2E_TOP}/prometheus.yml" <<EOF
 global:
@@ -175,16 +167,4 @@ else
   e2e_dump_log daemon 10
 fi
 
-check "Prometheus stops on SIGTERM within 30 s" e2e_stop "${ppid_}" 30
-check "daemon stops on SIGTERM within 10 s" e2e_stop "${dpid}" 10
-queued=$(
-  pf_queue_files "${E2E_TOP}/pf-closed"
-  pf_queue_files "${E2E_TOP}/pf-open"
-)
-check "no mail in either Postfix queue" test -z "${queued}"
-
-if ((E2E_FAILURES > 0)); then
-  e2e_dump_log daemon 20
-  e2e_dump_log prometheus 20
-fi
-e2e_summary
+e2e_finish_with_prometheus "${ppid_}" "${dpid}"

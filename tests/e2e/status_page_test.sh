@@ -44,18 +44,9 @@ down=127.0.0.1:${down_port}
 port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${down_port}")
 base=http://127.0.0.1:${port}
 
-cat >"${E2E_TOP}/smtp_exporter.yml" <<EOF
-modules:
-  default:
-    timeout: 5s
-    ehlo_name: probe.e2e.test
-    starttls: opportunistic
-    tls: {verify: true, server_name: mx.test, ca_file: ${E2E_CA}}
-    relay_test:
-      enabled: true
-      interval: 5s
-      # Postfix takes about a second per accepted RCPT on the open relay.
-      variants: [null_sender, external]
+{
+  e2e_module_yaml 5s
+  cat <<EOF
 targets:
   - address: ${closed}
     interval: 5s
@@ -67,6 +58,7 @@ targets:
     interval: 5s
     labels: {site: nothing-listens}
 EOF
+} >"${E2E_TOP}/smtp_exporter.yml"
 
 e2e_bg daemon "${bin}" --config.file "${E2E_TOP}/smtp_exporter.yml" \
   --web.listen-address "127.0.0.1:${port}"

@@ -319,12 +319,15 @@ std::vector<std::string> Variants(const Field& field) {
 
 RelayTestConfig DecodeRelayTest(const Field& parent) {
   RelayTestConfig relay;
-  for (const Field& field : Fields(parent.value, parent.path, parent.line,
-                                   {"enabled", "interval", "mail_from", "rcpt_to", "variants"})) {
+  for (const Field& field :
+       Fields(parent.value, parent.path, parent.line,
+              {"enabled", "interval", "timeout", "mail_from", "rcpt_to", "variants"})) {
     if (field.key == "enabled") {
       relay.enabled = Bool(field);
     } else if (field.key == "interval") {
       relay.interval = Duration(field);
+    } else if (field.key == "timeout") {
+      relay.timeout = Duration(field);
     } else if (field.key == "mail_from") {
       relay.mail_from = Mailbox(field);
     } else if (field.key == "rcpt_to") {
@@ -740,6 +743,7 @@ ProbeSpec MakeProbeSpec(const Module& module, const std::string& host, std::uint
   spec.relay.mail_from = module.relay_test.mail_from;
   spec.relay.rcpt_to = module.relay_test.rcpt_to;
   spec.relay.variants = module.relay_test.variants;
+  spec.relay.timeout = module.relay_test.timeout;
   return spec;
 }
 

@@ -42,6 +42,8 @@ struct RelayTestConfig {
   // Relay tests run less often than the other steps (they leave lines in the server's logs and
   // can trip rate limits); the scheduler keeps the last verdict in between.
   std::chrono::milliseconds interval = std::chrono::hours(1);
+  // The relay test's own time budget, on top of the module's timeout (RelayTestOptions).
+  std::chrono::milliseconds timeout = RelayTestOptions{}.timeout;
   std::string mail_from = RelayTestOptions{}.mail_from;  // local@domain
   std::string rcpt_to = RelayTestOptions{}.rcpt_to;      // local@domain, a foreign domain
   // Resolved variant names, in the order they are tried: "basic" and "all" are expanded here, so

@@ -420,18 +420,20 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     series.module_name = entry.module_name;
     TargetSnapshot& snapshot = series.snapshot;
     // The relay verdict is kept between relay runs: a probe without the relay test does not
-    // make an open relay look healthy.
-    const auto relay_open_now = [](const TargetSnapshot& kept) {
-      return kept.last_relay != nullptr && kept.last_relay->open;
+    // make an open relay look healthy. Up or not is the one verdict's (probes/verdict.h).
+    const auto healthy = [](const ProbeResult& probe, const TargetSnapshot& kept) {
+      const RelayResult* relay = probe.relay.ran ? nullptr : kept.last_relay.get();
+      return Judge(probe, 0, relay);
     };
     const bool first = snapshot.last == nullptr;
-    const bool was_up = !first && snapshot.last->success && !relay_open_now(snapshot);
+    const bool was_up = !first && healthy(*snapshot.last, snapshot).healthy;
     snapshot.target = child.target_label;
     snapshot.labels = child.labels;
     snapshot.mx_records = child.mx_records;
     if (!snapshot.greeting_histogram) snapshot.greeting_histogram.emplace();
+    // The histogram is "connected to final 220 line": a 4xx/5xx banner is not a latency sample.
     if (const StepResult* greeting = result.FindStep(Step::kGreeting);
-        greeting != nullptr && greeting->reply_code != 0) {
+        greeting != nullptr && greeting->ok) {
       snapshot.greeting_histogram->Observe(
           std::chrono::duration<double>(greeting->duration).count());
     }
@@ -439,16 +441,16 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
       snapshot.last_relay = std::make_shared<const RelayResult>(result.relay);
       snapshot.last_relay_at = result.started_at;
     }
-    const bool is_up = result.success && !relay_open_now(snapshot);
+    const Verdict verdict = healthy(result, snapshot);
     const std::string reason = ToString(result.failure_reason);
     const std::string step = result.failed_step ? ToString(*result.failed_step) : "";
-    const bool open_relay = relay_open_now(snapshot);
+    const bool open_relay = verdict.relay.verdict == RelayVerdict::kOpen;
     snapshot.last = std::make_shared<const ProbeResult>(std::move(result));
-    if ((first || was_up != is_up) && is_up) {
+    if ((first || was_up != verdict.healthy) && verdict.healthy) {
       logger_.Info(
           "target state changed",
           {{"target", child.target_label}, {"module", entry.module_name}, {"state", "up"}});
-    } else if (first || was_up != is_up) {
+    } else if (first || was_up != verdict.healthy) {
       logger_.Info("target state changed",
                    {{"target", child.target_label},
                     {"module", entry.module_name},
@@ -618,8 +620,10 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
       try {
         const double seconds = std::stod(header->second) - 0.5;
         if (seconds > 0) {
-          spec.timeout = std::min(
-              spec.timeout, std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
+          // The whole probe, relay test included, must answer before the scrape gives up.
+          const std::chrono::milliseconds budget(static_cast<long long>(seconds * 1000));
+          spec.timeout = std::min(spec.timeout, budget);
+          spec.max_duration = budget;
         }
       } catch (const std::exception&) {
       }

@@ -16,6 +16,8 @@
 #include <limits>
 #include <span>
 
+#include "probes/verdict.h"
+
 namespace smtp {
 namespace {
 
@@ -46,7 +48,9 @@ enum ProbeFamily : std::size_t {
   kCertVerified,
   kCertInfo,
   kRelayOpen,
+  kRelayVerdict,
   kRelayTestResult,
+  kRcptCatchAll,
   kRelayLastRun,
   kLastRun,
   kMxRecords,
@@ -113,11 +117,17 @@ constexpr FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
     {"smtp_tls_cert_info", MetricType::Gauge,
      "Subject, issuer and serial number of the server (leaf) certificate; always 1."},
     {"smtp_relay_open", MetricType::Gauge,
-     "1 when the last relay test found an open relay (some variant had a foreign recipient "
-     "accepted), 0 when not."},
+     "1 when the last relay test proved an open relay (a foreign recipient accepted at RCPT, or "
+     "an address hack accepted where a random local part is refused), 0 when not proven."},
+    {"smtp_relay_verdict", MetricType::Gauge,
+     "Verdict of the last relay test as a state set: 1 for the current verdict (open, closed or "
+     "inconclusive: cut short, 4xx, or 530 in plaintext), 0 for the others."},
     {"smtp_relay_test_result", MetricType::Gauge,
      "Outcome of each variant of the last relay test (accepted, refused, inconclusive, "
-     "auth_required); always 1."},
+     "auth_required, catch_all: a hack accepted as local mail, not_run: cut short); always 1."},
+    {"smtp_rcpt_catch_all", MetricType::Gauge,
+     "1 when the last relay test saw a random, nonexistent local part at the server's own name "
+     "accepted at RCPT (catch-all), 0 when refused; absent when not asked or not answered."},
     {"smtp_relay_last_run_timestamp_seconds", MetricType::Gauge,
      "Unix time when the relay test reported by smtp_relay_open started; it runs less often "
      "than the other steps."},
@@ -136,7 +146,7 @@ constexpr FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
 constexpr std::string_view kOwnLabelNames[] = {
     "target",    "step",    "reason",    "hostname", "software", "version",
     "extension", "tls",     "mechanism", "cipher",   "subject",  "issuer",
-    "serial",    "variant", "result",    "le",       "quantile",
+    "serial",    "variant", "result",    "le",       "quantile", "verdict",
 };
 
 // The failure reasons, for pre-seeding smtp_exporter_probes_total.
@@ -887,24 +897,38 @@ void AddMechanisms(SeriesCollector& c, const Capabilities& caps, bool over_tls,
 }
 
 // The relay verdict to report: the latest probe's when it ran the relay test, else the one kept
-// from the last relay run.
-struct RelayVerdict {
+// from the last relay run; judged by the one verdict function (probes/verdict.h).
+struct RelayFacts {
   const RelayResult* result = nullptr;
   std::optional<std::chrono::system_clock::time_point> ran_at;
+  RelayJudgement judgement;
 };
 
-RelayVerdict RelayOf(const TargetSnapshot& s) {
-  if (s.last && s.last->relay.ran) return {&s.last->relay, s.last->started_at};
-  if (s.last_relay && s.last_relay->ran) return {s.last_relay.get(), s.last_relay_at};
-  return {};
+RelayFacts RelayOf(const TargetSnapshot& s) {
+  RelayFacts facts;
+  if (s.last && s.last->relay.ran) {
+    facts = {&s.last->relay, s.last->started_at, {}};
+  } else if (s.last_relay && s.last_relay->ran) {
+    facts = {s.last_relay.get(), s.last_relay_at, {}};
+  }
+  if (facts.result) facts.judgement = JudgeRelay(*facts.result);
+  return facts;
 }
 
 // The series of `family` (any but kGreetingHistogram) for one target.
-void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const RelayVerdict& relay,
+void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const RelayFacts& relay,
                         SeriesCollector& c, BoundedSortedSet& scratch) {
   switch (family) {
     case kRelayOpen:
-      if (relay.result) c.Add(relay.result->open ? 1 : 0);
+      if (relay.result) c.Add(relay.judgement.verdict == RelayVerdict::kOpen ? 1 : 0);
+      return;
+    case kRelayVerdict:
+      if (relay.result) {
+        for (RelayVerdict verdict :
+             {RelayVerdict::kClosed, RelayVerdict::kInconclusive, RelayVerdict::kOpen}) {
+          c.Add(relay.judgement.verdict == verdict ? 1 : 0, {{"verdict", ToString(verdict), true}});
+        }
+      }
       return;
     case kRelayTestResult:
       if (relay.result) {
@@ -912,6 +936,9 @@ void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const Relay
           c.Add(1, {{"variant", attempt.variant}, {"result", ToString(attempt.outcome), true}});
         }
       }
+      return;
+    case kRcptCatchAll:
+      if (relay.judgement.catch_all) c.Add(*relay.judgement.catch_all ? 1 : 0);
       return;
     case kRelayLastRun:
       if (relay.result && relay.ran_at) c.Add(UnixSeconds(*relay.ran_at));
@@ -981,9 +1008,10 @@ void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const Relay
       if (r.capabilities) AddMechanisms(c, *r.capabilities, r.implicit_tls, scratch);
       if (r.tls_capabilities) AddMechanisms(c, *r.tls_capabilities, true, scratch);
       break;
-    // STARTTLS is a plaintext-session question; a HELO-only server cannot offer it (a known 0).
+    // STARTTLS is a plaintext-session question; a HELO-only server cannot offer it (a known 0),
+    // and without an EHLO reply it is unknown (absent).
     case kStartTlsOffered:
-      if (!r.implicit_tls && (r.capabilities || r.esmtp)) c.Add(r.starttls_offered ? 1 : 0);
+      if (!r.implicit_tls && r.starttls_offered) c.Add(*r.starttls_offered ? 1 : 0);
       break;
     case kStartTlsSuccess:
       if (r.starttls_success) c.Add(*r.starttls_success ? 1 : 0);
@@ -1085,7 +1113,7 @@ void EmitProbeFamilies(Sink& sink, const std::vector<Group>& groups) {
     if (g + kAhead < groups.size()) PrefetchResultTargets(*groups[g + kAhead].snapshot);
     sink.BeginGroup(g, groups[g]);
     const TargetSnapshot& s = *groups[g].snapshot;
-    const RelayVerdict relay = RelayOf(s);
+    const RelayFacts relay = RelayOf(s);
     for (std::size_t f = 0; f < kProbeFamilyCount; ++f) {
       sink.Select(f);
       const auto family = static_cast<ProbeFamily>(f);

@@ -45,6 +45,7 @@ struct Options {
   std::string ehlo_name = DefaultEhloName();
   bool relay_test = false;
   std::string relay_variants = "basic";
+  std::string relay_timeout = "60s";
   std::string mail_from = RelayTestOptions{}.mail_from;
   std::string rcpt_to = RelayTestOptions{}.rcpt_to;
   std::string ca_file;
@@ -62,6 +63,9 @@ std::string BuildSpec(const Options& options, const Target& target, ProbeSpec* s
   auto timeout = ParseDuration(options.timeout);
   if (!timeout || timeout->count() <= 0)
     return "--timeout: invalid duration \"" + options.timeout + "\"";
+  auto relay_timeout = ParseDuration(options.relay_timeout);
+  if (!relay_timeout || relay_timeout->count() <= 0)
+    return "--relay-timeout: invalid duration \"" + options.relay_timeout + "\"";
   auto starttls = ParseStartTlsMode(options.starttls);
   if (!starttls) return "--starttls: must be off, opportunistic or required";
   spec->host = target.host;
@@ -80,6 +84,7 @@ std::string BuildSpec(const Options& options, const Target& target, ProbeSpec* s
   spec->dns_server = options.dns_server;
   spec->check_fcrdns = !options.no_reverse_dns;
   spec->relay.enabled = options.relay_test;
+  spec->relay.timeout = *relay_timeout;
   spec->relay.mail_from = options.mail_from;
   spec->relay.rcpt_to = options.rcpt_to;
   if (options.relay_variants == "all") {
@@ -124,7 +129,8 @@ int RunProbeCommand(int argc, char** argv) {
       "smtp_exporter probe"};
   Options options;
   app.add_option("target", options.target, "HOST[:PORT], [IPv6]:PORT or mx:DOMAIN")->required();
-  app.add_option("--timeout", options.timeout, "deadline for the whole probe")
+  app.add_option("--timeout", options.timeout,
+                 "deadline for the health steps (connect to QUIT, relay test aside)")
       ->capture_default_str();
   app.add_option("--starttls", options.starttls, "off | opportunistic | required")
       ->capture_default_str();
@@ -134,6 +140,9 @@ int RunProbeCommand(int argc, char** argv) {
   app.add_flag("--relay-test", options.relay_test,
                "test for an open relay (MAIL/RCPT/RSET, never DATA)");
   app.add_option("--relay-variants", options.relay_variants, "basic | all | comma-separated names")
+      ->capture_default_str();
+  app.add_option("--relay-timeout", options.relay_timeout,
+                 "the relay test's own time budget; variants it does not reach are not run")
       ->capture_default_str();
   app.add_option("--mail-from", options.mail_from, "sender for the relay test")
       ->capture_default_str();

@@ -53,28 +53,10 @@ std::string Title(std::string_view text) {
   return " title=\"" + Text(text, kMaxTooltipChars) + "\"";
 }
 
-std::string Join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string joined;
-  for (const std::string& item : items) {
-    if (!joined.empty()) joined += separator;
-    joined += item;
-  }
-  return joined;
-}
-
 // ---- Numbers and times --------------------------------------------------------------------------
 
 std::int64_t UnixSeconds(std::chrono::system_clock::time_point time) {
   return std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch()).count();
-}
-
-std::string UtcTime(std::int64_t unix_seconds) {
-  const std::time_t time = static_cast<std::time_t>(unix_seconds);
-  std::tm parts{};
-  gmtime_r(&time, &parts);
-  char buffer[40];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &parts);
-  return buffer;
 }
 
 // "0.42 ms", "8.1 ms", "84 ms", "1.24 s", "12.5 s".
@@ -127,10 +109,11 @@ std::int64_t DaysLeft(std::int64_t not_after, std::int64_t now) {
 // ---- Facts per target -----------------------------------------------------------------------
 
 struct RelayFacts {
-  RelayVerdict verdict = RelayVerdict::kNotTested;
+  RelayJudgement judgement;  // of `result`; kNotTested without one
   const RelayResult* result = nullptr;
   std::optional<std::int64_t> at_unix;  // when the verdict was taken, when known
   bool from_last = false;               // the verdict comes from `last` itself
+  RelayVerdict verdict() const { return judgement.verdict; }
 };
 
 RelayFacts RelayFactsOf(const TargetSnapshot& snapshot) {
@@ -143,20 +126,15 @@ RelayFacts RelayFactsOf(const TargetSnapshot& snapshot) {
     facts.result = snapshot.last_relay.get();
     if (snapshot.last_relay_at) facts.at_unix = UnixSeconds(*snapshot.last_relay_at);
   }
-  if (facts.result == nullptr) return facts;
-  const auto& attempts = facts.result->attempts;
-  const auto has = [&](RelayOutcome outcome) {
-    return std::any_of(attempts.begin(), attempts.end(),
-                       [&](const RelayAttempt& a) { return a.outcome == outcome; });
-  };
-  if (facts.result->open || has(RelayOutcome::kAccepted)) {
-    facts.verdict = RelayVerdict::kOpen;
-  } else if (attempts.empty() || has(RelayOutcome::kInconclusive)) {
-    facts.verdict = RelayVerdict::kInconclusive;
-  } else {
-    facts.verdict = RelayVerdict::kClosed;
-  }
+  if (facts.result != nullptr) facts.judgement = JudgeRelay(*facts.result);
   return facts;
+}
+
+// "not tested", "open", "closed", "inconclusive".
+std::string VerdictText(RelayVerdict verdict) {
+  std::string text = ToString(verdict);
+  std::replace(text.begin(), text.end(), '_', ' ');
+  return text;
 }
 
 // The TLS facts worth showing: only from a completed handshake.
@@ -419,7 +397,7 @@ std::string ProblemCell(const TargetSnapshot& snapshot, StatusState state,
     }
     return html;
   }
-  if (relay.verdict == RelayVerdict::kOpen) {
+  if (relay.verdict() == RelayVerdict::kOpen) {
     std::vector<std::string> accepted;
     for (const RelayAttempt& attempt : relay.result->attempts) {
       if (attempt.outcome == RelayOutcome::kAccepted) accepted.push_back(attempt.variant);
@@ -537,8 +515,8 @@ std::string StartTlsCell(const ProbeResult* result) {
     return *result->starttls_success ? "<span class=\"ok\">ok</span>"
                                      : "<span class=\"bad\">failed</span>";
   }
-  if (result->starttls_offered) return "offered";
-  if (!result->esmtp) return std::string(kNone);  // never got as far as EHLO
+  if (!result->starttls_offered) return std::string(kNone);  // no EHLO reply: unknown
+  if (*result->starttls_offered) return "offered";
   return "<span class=\"warn\">not offered</span>";
 }
 
@@ -590,7 +568,7 @@ std::string CertificateCell(const ProbeResult* result, std::int64_t now) {
 
 std::string RelayCell(const RelayFacts& relay, std::int64_t now) {
   std::string html;
-  switch (relay.verdict) {
+  switch (relay.verdict()) {
     case RelayVerdict::kNotTested:
       return "<span class=\"muted\">not tested</span>";
     case RelayVerdict::kOpen:
@@ -603,9 +581,13 @@ std::string RelayCell(const RelayFacts& relay, std::int64_t now) {
       html = "<span class=\"ok\">closed</span>";
       break;
   }
-  std::string tooltip;
+  std::string tooltip = relay.judgement.summary;
+  if (relay.judgement.catch_all) {
+    tooltip += *relay.judgement.catch_all ? "\ncatch-all: any local part accepted at RCPT"
+                                          : "\ncatch-all: no";
+  }
   for (const RelayAttempt& attempt : relay.result->attempts) {
-    if (!tooltip.empty()) tooltip += "\n";
+    tooltip += "\n";
     tooltip += attempt.variant + ": " + ToString(attempt.outcome) + " (MAIL " +
                std::to_string(attempt.mail_code) + ", RCPT " +
                (attempt.rcpt_code ? std::to_string(attempt.rcpt_code) : std::string("-")) + ")";
@@ -767,22 +749,8 @@ const char* ToString(StatusState state) {
   return "PENDING";
 }
 
-const char* ToString(RelayVerdict verdict) {
-  switch (verdict) {
-    case RelayVerdict::kNotTested:
-      return "not tested";
-    case RelayVerdict::kOpen:
-      return "open";
-    case RelayVerdict::kInconclusive:
-      return "inconclusive";
-    case RelayVerdict::kClosed:
-      return "closed";
-  }
-  return "not tested";
-}
-
 RelayVerdict RelayVerdictOf(const TargetSnapshot& snapshot) {
-  return RelayFactsOf(snapshot).verdict;
+  return RelayFactsOf(snapshot).verdict();
 }
 
 StatusState StateOf(const TargetSnapshot& snapshot) {
@@ -912,18 +880,19 @@ std::string RenderTranscriptPage(const TargetSnapshot& snapshot, std::string_vie
   out += "<p><span class=\"badge " + std::string(StateClass(state)) + "\">" + ToString(state) +
          "</span> probe started " + UtcTime(started) + " (" + FormatAge(now_unix - started) +
          "), took " + FormatDuration(result->duration) + "</p>\n";
-  const Verdict verdict = Judge(*result, now_unix);
+  // The relay verdict kept from a separate run is part of this target's verdict too.
+  const RelayFacts relay = RelayFactsOf(snapshot);
+  const Verdict verdict = Judge(*result, now_unix, relay.from_last ? nullptr : relay.result);
   out += "<h2>Verdict</h2>\n<pre>" + EscapeHtml(verdict.summary);
   for (const std::string& finding : verdict.findings) out += "\n- " + EscapeHtml(finding);
   out +=
       "</pre>\n<h2>Conversation</h2>\n<pre>" + EscapeHtml(FormatTranscript(*result)) + "</pre>\n";
-  const RelayFacts relay = RelayFactsOf(snapshot);
   if (relay.result != nullptr && !relay.from_last) {
     out += "<h2>Relay test (separate run";
     if (relay.at_unix) {
       out += ", " + UtcTime(*relay.at_unix) + ", " + FormatAge(now_unix - *relay.at_unix);
     }
-    out += "): " + std::string(ToString(relay.verdict)) + "</h2>\n<pre>";
+    out += "): " + VerdictText(relay.verdict()) + "</h2>\n<pre>";
     for (const RelayAttempt& attempt : relay.result->attempts) {
       char codes[64];
       std::snprintf(codes, sizeof codes, "  MAIL %d RCPT %s  ", attempt.mail_code,

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "daemon/metrics.h"
+#include "probes/verdict.h"
 
 namespace smtp {
 
@@ -95,14 +96,9 @@ enum class StatusState { kPending, kDown, kOpenRelay, kUp };
 const char* ToString(StatusState state);  // "PENDING", "DOWN", "OPEN RELAY", "UP"
 StatusState StateOf(const TargetSnapshot& snapshot);
 
-// The latest relay verdict of a target: from `last` when that probe ran the relay test (dated by
-// its start), otherwise from last_relay / last_relay_at.
-//   kNotTested     the relay test never ran for this target (or it is disabled);
-//   kOpen          some variant was accepted at RCPT TO;
-//   kInconclusive  none accepted, but some variant got a 4xx (or the test ran no variant);
-//   kClosed        every variant was refused (5xx) or needed authentication (530).
-enum class RelayVerdict { kNotTested, kOpen, kInconclusive, kClosed };
-const char* ToString(RelayVerdict verdict);  // "not tested", "open", "inconclusive", "closed"
+// The latest relay verdict of a target, as the one verdict function judges it (smtp::JudgeRelay,
+// probes/verdict.h): from `last` when that probe ran the relay test (dated by its start),
+// otherwise from last_relay / last_relay_at; kNotTested when neither ran.
 RelayVerdict RelayVerdictOf(const TargetSnapshot& snapshot);
 
 // The status page described above. Its ten columns show per target (a second fact sits on a

@@ -1,8 +1,8 @@
 // Greeting (banner) parser; see banner.h for the contract.
 #include "probes/banner.h"
 
-#include <algorithm>
 #include <array>
+#include <optional>
 #include <vector>
 
 #include "probes/text.h"
@@ -26,9 +26,11 @@ std::string_view TrimPunctuation(std::string_view word) {
 // ("4.96", "8.15.2", "6.0.3790.0", "3.0.3-rc1"). Times ("12:00:01"), days ("28"), years
 // ("2026") and zones ("+0000") never qualify, which keeps timestamps out of the result.
 // Returns the version with trailing separators ("8.15.2/8.15.2;" -> "8.15.2") or "".
+// One leading 'v' is dropped ("v4.5.3.6" -> "4.5.3.6").
 std::string_view AsVersion(std::string_view word) {
   std::size_t end = word.find_first_of("/;,)");
   if (end != std::string_view::npos) word = word.substr(0, end);
+  if (word.size() > 1 && (word[0] == 'v' || word[0] == 'V')) word.remove_prefix(1);
   if (word.empty() || word.size() > 32 || word[0] < '0' || word[0] > '9') return {};
   bool dot = false;
   for (char c : word) {
@@ -57,21 +59,129 @@ bool IsEnhancedCode(std::string_view word) {
   return dots == 2 && word.back() != '.' && word.find("..") == std::string_view::npos;
 }
 
-// Software that names itself with one word, optionally followed by a version as the next word
-// or after a slash ("Haraka/3.0.3").
-struct KnownSoftware {
-  std::string_view word;  // compared case-insensitively
-  std::string_view name;  // what we report
+// "Mon," ... "Sun,": the start of an RFC 5322 date (Exim's $tod_full, Sendmail's $b, Exchange's
+// "ready at <date>"). Everything from there on is free text.
+bool IsDayOfWeek(std::string_view word) {
+  constexpr std::array<std::string_view, 7> kDays = {"Mon,", "Tue,", "Wed,", "Thu,",
+                                                     "Fri,", "Sat,", "Sun,"};
+  for (std::string_view day : kDays) {
+    if (EqualsIgnoreCase(word, day)) return true;
+  }
+  return false;
+}
+
+// "(09678d23bc13369ca0f4a4c15ae7f1d4)": the 32-hex-digit tag of Barracuda's greeting.
+bool IsHexTag(std::string_view word) {
+  if (word.size() != 34 || word.front() != '(' || word.back() != ')') return false;
+  for (char c : word.substr(1, 32)) {
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex) return false;
+  }
+  return true;
+}
+
+// `host` is `domain` or a name under it ("BN8NAM12FT053.mail.protection.outlook.com" is under
+// "outlook.com", "evil-outlook.com" is not). A trailing root dot is ignored.
+bool IsUnderDomain(std::string_view host, std::string_view domain) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.size() < domain.size()) return false;
+  std::size_t start = host.size() - domain.size();
+  return EqualsIgnoreCase(host.substr(start), domain) && (start == 0 || host[start - 1] == '.');
+}
+
+// One way a greeting names its software. kName recognisers look at the server's own name (the
+// first word); kText recognisers look for a phrase in the text after it. A phrase is a list of
+// words separated by single spaces, compared case-insensitively with the surrounding punctuation
+// dropped; its last word may be glued to a version by a slash ("Haraka/3.1.6"), and "#hextag"
+// stands for IsHexTag.
+enum class Where { kName, kText };
+enum class Version {
+  kNone,      // the greeting never discloses one (hosted services, OpenSMTPD, Stalwart, Axigen)
+  kNext,      // the word after the phrase, after "/", or after a "Version:" label, when dotted
+  kRequired,  // like kNext, and the phrase alone does not identify the software
 };
-constexpr std::array<KnownSoftware, 7> kKnownSoftware = {{
-    {"Postfix", "Postfix"},
-    {"Exim", "Exim"},
-    {"Sendmail", "Sendmail"},
-    {"OpenSMTPD", "OpenSMTPD"},
-    {"qmail", "qmail"},
-    {"Haraka", "Haraka"},
-    {"MDaemon", "MDaemon"},
-}};
+struct Recogniser {
+  Where where;
+  std::string_view pattern;   // kName: a DNS domain; kText: a phrase
+  std::string_view software;  // what we report
+  Version version;
+};
+
+// Where two recognisers fit, the name wins, then the phrase that starts first in the text, then
+// the earlier row. Sources of each shape are in tests/unit/banner_test.cc.
+constexpr auto kRecognisers = std::to_array<Recogniser>({
+    {Where::kName, "outlook.com", "Microsoft 365", Version::kNone},
+    {Where::kName, "office365.com", "Microsoft 365", Version::kNone},
+    {Where::kName, "google.com", "Gmail", Version::kNone},
+    {Where::kName, "gmail.com", "Gmail", Version::kNone},
+    {Where::kName, "pphosted.com", "Proofpoint", Version::kNone},
+    {Where::kName, "ppe-hosted.com", "Proofpoint", Version::kNone},
+    {Where::kName, "mimecast.com", "Mimecast", Version::kNone},
+    {Where::kName, "iphmx.com", "Cisco Secure Email", Version::kNone},
+    {Where::kName, "barracudanetworks.com", "Barracuda", Version::kNone},
+    {Where::kName, "sophos.com", "Sophos", Version::kNone},
+    {Where::kText, "Postfix", "Postfix", Version::kNext},
+    {Where::kText, "Exim", "Exim", Version::kNext},
+    {Where::kText, "Sendmail", "Sendmail", Version::kNext},
+    {Where::kText, "OpenSMTPD", "OpenSMTPD", Version::kNone},
+    {Where::kText, "Haraka", "Haraka", Version::kNext},
+    {Where::kText, "Python SMTP", "aiosmtpd", Version::kRequired},
+    {Where::kText, "qmail", "qmail", Version::kNext},
+    {Where::kText, "notqmail", "qmail", Version::kNext},
+    {Where::kText, "Courier Mail Server", "Courier", Version::kNext},
+    {Where::kText, "Microsoft ESMTP MAIL Service", "Microsoft Exchange", Version::kNext},
+    {Where::kText, "Microsoft Exchange Internet Mail Service", "Microsoft Exchange",
+     Version::kNext},
+    {Where::kText, "gsmtp", "Gmail", Version::kNone},
+    {Where::kText, "Stalwart ESMTP", "Stalwart", Version::kNone},
+    {Where::kText, "hMailServer", "hMailServer", Version::kNext},
+    {Where::kText, "MDaemon", "MDaemon", Version::kNext},
+    {Where::kText, "Kerio Connect", "Kerio Connect", Version::kNext},
+    {Where::kText, "Kerio MailServer", "Kerio Connect", Version::kNext},
+    {Where::kText, "IceWarp", "IceWarp", Version::kNext},
+    {Where::kText, "Merak", "IceWarp", Version::kNext},
+    {Where::kText, "Axigen ESMTP", "Axigen", Version::kNone},
+    {Where::kText, "CommuniGate Pro", "CommuniGate Pro", Version::kNext},
+    {Where::kText, "ESMTP #hextag", "Barracuda", Version::kNone},
+    {Where::kText, "Sophos Email Appliance", "Sophos", Version::kNext},
+});
+
+// The word as a phrase word sees it: without punctuation and without a "/version" tail.
+std::string_view BaseWord(std::string_view word) {
+  word = TrimPunctuation(word);
+  return word.substr(0, word.find('/'));
+}
+
+bool PhraseWordMatches(std::string_view phrase_word, std::string_view word) {
+  if (phrase_word == "#hextag") return IsHexTag(word);
+  return EqualsIgnoreCase(BaseWord(word), phrase_word);
+}
+
+// When `phrase` matches words[at...] before `end`, the index of the word after it.
+std::optional<std::size_t> MatchPhrase(std::string_view phrase,
+                                       const std::vector<std::string_view>& words, std::size_t at,
+                                       std::size_t end) {
+  while (!phrase.empty()) {
+    std::size_t space = phrase.find(' ');
+    std::string_view phrase_word = phrase.substr(0, space);
+    if (at >= end || !PhraseWordMatches(phrase_word, words[at])) return std::nullopt;
+    ++at;
+    phrase = space == std::string_view::npos ? std::string_view{} : phrase.substr(space + 1);
+  }
+  return at;
+}
+
+// The version that follows a phrase ending before words[next]: "Haraka/3.0.3", "Exim 4.96",
+// "Postfix (3.7.11)", "Service, Version: 6.0.3790.0", "Appliance v4.5.3.6"; or "".
+std::string_view VersionAfter(const std::vector<std::string_view>& words, std::size_t next,
+                              std::size_t end) {
+  std::string_view last = TrimPunctuation(words[next - 1]);
+  if (std::size_t slash = last.find('/'); slash != std::string_view::npos) {
+    return AsVersion(last.substr(slash + 1));
+  }
+  if (next < end && EqualsIgnoreCase(TrimPunctuation(words[next]), "Version")) ++next;
+  return next < end ? AsVersion(TrimPunctuation(words[next])) : std::string_view{};
+}
 
 }  // namespace
 
@@ -88,37 +198,26 @@ GreetingInfo ParseGreeting(std::string_view first_line) {
     if (EqualsIgnoreCase(TrimPunctuation(words[i]), "ESMTP")) info.esmtp_word = true;
   }
 
-  for (std::size_t i = first + 1; i < words.size() && info.software.empty(); ++i) {
-    std::string_view word = TrimPunctuation(words[i]);
-    std::string_view suffix_version;
-    if (std::size_t slash = word.find('/'); slash != std::string_view::npos) {
-      suffix_version = AsVersion(word.substr(slash + 1));
-      word = word.substr(0, slash);
+  for (const Recogniser& r : kRecognisers) {
+    if (r.where == Where::kName && IsUnderDomain(info.hostname, r.pattern)) {
+      info.software = std::string(r.software);
+      return info;
     }
+  }
 
-    // Exchange 2003 / IIS SMTP: "Microsoft ESMTP MAIL Service, Version: 6.0.3790.0 ready at
-    // <date>"; Exchange 2007 and later: "Microsoft ESMTP MAIL Service ready at <date>". Both
-    // are reported as "Microsoft Exchange" (the IIS SMTP service cannot be told apart by text).
-    if (EqualsIgnoreCase(word, "Microsoft")) {
-      info.software = "Microsoft Exchange";
-      for (std::size_t j = i + 1; j + 1 < words.size(); ++j) {
-        if (EqualsIgnoreCase(TrimPunctuation(words[j]), "Version")) {
-          info.version = std::string(AsVersion(words[j + 1]));
-          break;
-        }
-      }
-      break;
-    }
-
-    for (const KnownSoftware& known : kKnownSoftware) {
-      if (!EqualsIgnoreCase(word, known.word)) continue;
-      info.software = std::string(known.name);
-      if (!suffix_version.empty()) {
-        info.version = std::string(suffix_version);
-      } else if (i + 1 < words.size()) {
-        info.version = std::string(AsVersion(TrimPunctuation(words[i + 1])));
-      }
-      break;
+  std::size_t end = first + 1;
+  while (end < words.size() && !IsDayOfWeek(words[end])) ++end;
+  for (std::size_t i = first + 1; i < end; ++i) {
+    for (const Recogniser& r : kRecognisers) {
+      if (r.where != Where::kText) continue;
+      std::optional<std::size_t> next = MatchPhrase(r.pattern, words, i, end);
+      if (!next) continue;
+      std::string_view version =
+          r.version == Version::kNone ? std::string_view{} : VersionAfter(words, *next, end);
+      if (r.version == Version::kRequired && version.empty()) continue;
+      info.software = std::string(r.software);
+      info.version = std::string(version);
+      return info;
     }
   }
   return info;

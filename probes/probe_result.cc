@@ -65,8 +65,19 @@ const char* ToString(RelayOutcome outcome) {
       return "inconclusive";
     case RelayOutcome::kAuthRequired:
       return "auth_required";
+    case RelayOutcome::kCatchAll:
+      return "catch_all";
+    case RelayOutcome::kNotRun:
+      return "not_run";
   }
   return "unknown";
+}
+
+bool RelayResult::complete() const {
+  for (const RelayAttempt& attempt : attempts) {
+    if (attempt.outcome == RelayOutcome::kNotRun) return false;
+  }
+  return true;
 }
 
 const StepResult* ProbeResult::FindStep(Step step) const {

@@ -77,23 +77,60 @@ struct TlsInfo {
   std::string verified_name;  // the name (or IP) checked against the certificate
 };
 
-enum class RelayOutcome { kAccepted, kRefused, kInconclusive, kAuthRequired };
-const char* ToString(
-    RelayOutcome outcome);  // "accepted", "refused", "inconclusive", "auth_required"
+// What one relay-test variant proved (REFERENCE.md "Relay test"; RFC 5321 §4.2.1 reads only the
+// first digit of a reply).
+enum class RelayOutcome {
+  kAccepted,      // 2yz at RCPT: a foreign recipient as written, or an address hack while a random
+                  // local part at the same name was refused: proves an open relay
+  kRefused,       // 5yz at MAIL or RCPT (501 included)
+  kInconclusive,  // 4yz (greylisting, rate limit), or a hack accepted when the catch-all question
+                  // got no answer
+  kAuthRequired,  // 530: authentication (RFC 4954) or TLS (RFC 3207) required first
+  kCatchAll,      // an address hack accepted by a server that accepts any local part: the hack was
+                  // taken as local mail and proves nothing
+  kNotRun,        // the test was cut short (its own deadline, a hang-up) before this variant ran
+};
+// "accepted", "refused", "inconclusive", "auth_required", "catch_all", "not_run"
+const char* ToString(RelayOutcome outcome);
 
 struct RelayAttempt {
   std::string variant;
   std::string mail_from;  // as sent
   std::string rcpt_to;    // as sent
+  // True when the foreign address hides in a local part at one of the server's own names (%,
+  // !, quoted @, double @): an acceptance proves relaying only if that name is not a catch-all.
+  bool hack = false;
+  std::string local_domain;  // for hacks: the name the hack is addressed to ("" = unqualified)
   int mail_code = 0;
   int rcpt_code = 0;  // 0 when MAIL FROM was not accepted and RCPT TO was not sent
-  RelayOutcome outcome = RelayOutcome::kInconclusive;
+  RelayOutcome outcome = RelayOutcome::kNotRun;
+};
+
+// The catch-all question (DESIGN §1): is a random local part that cannot exist accepted at RCPT?
+// Asked once per name that a hack variant is addressed to, and at the server's own name.
+struct CatchAllCheck {
+  std::string domain;   // "mx.example", "[192.0.2.1]", or "" for an unqualified local part
+  std::string rcpt_to;  // as sent, e.g. "<smtp-exporter-catch-all-1f3a9c@mx.example>"
+  int mail_code = 0;
+  int rcpt_code = 0;
+  std::optional<bool> accepted;  // 2yz: true, 5yz: false, no answer or 4yz: unknown
 };
 
 struct RelayResult {
   bool ran = false;
-  bool open = false;  // any attempt accepted at RCPT
-  std::vector<RelayAttempt> attempts;
+  std::vector<RelayAttempt> attempts;  // every planned variant, in order (kNotRun when cut short)
+  std::vector<CatchAllCheck> catch_all_checks;
+  // The session the test ran in was TLS-protected; and whether the server offered STARTTLS.
+  // A 530 in plaintext from a server that offers STARTTLS may only mean "use TLS first", so it
+  // does not prove the server closed.
+  bool over_tls = false;
+  bool starttls_offered = false;
+  int reconnects = 0;  // new sessions opened after the server hung up mid-test
+  // Why the test stopped before every variant ran (kNone when it completed), e.g. kTimeout when
+  // its own time budget ran out; `stop_detail` says more.
+  FailureReason stop_reason = FailureReason::kNone;
+  std::string stop_detail;
+  bool complete() const;  // every attempt ran (none is kNotRun)
 };
 
 struct DnsInfo {
@@ -124,18 +161,26 @@ struct ProbeResult {
   std::vector<StepResult> steps;
 
   DnsInfo dns;
-  std::optional<GreetingInfo> greeting;  // from the final 220
-  std::vector<std::string> greeting_lines;
+  std::optional<GreetingInfo> greeting;          // parsed only from a 220 greeting (RFC 5321 §4.2)
+  std::vector<std::string> greeting_lines;       // the greeting's text, whatever its code
   std::optional<bool> esmtp;                     // true: EHLO accepted; false: only HELO worked
   std::optional<Capabilities> capabilities;      // EHLO before TLS (or implicit TLS session)
   std::optional<Capabilities> tls_capabilities;  // EHLO after STARTTLS
-  bool starttls_offered = false;
+  // nullopt when unknown: EHLO never answered. False after a HELO-only server (no extensions).
+  std::optional<bool> starttls_offered;
   std::optional<bool> starttls_success;  // set when STARTTLS was attempted
+  std::string starttls_error;            // why STARTTLS failed ("" when it did not)
+  // Opportunistic STARTTLS failed at the handshake; as a sending MTA does, the probe reconnected
+  // in plaintext and went on (RFC 3207 §4.1 leaves the choice to the client).
+  bool plaintext_fallback = false;
   bool implicit_tls = false;
   std::optional<TlsInfo> tls;
   RelayResult relay;
   // Bytes that followed the STARTTLS 220 in plaintext and were discarded (RFC 3207 §4.2).
   bool plaintext_after_starttls = false;
+  // Reply framing the server got wrong but real clients tolerate (ReplyAnomaly names, e.g.
+  // "reply code changed between lines"), each once.
+  std::vector<std::string> reply_anomalies;
   std::vector<TranscriptLine> transcript;
 
   const StepResult* FindStep(Step step) const;

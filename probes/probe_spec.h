@@ -33,6 +33,10 @@ struct RelayTestOptions {
   std::string mail_from = "probe@example.org";  // RFC 2606 reserved domains by default
   std::string rcpt_to = "relay-test@example.net";
   std::vector<std::string> variants;  // names; empty = the "basic" set
+  // The relay test's own time budget, on top of `ProbeSpec::timeout`: a server that tarpits
+  // refusals (Exchange: 5 s per 5yz) cannot turn the health steps into a timeout. Variants it
+  // does not reach are reported as not run.
+  std::chrono::milliseconds timeout{60000};
 };
 
 struct ProbeSpec {
@@ -44,7 +48,12 @@ struct ProbeSpec {
   // one series per address with ip_protocol both). `host` stays the name to verify and to report.
   std::optional<std::string> address;
 
-  std::chrono::milliseconds timeout{10000};  // one deadline for the whole probe
+  // One deadline for the health steps (resolve to tls_ehlo, then QUIT and reverse DNS); the relay
+  // test has its own (relay.timeout), so a probe lasts at most timeout + relay.timeout.
+  std::chrono::milliseconds timeout{10000};
+  // When set (> 0), a hard cap on the whole probe, relay test included: /probe uses the scrape
+  // timeout.
+  std::chrono::milliseconds max_duration{0};
   std::string ehlo_name = "smtp-exporter.invalid";
   StartTlsMode starttls = StartTlsMode::kOpportunistic;
   bool implicit_tls = false;  // SMTPS, RFC 8314 §3.3: TLS from the first byte

@@ -9,13 +9,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
+#include <random>
 #include <utility>
+#include <variant>
 
 #include "probes/command.h"
 #include "probes/relay_variants.h"
 #include "probes/smtp_connection.h"
 #include "probes/text.h"
 #include "probes/tls_inspect.h"
+#include "probes/verdict.h"
 
 namespace smtp {
 namespace asio = boost::asio;
@@ -26,6 +29,9 @@ namespace {
 constexpr std::size_t kMaxTranscriptLines = 400;
 constexpr std::size_t kMaxTranscriptLineBytes = 512;
 constexpr std::size_t kMaxPtrNamesChecked = 4;
+// New sessions a relay test may open after the server hung up on it (Exim drops a session after
+// three syntax errors, smtp_max_synprot_errors): enough for the "all" set against Exim.
+constexpr int kMaxRelayReconnects = 6;
 
 bool IsLoopback(const std::string& address) {
   boost::system::error_code error;
@@ -50,7 +56,10 @@ std::string ReplyLineText(const Reply& reply, std::size_t index) {
 class Probe : public std::enable_shared_from_this<Probe> {
  public:
   Probe(asio::any_io_executor executor, ProbeSpec spec)
-      : executor_(executor), spec_(std::move(spec)), connection_(executor), deadline_(executor) {}
+      : executor_(executor),
+        spec_(std::move(spec)),
+        connection_(std::make_unique<SmtpConnection>(executor)),
+        deadline_(executor) {}
 
   asio::awaitable<ProbeResult> Run();
 
@@ -64,23 +73,35 @@ class Probe : public std::enable_shared_from_this<Probe> {
   void Note(char direction, std::string text);
   void RecordReply(const Reply& reply);
 
-  // Sends one command and reads its reply. On an I/O failure the current step fails and the
-  // channel is marked unusable; nullopt is returned.
-  // `fatal`: whether such a failure fails the probe (QUIT's does not).
+  // Sends one command (none when `verb` is empty: the greeting) and reads its reply, keeping the
+  // transcript, the reply anomalies and the channel state; no step bookkeeping.
+  asio::awaitable<std::variant<Reply, IoFailure>> Talk(std::string_view verb,
+                                                       std::string_view argument);
+  // Talk() within the current step: its reply code is recorded; on an I/O failure the step fails
+  // and nullopt is returned. `fatal`: whether such a failure fails the probe (QUIT's does not).
   asio::awaitable<std::optional<Reply>> Exchange(std::string_view verb, std::string_view argument,
                                                  bool fatal = true);
-  asio::awaitable<std::optional<Reply>> ReadReplyOrFail(bool fatal = true);
 
   asio::awaitable<bool> ResolveAndConnect();
   asio::awaitable<bool> Greeting();
   asio::awaitable<bool> Hello();
   asio::awaitable<bool> StartTls();
+  // The TLS handshake on the current connection, with the module's trust anchors and name.
+  asio::awaitable<std::optional<IoFailure>> Handshake();
   asio::awaitable<bool> HandshakeAndInspect(Step step);
   asio::awaitable<bool> TlsEhlo();
-  asio::awaitable<bool> RelayTest();
+  // A fresh session to the address already connected to, for the rest of a probe after the
+  // first one broke: connect, implicit TLS when the module uses it, greeting, EHLO (HELO when
+  // that is what worked), then STARTTLS and EHLO again when `starttls`. Only the transcript
+  // records it; the steps keep the first session's facts.
+  asio::awaitable<std::optional<IoFailure>> Reconnect(bool starttls);
+  asio::awaitable<void> RelayTest();
   asio::awaitable<void> Quit();
   asio::awaitable<void> ReverseDns();
 
+  // The deadline that aborts every pending operation, moved between the probe's phases; never
+  // past start + spec.max_duration when that is set.
+  void ArmDeadline(Clock::time_point at);
   bool deadline_passed() const { return deadline_hit_; }
   bool tls_mandatory() const {
     return spec_.implicit_tls || spec_.starttls == StartTlsMode::kRequired;
@@ -93,7 +114,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
   asio::any_io_executor executor_;
   ProbeSpec spec_;
   ProbeResult result_;
-  SmtpConnection connection_;
+  std::unique_ptr<SmtpConnection> connection_;
   asio::steady_timer deadline_;
   std::unique_ptr<DnsResolver> resolver_;
   std::string resolver_error_;
@@ -145,41 +166,57 @@ void Probe::Note(char direction, std::string text) {
 }
 
 void Probe::RecordReply(const Reply& reply) {
-  for (std::size_t i = 0; i < reply.lines.size(); ++i) Note('S', ReplyLineText(reply, i));
   current().reply_code = reply.code;
   current().enhanced_code = reply.enhanced ? reply.enhanced->ToString() : "";
-  if (reply.code == 421) server_closing_ = true;
 }
 
-asio::awaitable<std::optional<Reply>> Probe::ReadReplyOrFail(bool fatal) {
-  auto outcome = co_await connection_.ReadReply();
+asio::awaitable<std::variant<Reply, IoFailure>> Probe::Talk(std::string_view verb,
+                                                            std::string_view argument) {
+  const std::string awaited =
+      verb.empty() ? std::string("the greeting") : "the reply to " + std::string(verb);
+  if (!verb.empty()) {
+    std::optional<std::string> line = FormatCommand(verb, argument);
+    if (!line) {
+      // Config validation keeps CR/LF out of names; this guards the wire regardless.
+      co_return IoFailure{FailureReason::kProtocol,
+                          "refusing to send malformed command " + std::string(verb)};
+    }
+    Note('C', line->substr(0, line->size() - 2));
+    if (auto failure = co_await connection_->Write(*line)) {
+      channel_sane_ = false;
+      failure->detail += " (sending " + std::string(verb) + ")";
+      co_return *failure;
+    }
+  }
+  auto outcome = co_await connection_->ReadReply();
   if (auto* failure = std::get_if<IoFailure>(&outcome)) {
     channel_sane_ = false;
-    FailStep(failure->reason, failure->detail, fatal);
-    co_return std::nullopt;
+    failure->detail += " (waiting for " + awaited + ")";
+    co_return outcome;
   }
   channel_sane_ = true;
-  Reply reply = std::get<Reply>(std::move(outcome));
-  RecordReply(reply);
-  co_return reply;
+  const Reply& reply = std::get<Reply>(outcome);
+  for (std::size_t i = 0; i < reply.lines.size(); ++i) Note('S', ReplyLineText(reply, i));
+  for (const std::string& anomaly : ReplyAnomalyNames(reply.anomalies)) {
+    if (std::find(result_.reply_anomalies.begin(), result_.reply_anomalies.end(), anomaly) ==
+        result_.reply_anomalies.end()) {
+      result_.reply_anomalies.push_back(anomaly);
+    }
+    Note('*', "tolerated a malformed reply: " + anomaly);
+  }
+  if (reply.code == 421) server_closing_ = true;
+  co_return outcome;
 }
 
 asio::awaitable<std::optional<Reply>> Probe::Exchange(std::string_view verb,
                                                       std::string_view argument, bool fatal) {
-  std::optional<std::string> line = FormatCommand(verb, argument);
-  if (!line) {
-    // Config validation keeps CR/LF out of names; this guards the wire regardless.
-    FailStep(FailureReason::kProtocol, "refusing to send malformed command " + std::string(verb),
-             fatal);
-    co_return std::nullopt;
-  }
-  Note('C', line->substr(0, line->size() - 2));
-  if (auto failure = co_await connection_.Write(*line)) {
-    channel_sane_ = false;
+  auto outcome = co_await Talk(verb, argument);
+  if (auto* failure = std::get_if<IoFailure>(&outcome)) {
     FailStep(failure->reason, failure->detail, fatal);
     co_return std::nullopt;
   }
-  co_return co_await ReadReplyOrFail(fatal);
+  RecordReply(std::get<Reply>(outcome));
+  co_return std::get<Reply>(std::move(outcome));
 }
 
 DnsResolver* Probe::Resolver() {
@@ -226,7 +263,7 @@ asio::awaitable<bool> Probe::ResolveAndConnect() {
       failure = IoFailure{FailureReason::kDns, "not an IP address: " + address};
       continue;
     }
-    failure = co_await connection_.Connect({ip, spec_.port});
+    failure = co_await connection_->Connect({ip, spec_.port});
     if (!failure) {
       result_.dns.connected_address = address;
       Note('*', "connected to " + address + " port " + std::to_string(spec_.port));
@@ -243,17 +280,18 @@ asio::awaitable<bool> Probe::Greeting() {
   BeginStep(Step::kGreeting);
   // RFC 5321 §4.3.2 / postscreen: say nothing until the final "220 " line; ReadReply returns
   // only complete (possibly multi-line) replies, so the latency ends at that final line.
-  std::optional<Reply> reply = co_await ReadReplyOrFail();
+  std::optional<Reply> reply = co_await Exchange("", "");
   if (!reply) co_return false;
   result_.greeting_lines = reply->lines;
-  result_.greeting = ParseGreeting(reply->lines.empty() ? "" : reply->lines.front());
   if (reply->code != 220) {
     // 554: no service for us, the server waits for QUIT (§3.1); 421: it is closing (§3.8).
+    // Only a 220 greeting starts with the server's name (§4.2), so nothing is parsed here.
     FailStep(reply->IsPositive() || reply->IsIntermediate() ? FailureReason::kProtocol
                                                             : FailureReason::kRejected,
              "greeting " + std::to_string(reply->code) + " instead of 220");
     co_return false;
   }
+  result_.greeting = ParseGreeting(reply->lines.empty() ? "" : reply->lines.front());
   FinishStep();
   co_return true;
 }
@@ -285,29 +323,46 @@ asio::awaitable<bool> Probe::Hello() {
     co_return false;
   }
   result_.esmtp = false;
+  result_.starttls_offered = false;  // no extensions without EHLO (RFC 1869 §4.5)
   result_.capabilities = Capabilities{};
   result_.capabilities->domain = reply->lines.empty() ? "" : reply->lines.front();
   FinishStep();
   co_return true;
 }
 
-asio::awaitable<bool> Probe::HandshakeAndInspect(Step step) {
+asio::awaitable<std::optional<IoFailure>> Probe::Handshake() {
   std::string error;
   SSL_CTX* context = AcquireClientContext(spec_.tls.ca_file, &error);
-  if (context == nullptr) {
-    FailStep(FailureReason::kTls, error);
-    co_return false;
-  }
-  std::optional<IoFailure> failure = co_await connection_.StartTls(context, VerifyName());
+  if (context == nullptr) co_return IoFailure{FailureReason::kTls, error};
+  std::optional<IoFailure> failure = co_await connection_->StartTls(context, VerifyName());
   SSL_CTX_free(context);
-  if (failure) {
-    channel_sane_ = false;
+  if (failure) channel_sane_ = false;
+  co_return failure;
+}
+
+asio::awaitable<bool> Probe::HandshakeAndInspect(Step step) {
+  if (std::optional<IoFailure> failure = co_await Handshake()) {
     result_.tls = TlsInfo{};
-    if (step == Step::kStartTls) result_.starttls_success = false;
-    FailStep(failure->reason, failure->detail);
-    co_return false;
+    if (step == Step::kStartTls) {
+      result_.starttls_success = false;
+      result_.starttls_error = failure->detail;
+    }
+    // RFC 3207 §4.1: a client whose TLS negotiation failed may go on without it. Opportunistic
+    // senders reconnect in plaintext (the failed session cannot be resumed), so the probe does
+    // too, within the same deadline, and the server is judged as such a sender meets it.
+    const bool fall_back = step == Step::kStartTls && !tls_mandatory() && !deadline_passed();
+    FailStep(failure->reason, failure->detail, /*fatal=*/!fall_back);
+    if (!fall_back) co_return false;
+    if (std::optional<IoFailure> again = co_await Reconnect(/*starttls=*/false)) {
+      FailStep(again->reason,
+               "plaintext reconnect after the failed TLS handshake: " + again->detail);
+      co_return false;
+    }
+    result_.plaintext_fallback = true;
+    Note('*', "went on in plaintext after the failed STARTTLS handshake (opportunistic TLS)");
+    co_return true;
   }
-  result_.tls = InspectTlsSession(connection_.ssl_handle(), VerifyName());
+  result_.tls = InspectTlsSession(connection_->ssl_handle(), VerifyName());
   const TlsInfo& tls = *result_.tls;
   Note('*', "TLS " + tls.version + " " + tls.cipher + ", certificate " +
                 (tls.verified() ? "verified for " + tls.verified_name
@@ -322,7 +377,7 @@ asio::awaitable<bool> Probe::HandshakeAndInspect(Step step) {
 }
 
 asio::awaitable<bool> Probe::StartTls() {
-  if (!result_.starttls_offered) {
+  if (!result_.starttls_offered.value_or(false)) {
     if (spec_.starttls == StartTlsMode::kRequired) {
       BeginStep(Step::kStartTls);
       FailStep(FailureReason::kTls, "STARTTLS required but not offered");
@@ -337,20 +392,58 @@ asio::awaitable<bool> Probe::StartTls() {
     // RFC 3207 §4: 454 TLS not available now, 501 syntax. Opportunistic senders go on in
     // plaintext, so the probe does too; it is reported as starttls_success=false.
     result_.starttls_success = false;
+    result_.starttls_error = "STARTTLS answered " + std::to_string(reply->code);
     const bool fatal = spec_.starttls == StartTlsMode::kRequired || server_closing_;
     FailStep(reply->IsPositive() ? FailureReason::kProtocol
              : fatal             ? FailureReason::kTls
                                  : FailureReason::kRejected,
-             "STARTTLS answered " + std::to_string(reply->code), fatal);
+             result_.starttls_error, fatal);
     co_return !fatal;
   }
   // RFC 3207 §4.2: plaintext received after the 220 must be discarded, never acted on.
-  if (connection_.HasBufferedBytes()) {
+  if (connection_->HasBufferedBytes()) {
     result_.plaintext_after_starttls = true;
     Note('*', "discarded plaintext sent after STARTTLS 220 (command injection risk)");
-    connection_.DiscardBuffered();
+    connection_->DiscardBuffered();
   }
   co_return co_await HandshakeAndInspect(Step::kStartTls);
+}
+
+asio::awaitable<std::optional<IoFailure>> Probe::Reconnect(bool starttls) {
+  connection_->Close();
+  connection_ = std::make_unique<SmtpConnection>(executor_);
+  channel_sane_ = false;
+  server_closing_ = false;
+  const std::string& address = result_.dns.connected_address;
+  boost::system::error_code error;
+  const asio::ip::address ip = asio::ip::make_address(address, error);
+  if (error) co_return IoFailure{FailureReason::kDns, "not an IP address: " + address};
+  Note('*', "reconnecting to " + address + " port " + std::to_string(spec_.port));
+  if (auto failure = co_await connection_->Connect({ip, spec_.port})) co_return failure;
+  if (spec_.implicit_tls) {
+    if (auto failure = co_await Handshake()) co_return failure;
+  }
+  // Each exchange must succeed with the code the dialogue needs; anything else ends the attempt.
+  const auto expect = [this](std::string_view verb, std::string_view argument,
+                             int code) -> asio::awaitable<std::optional<IoFailure>> {
+    auto outcome = co_await Talk(verb, argument);
+    if (auto* failure = std::get_if<IoFailure>(&outcome)) co_return *failure;
+    const int got = std::get<Reply>(outcome).code;
+    if (got == code) co_return std::nullopt;
+    co_return IoFailure{FailureReason::kRejected,
+                        (verb.empty() ? std::string("greeting") : std::string(verb)) +
+                            " answered " + std::to_string(got)};
+  };
+  const std::string_view hello = result_.esmtp.value_or(true) ? "EHLO" : "HELO";
+  if (auto failure = co_await expect("", "", 220)) co_return failure;
+  if (auto failure = co_await expect(hello, spec_.ehlo_name, 250)) co_return failure;
+  if (starttls && !spec_.implicit_tls) {
+    if (auto failure = co_await expect("STARTTLS", "", 220)) co_return failure;
+    connection_->DiscardBuffered();  // RFC 3207 §4.2
+    if (auto failure = co_await Handshake()) co_return failure;
+    if (auto failure = co_await expect("EHLO", spec_.ehlo_name, 250)) co_return failure;
+  }
+  co_return std::nullopt;
 }
 
 asio::awaitable<bool> Probe::TlsEhlo() {
@@ -368,61 +461,159 @@ asio::awaitable<bool> Probe::TlsEhlo() {
   co_return true;
 }
 
-RelayOutcome ClassifyRelay(int mail_code, int rcpt_code) {
-  // REFERENCE "Relay test": 250/251 at RCPT = accepted (open); 530 = authentication required;
-  // 5xx = refused; 4xx = inconclusive (greylisting, rate limits).
-  if (mail_code == 530 || rcpt_code == 530) return RelayOutcome::kAuthRequired;
-  if (rcpt_code == 250 || rcpt_code == 251) return RelayOutcome::kAccepted;
-  if (mail_code >= 500 || rcpt_code >= 500) return RelayOutcome::kRefused;
-  return RelayOutcome::kInconclusive;
+// A random local part that cannot exist, for the catch-all question: "smtp-exporter-catch-all-"
+// and 12 hex digits (RFC 5321 §4.1.2 dot-atom).
+std::string RandomLocalPart() {
+  static thread_local std::mt19937_64 generator{std::random_device{}()};
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%012llx",
+                static_cast<unsigned long long>(generator() & 0xffffffffffffULL));
+  return std::string("smtp-exporter-catch-all-") + hex;
 }
 
-asio::awaitable<bool> Probe::RelayTest() {
+asio::awaitable<void> Probe::RelayTest() {
   BeginStep(Step::kRelay);
+  RelayResult& relay = result_.relay;
+  relay.ran = true;
+  relay.over_tls = connection_->is_tls();
+  relay.starttls_offered = result_.starttls_offered.value_or(false);
+
   RelayContext context;
   context.mail_from = spec_.relay.mail_from;
   context.rcpt_to = spec_.relay.rcpt_to;
   context.server_name = result_.greeting ? result_.greeting->hostname : "";
   if (context.server_name.empty() && !IsIpLiteral(spec_.host)) context.server_name = spec_.host;
   context.server_ip = result_.dns.connected_address;
-  const std::vector<std::string>& variants =
-      spec_.relay.variants.empty() ? BasicRelayVariants() : spec_.relay.variants;
-  result_.relay.ran = true;
-  for (const RelayEnvelope& envelope : BuildRelayEnvelopes(variants, context)) {
+  const std::vector<RelayEnvelope> envelopes = BuildRelayEnvelopes(
+      spec_.relay.variants.empty() ? BasicRelayVariants() : spec_.relay.variants, context);
+  const std::string nobody = RandomLocalPart();
+  for (const std::string& domain : CatchAllDomains(envelopes, context)) {
+    CatchAllCheck check;
+    check.domain = domain;
+    check.rcpt_to = CatchAllRecipient(domain, nobody);
+    relay.catch_all_checks.push_back(std::move(check));
+  }
+  for (const RelayEnvelope& envelope : envelopes) {
     RelayAttempt attempt;
     attempt.variant = envelope.variant;
     attempt.mail_from = envelope.mail_from;
     attempt.rcpt_to = envelope.rcpt_to;
-    std::optional<Reply> reply = co_await Exchange("MAIL", "FROM:" + envelope.mail_from);
-    if (!reply) co_return false;
-    attempt.mail_code = reply->code;
-    if (reply->code == 250 && !server_closing_) {
-      reply = co_await Exchange("RCPT", "TO:" + envelope.rcpt_to);
-      if (!reply) co_return false;
-      attempt.rcpt_code = reply->code;
-    }
-    attempt.outcome = ClassifyRelay(attempt.mail_code, attempt.rcpt_code);
-    if (attempt.outcome == RelayOutcome::kAccepted) {
-      result_.relay.open = true;
-      Note('*', "relay variant " + attempt.variant +
-                    ": recipient accepted at RCPT (open relay; "
-                    "a catch-all that discards later looks the same)");
-    }
-    result_.relay.attempts.push_back(std::move(attempt));
-    if (server_closing_) {
-      FailStep(FailureReason::kRejected, "server closed the session (421) during the relay test");
-      co_return false;
-    }
-    // RFC 5321 §4.1.1.5: RSET aborts the transaction; never DATA.
-    reply = co_await Exchange("RSET", "");
-    if (!reply) co_return false;
-    if (reply->code != 250) {
-      FailStep(FailureReason::kRejected, "RSET answered " + std::to_string(reply->code));
-      co_return false;
+    attempt.hack = envelope.hack;
+    attempt.local_domain = envelope.local_domain;
+    relay.attempts.push_back(std::move(attempt));
+  }
+
+  // The questions, catch-all ones first: each is MAIL FROM, RCPT TO (when MAIL was accepted),
+  // then RSET (RFC 5321 §4.1.1.5). Never DATA.
+  struct Question {
+    const std::string* mail_from;
+    const std::string* rcpt_to;
+    int* mail_code;
+    int* rcpt_code;
+  };
+  const std::string sender = AnglePath(spec_.relay.mail_from);
+  std::vector<Question> questions;
+  for (CatchAllCheck& check : relay.catch_all_checks) {
+    questions.push_back({&sender, &check.rcpt_to, &check.mail_code, &check.rcpt_code});
+  }
+  for (RelayAttempt& attempt : relay.attempts) {
+    questions.push_back(
+        {&attempt.mail_from, &attempt.rcpt_to, &attempt.mail_code, &attempt.rcpt_code});
+  }
+
+  // Its own time budget: a slow relay test (Exchange tarpits every 5yz) cannot eat the health
+  // steps' timeout, and what it did not reach is reported as not run.
+  const Clock::duration health_left = deadline_.expiry() - Clock::now();
+  ArmDeadline(Clock::now() + spec_.relay.timeout);
+
+  int reconnects_left = kMaxRelayReconnects;
+  bool session_ok = true;
+  const auto stop = [&relay](FailureReason reason, std::string detail) {
+    relay.stop_reason = reason;
+    relay.stop_detail = std::move(detail);
+  };
+  for (const Question& question : questions) {
+    if (relay.stop_reason != FailureReason::kNone) break;
+    // A question cut off by a hang-up is asked once more in a new session.
+    for (int tries = 0; tries < 2 && relay.stop_reason == FailureReason::kNone; ++tries) {
+      if (!session_ok) {
+        if (deadline_passed()) {
+          stop(FailureReason::kTimeout, "the relay test's time budget ran out");
+          break;
+        }
+        if (reconnects_left-- == 0) {
+          stop(FailureReason::kReset, "the server kept hanging up");
+          break;
+        }
+        ++relay.reconnects;
+        if (std::optional<IoFailure> failure = co_await Reconnect(relay.over_tls)) {
+          stop(deadline_passed() ? FailureReason::kTimeout : failure->reason,
+               "reconnect failed: " + failure->detail);
+          break;
+        }
+        session_ok = true;
+      }
+      // Ask: MAIL, then RCPT when MAIL was accepted. A 421 or a lost session leaves the question
+      // unanswered (codes back to 0) for the retry.
+      std::optional<IoFailure> lost;
+      const auto ask = [&](std::string_view verb, const std::string& argument,
+                           int* code) -> asio::awaitable<bool> {
+        auto outcome = co_await Talk(verb, argument);
+        if (auto* failure = std::get_if<IoFailure>(&outcome)) {
+          lost = *failure;
+          co_return false;
+        }
+        const Reply& reply = std::get<Reply>(outcome);
+        RecordReply(reply);
+        if (reply.code == 421) {  // RFC 5321 §3.8: the server is closing the session
+          lost = IoFailure{FailureReason::kReset, "server closed the session (421)"};
+          co_return false;
+        }
+        *code = reply.code;
+        co_return true;
+      };
+      *question.mail_code = *question.rcpt_code = 0;
+      if (co_await ask("MAIL", "FROM:" + *question.mail_from, question.mail_code) &&
+          *question.mail_code / 100 == 2) {
+        co_await ask("RCPT", "TO:" + *question.rcpt_to, question.rcpt_code);
+      }
+      if (!lost) {
+        // RFC 5321 §4.1.1.5: RSET aborts the transaction. A server that refuses it (530 before
+        // STARTTLS) still answers the next MAIL; only a lost session needs a new one.
+        auto reset = co_await Talk("RSET", "");
+        if (const Reply* reply = std::get_if<Reply>(&reset)) RecordReply(*reply);
+        if (std::holds_alternative<IoFailure>(reset) || std::get<Reply>(reset).code == 421) {
+          session_ok = false;
+        }
+        break;
+      }
+      session_ok = false;
+      if (*question.rcpt_code == 0) *question.mail_code = 0;
+      if (lost->reason != FailureReason::kReset) {
+        stop(deadline_passed() ? FailureReason::kTimeout : lost->reason,
+             deadline_passed() ? "the relay test's time budget ran out" : lost->detail);
+      }
     }
   }
-  FinishStep();
-  co_return true;
+  ClassifyRelayResult(relay);
+  channel_sane_ = channel_sane_ && session_ok;
+  if (relay.complete()) {
+    FinishStep();
+  } else {
+    if (relay.stop_reason == FailureReason::kNone) stop(FailureReason::kReset, "session lost");
+    // Not a health failure: the verdict reports variants not run (DESIGN §1).
+    FailStep(relay.stop_reason, "relay test cut short: " + relay.stop_detail, /*fatal=*/false);
+  }
+  for (const RelayAttempt& attempt : relay.attempts) {
+    if (attempt.outcome == RelayOutcome::kAccepted) {
+      Note('*', "relay variant " + attempt.variant + ": foreign recipient accepted at RCPT");
+    } else if (attempt.outcome == RelayOutcome::kCatchAll) {
+      Note('*', "relay variant " + attempt.variant + ": accepted, but so is any local part at " +
+                    attempt.local_domain + " (catch-all): proves nothing");
+    }
+  }
+  // QUIT and reverse DNS get what the health steps left of their own budget.
+  ArmDeadline(Clock::now() + std::max(health_left, Clock::duration::zero()));
 }
 
 asio::awaitable<void> Probe::Quit() {
@@ -478,6 +669,20 @@ asio::awaitable<void> Probe::ReverseDns() {
   FinishStep();
 }
 
+void Probe::ArmDeadline(Clock::time_point at) {
+  if (spec_.max_duration.count() > 0) at = std::min(at, start_ + spec_.max_duration);
+  deadline_hit_ = false;
+  deadline_.expires_at(at);
+  std::weak_ptr<Probe> weak = weak_from_this();
+  deadline_.async_wait([weak](const boost::system::error_code& error) {
+    auto self = weak.lock();
+    if (error || !self) return;
+    self->deadline_hit_ = true;
+    self->connection_->AbortForDeadline();
+    if (self->resolver_) self->resolver_->Cancel();
+  });
+}
+
 asio::awaitable<ProbeResult> Probe::Run() {
   start_ = Clock::now();
   result_.host = spec_.host;
@@ -485,16 +690,8 @@ asio::awaitable<ProbeResult> Probe::Run() {
   result_.implicit_tls = spec_.implicit_tls;
   result_.started_at = std::chrono::system_clock::now();
 
-  // One deadline for the whole probe: when it passes, every pending operation is aborted.
-  deadline_.expires_after(spec_.timeout);
-  std::weak_ptr<Probe> weak = weak_from_this();
-  deadline_.async_wait([weak](const boost::system::error_code& error) {
-    auto self = weak.lock();
-    if (error || !self) return;
-    self->deadline_hit_ = true;
-    self->connection_.AbortForDeadline();
-    if (self->resolver_) self->resolver_->Cancel();
-  });
+  // One deadline for the health steps: when it passes, every pending operation is aborted.
+  ArmDeadline(start_ + spec_.timeout);
 
   bool ok = co_await ResolveAndConnect();
   if (ok && spec_.implicit_tls) {
@@ -510,11 +707,12 @@ asio::awaitable<ProbeResult> Probe::Run() {
   ok = ok && co_await Hello();
   if (ok && spec_.starttls != StartTlsMode::kOff && !spec_.implicit_tls) {
     ok = co_await StartTls();
-    if (ok && connection_.is_tls()) ok = co_await TlsEhlo();
+    if (ok && connection_->is_tls()) ok = co_await TlsEhlo();
   }
-  if (ok && spec_.relay.enabled) ok = co_await RelayTest();
+  // The relay test never fails the probe: its verdict is separate from the server's health.
+  if (ok && spec_.relay.enabled) co_await RelayTest();
   co_await Quit();
-  connection_.Close();
+  connection_->Close();
   co_await ReverseDns();
 
   deadline_.cancel();

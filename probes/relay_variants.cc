@@ -8,23 +8,62 @@
 namespace smtp {
 namespace {
 
+// Which of the server's own names a variant's addresses use.
 enum class Needs { kNothing, kName, kAddress };
+
+// What the envelope builders work from: "relay-test", "example.net", the configured sender as a
+// path, its local part, SRV (a usable banner name) and [IP] (an address literal).
+struct Parts {
+  std::string local, domain, sender, sender_local, srv, ip;
+  const std::string& Own(Needs needs) const { return needs == Needs::kName ? srv : ip; }
+};
 
 struct Variant {
   std::string_view name;
   Needs needs;
+  // True when the foreign address hides in a local part addressed to the server's own name
+  // (`needs`), or to no domain at all: the server may take it for local mail (DESIGN §1).
+  bool hack;
+  std::string (*rcpt_to)(const Parts&);
+  std::string (*mail_from)(const Parts&);  // null: the configured sender
 };
 
-// The order of REFERENCE.md "Relay test", which is also the order of the "all" set.
+std::string Plain(const Parts& p) { return "<" + p.local + "@" + p.domain + ">"; }
+
+// The order of REFERENCE.md "Relay test", which is also the order of the "all" set. Foreign as
+// written: the recipient's domain is D itself (a source route is stripped, RFC 5321 §3.6.1 and
+// Appendix C), so an acceptance proves relaying at once.
 constexpr Variant kVariants[] = {
-    {"null_sender", Needs::kNothing},    {"external", Needs::kNothing},
-    {"spoof_local_name", Needs::kName},  {"spoof_local_ip", Needs::kAddress},
-    {"percent_ip", Needs::kAddress},     {"percent_name", Needs::kName},
-    {"quoted", Needs::kNothing},         {"quoted_percent", Needs::kNothing},
-    {"double_at_ip", Needs::kAddress},   {"double_at_name", Needs::kName},
-    {"quoted_at_ip", Needs::kAddress},   {"source_route_ip", Needs::kAddress},
-    {"source_route_name", Needs::kName}, {"bang", Needs::kNothing},
-    {"bang_ip", Needs::kAddress},        {"bang_name", Needs::kName},
+    {"null_sender", Needs::kNothing, false, Plain, [](const Parts&) { return std::string("<>"); }},
+    {"external", Needs::kNothing, false, Plain, nullptr},
+    {"spoof_local_name", Needs::kName, false, Plain,
+     [](const Parts& p) { return "<" + p.sender_local + "@" + p.srv + ">"; }},
+    {"spoof_local_ip", Needs::kAddress, false, Plain,
+     [](const Parts& p) { return "<" + p.sender_local + "@" + p.ip + ">"; }},
+    {"percent_ip", Needs::kAddress, true,
+     [](const Parts& p) { return "<" + p.local + "%" + p.domain + "@" + p.ip + ">"; }, nullptr},
+    {"percent_name", Needs::kName, true,
+     [](const Parts& p) { return "<" + p.local + "%" + p.domain + "@" + p.srv + ">"; }, nullptr},
+    {"quoted", Needs::kNothing, true,
+     [](const Parts& p) { return "<\"" + p.local + "@" + p.domain + "\">"; }, nullptr},
+    {"quoted_percent", Needs::kNothing, true,
+     [](const Parts& p) { return "<\"" + p.local + "%" + p.domain + "\">"; }, nullptr},
+    {"double_at_ip", Needs::kAddress, true,
+     [](const Parts& p) { return "<" + p.local + "@" + p.domain + "@" + p.ip + ">"; }, nullptr},
+    {"double_at_name", Needs::kName, true,
+     [](const Parts& p) { return "<" + p.local + "@" + p.domain + "@" + p.srv + ">"; }, nullptr},
+    {"quoted_at_ip", Needs::kAddress, true,
+     [](const Parts& p) { return "<\"" + p.local + "@" + p.domain + "\"@" + p.ip + ">"; }, nullptr},
+    {"source_route_ip", Needs::kAddress, false,
+     [](const Parts& p) { return "<@" + p.ip + ":" + p.local + "@" + p.domain + ">"; }, nullptr},
+    {"source_route_name", Needs::kName, false,
+     [](const Parts& p) { return "<@" + p.srv + ":" + p.local + "@" + p.domain + ">"; }, nullptr},
+    {"bang", Needs::kNothing, true,
+     [](const Parts& p) { return "<" + p.domain + "!" + p.local + ">"; }, nullptr},
+    {"bang_ip", Needs::kAddress, true,
+     [](const Parts& p) { return "<" + p.domain + "!" + p.local + "@" + p.ip + ">"; }, nullptr},
+    {"bang_name", Needs::kName, true,
+     [](const Parts& p) { return "<" + p.domain + "!" + p.local + "@" + p.srv + ">"; }, nullptr},
 };
 
 const Variant* FindVariant(std::string_view name) {
@@ -97,63 +136,53 @@ std::vector<RelayEnvelope> BuildRelayEnvelopes(const std::vector<std::string>& v
   // D and the local part come from the configured recipient, e.g. "relay-test@example.net".
   const std::size_t at = context.rcpt_to.rfind('@');
   if (at == std::string::npos || at + 1 >= context.rcpt_to.size()) return envelopes;
-  const std::string domain = context.rcpt_to.substr(at + 1);
-  std::string local = context.rcpt_to.substr(0, at);
-  if (local.empty()) local = "relaytest";
-
-  std::string sender_local = LocalPart(context.mail_from);
-  if (sender_local.empty()) sender_local = local;
-
-  const std::string srv = IsUsableServerName(context.server_name) ? context.server_name : "";
-  const std::string ip = AddressLiteral(context.server_ip);
-  const std::string sender = AnglePath(context.mail_from);
-  const std::string plain = "<" + local + "@" + domain + ">";
+  Parts parts;
+  parts.domain = context.rcpt_to.substr(at + 1);
+  parts.local = context.rcpt_to.substr(0, at);
+  if (parts.local.empty()) parts.local = "relaytest";
+  parts.sender_local = LocalPart(context.mail_from);
+  if (parts.sender_local.empty()) parts.sender_local = parts.local;
+  parts.srv = IsUsableServerName(context.server_name) ? context.server_name : "";
+  parts.ip = AddressLiteral(context.server_ip);
+  parts.sender = AnglePath(context.mail_from);
 
   std::vector<std::string_view> seen;
   for (const std::string& name : variants) {
     const Variant* v = FindVariant(name);
     if (v == nullptr) continue;
     if (std::find(seen.begin(), seen.end(), v->name) != seen.end()) continue;
-    if (v->needs == Needs::kName && srv.empty()) continue;
-    if (v->needs == Needs::kAddress && ip.empty()) continue;
+    if (v->needs != Needs::kNothing && parts.Own(v->needs).empty()) continue;
     seen.push_back(v->name);
-
-    RelayEnvelope e{std::string(v->name), sender, plain};
-    const std::string_view n = v->name;
-    if (n == "null_sender") {
-      e.mail_from = "<>";
-    } else if (n == "spoof_local_name") {
-      e.mail_from = "<" + sender_local + "@" + srv + ">";
-    } else if (n == "spoof_local_ip") {
-      e.mail_from = "<" + sender_local + "@" + ip + ">";
-    } else if (n == "percent_ip") {
-      e.rcpt_to = "<" + local + "%" + domain + "@" + ip + ">";
-    } else if (n == "percent_name") {
-      e.rcpt_to = "<" + local + "%" + domain + "@" + srv + ">";
-    } else if (n == "quoted") {
-      e.rcpt_to = "<\"" + local + "@" + domain + "\">";
-    } else if (n == "quoted_percent") {
-      e.rcpt_to = "<\"" + local + "%" + domain + "\">";
-    } else if (n == "double_at_ip") {
-      e.rcpt_to = "<" + local + "@" + domain + "@" + ip + ">";
-    } else if (n == "double_at_name") {
-      e.rcpt_to = "<" + local + "@" + domain + "@" + srv + ">";
-    } else if (n == "quoted_at_ip") {
-      e.rcpt_to = "<\"" + local + "@" + domain + "\"@" + ip + ">";
-    } else if (n == "source_route_ip") {
-      e.rcpt_to = "<@" + ip + ":" + local + "@" + domain + ">";
-    } else if (n == "source_route_name") {
-      e.rcpt_to = "<@" + srv + ":" + local + "@" + domain + ">";
-    } else if (n == "bang") {
-      e.rcpt_to = "<" + domain + "!" + local + ">";
-    } else if (n == "bang_ip") {
-      e.rcpt_to = "<" + domain + "!" + local + "@" + ip + ">";
-    } else if (n == "bang_name") {
-      e.rcpt_to = "<" + domain + "!" + local + "@" + srv + ">";
-    }
+    RelayEnvelope e;
+    e.variant = std::string(v->name);
+    e.mail_from = v->mail_from ? v->mail_from(parts) : parts.sender;
+    e.rcpt_to = v->rcpt_to(parts);
+    e.hack = v->hack;
+    if (v->hack && v->needs != Needs::kNothing) e.local_domain = parts.Own(v->needs);
     envelopes.push_back(std::move(e));
   }
   return envelopes;
+}
+
+std::vector<std::string> CatchAllDomains(const std::vector<RelayEnvelope>& envelopes,
+                                         const RelayContext& context) {
+  std::vector<std::string> domains;
+  const auto add = [&domains](const std::string& domain) {
+    if (std::find(domains.begin(), domains.end(), domain) == domains.end()) {
+      domains.push_back(domain);
+    }
+  };
+  if (IsUsableServerName(context.server_name)) add(context.server_name);
+  for (const RelayEnvelope& envelope : envelopes) {
+    if (envelope.hack) add(envelope.local_domain);
+  }
+  return domains;
+}
+
+std::string CatchAllRecipient(std::string_view domain, std::string_view local_part) {
+  std::string path = "<" + std::string(local_part);
+  if (!domain.empty()) path += "@" + std::string(domain);
+  return path + ">";
 }
 
 }  // namespace smtp

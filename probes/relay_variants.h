@@ -15,6 +15,13 @@ struct RelayEnvelope {
   std::string variant;    // e.g. "percent_name"
   std::string mail_from;  // path argument without "FROM:", e.g. "<probe@example.org>" or "<>"
   std::string rcpt_to;    // path argument without "TO:", e.g. "<relaytest%example.net@mx.test>"
+  // An address hack: the foreign address hides in a local part addressed to `local_domain`, one
+  // of the server's own names ("mx.test", "[192.0.2.1]"), or to no domain at all (""). Such an
+  // acceptance proves relaying only when that name refuses a random local part (DESIGN §1).
+  // False for the variants whose recipient is foreign as written (external, null sender, the
+  // spoofed senders, source routes, which RFC 5321 §3.6.1 and Appendix C say to strip).
+  bool hack = false;
+  std::string local_domain;
   bool operator==(const RelayEnvelope&) const = default;
 };
 
@@ -45,5 +52,15 @@ bool IsRelayVariant(std::string_view name);
 // all when `rcpt_to` has no "@domain".
 std::vector<RelayEnvelope> BuildRelayEnvelopes(const std::vector<std::string>& variants,
                                                const RelayContext& context);
+
+// The names at which to ask the catch-all question (is a random, nonexistent local part accepted
+// at RCPT?): the server's banner name when usable, then each distinct `local_domain` of the hack
+// variants among `envelopes`, in order ("" = an unqualified local part).
+std::vector<std::string> CatchAllDomains(const std::vector<RelayEnvelope>& envelopes,
+                                         const RelayContext& context);
+
+// "<local_part@domain>", or "<local_part>" for an empty domain. `local_part` must be a plain
+// dot-atom (the prober uses "smtp-exporter-catch-all-" and random hex).
+std::string CatchAllRecipient(std::string_view domain, std::string_view local_part);
 
 }  // namespace smtp

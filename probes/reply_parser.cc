@@ -69,6 +69,15 @@ std::string Reply::Text() const {
   return out;
 }
 
+std::vector<std::string> ReplyAnomalyNames(unsigned anomalies) {
+  std::vector<std::string> names;
+  if (anomalies & kReplyCodeChanged) names.emplace_back("reply code changed between lines");
+  if (anomalies & kReplyLineWithoutCode) names.emplace_back("reply line without a code");
+  if (anomalies & kReplyEmptyLineSkipped) names.emplace_back("empty line between replies");
+  if (anomalies & kReplyBareCarriageReturn) names.emplace_back("bare CR inside a reply line");
+  return names;
+}
+
 const char* ToString(ReplyError error) {
   switch (error) {
     case ReplyError::kNone:
@@ -77,8 +86,6 @@ const char* ToString(ReplyError error) {
       return "line too long";
     case ReplyError::kMalformed:
       return "malformed reply";
-    case ReplyError::kCodeMismatch:
-      return "reply code mismatch";
     case ReplyError::kTooManyLines:
       return "too many lines in reply";
     case ReplyError::kTooManyReplies:
@@ -94,6 +101,20 @@ bool ReplyParser::Fail(ReplyError error) {
   return false;
 }
 
+bool ReplyParser::LineStartsWithCode() const {
+  // RFC 5321 §4.2: the first digit is 2..5 (a reply's class), then two digits, then "-", " " or
+  // the end of the line.
+  const std::size_t size = line_.size();
+  // CRs alone may still become an empty line (skipped between replies).
+  if (size > 0 && line_[0] == '\r') return line_.find_first_not_of('\r') == std::string::npos;
+  if (size > 0 && (line_[0] < '2' || line_[0] > '5')) return false;
+  if (size > 1 && !IsDigit(line_[1])) return false;
+  if (size > 2 && !IsDigit(line_[2])) return false;
+  if (size > 3 && line_[3] != '-' && line_[3] != ' ' && line_[3] != '\r') return false;
+  if (size > 4 && line_[3] == '\r' && line_[4] != '\r') return false;  // "250\rx"
+  return true;
+}
+
 bool ReplyParser::Feed(std::string_view bytes) {
   if (error_ != ReplyError::kNone) return false;
   for (char c : bytes) {
@@ -104,61 +125,63 @@ bool ReplyParser::Feed(std::string_view bytes) {
       if (!FinishLine()) return false;
       continue;
     }
-    const std::size_t pos = line_.size();
-    // A CR may only be followed by more CRs or the LF (RFC 5321 §2.3.8 forbids a bare CR).
-    if (pos > 0 && line_.back() == '\r' && c != '\r') return Fail(ReplyError::kMalformed);
     // Bound memory before buffering: at most max_line_bytes of text, plus one CR of the EOL.
+    const std::size_t pos = line_.size();
     if (pos >= limits_.max_line_bytes && !(pos == limits_.max_line_bytes && c == '\r')) {
       return Fail(ReplyError::kLineTooLong);
     }
-    // Validate the code as it arrives, so that non-SMTP peers ("HTTP/1.1 400", "SSH-2.0-...")
-    // fail on their first byte instead of at the deadline. RFC 5321 §4.2: the first digit is
-    // 2..5, the second 0..5, the third any digit.
-    switch (pos) {
-      case 0:
-        if (c < '2' || c > '5') return Fail(ReplyError::kMalformed);
-        break;
-      case 1:
-        if (c < '0' || c > '5') return Fail(ReplyError::kMalformed);
-        break;
-      case 2:
-        if (!IsDigit(c)) return Fail(ReplyError::kMalformed);
-        if (!current_.lines.empty()) {
-          // RFC 5321 §4.2.1: every line of a multi-line reply carries the same code.
-          int code = (line_[0] - '0') * 100 + (line_[1] - '0') * 10 + (c - '0');
-          if (code != current_.code) return Fail(ReplyError::kCodeMismatch);
-        }
-        break;
-      case 3:
-        if (c != '-' && c != ' ' && c != '\r') return Fail(ReplyError::kMalformed);
-        break;
-      default:
-        break;
-    }
     line_.push_back(c);
+    // The first line of a reply is checked as it arrives, so that non-SMTP peers ("HTTP/1.1
+    // 400", "SSH-2.0-...", a TLS record) fail on their first byte instead of at the deadline.
+    // Later lines of a multi-line reply are tolerated as continuation text (see the header).
+    if (current_.lines.empty() && pos < 5 && !LineStartsWithCode()) {
+      return Fail(ReplyError::kMalformed);
+    }
   }
   return true;
 }
 
 bool ReplyParser::FinishLine() {
-  // Digits were validated as they arrived; an EOL before the third digit is what remains.
-  if (line_.size() < 3) return Fail(ReplyError::kMalformed);
-  const int code = (line_[0] - '0') * 100 + (line_[1] - '0') * 10 + (line_[2] - '0');
-  if (!current_.lines.empty() && code != current_.code) return Fail(ReplyError::kCodeMismatch);
+  // A bare CR inside the text (§2.3.8 forbids it) is kept as text, as Postfix's client does.
+  if (line_.find('\r') != std::string::npos) current_.anomalies |= kReplyBareCarriageReturn;
+  const bool first = current_.lines.empty();
+  const bool coded = line_.size() >= 3 && LineStartsWithCode();
+  if (first && line_.empty()) {
+    // An empty line between replies: skipped, but counted so that a stream of them is bounded.
+    if (++skipped_empty_lines_ > limits_.max_lines) return Fail(ReplyError::kTooManyLines);
+    current_.anomalies |= kReplyEmptyLineSkipped;
+    return true;
+  }
+  if (first && !coded) return Fail(ReplyError::kMalformed);  // "2", "25": EOL too early
   if (current_.lines.size() >= limits_.max_lines) return Fail(ReplyError::kTooManyLines);
 
-  // "250" alone is a final line (RFC 5321 §4.2.1 lets clients accept the missing SP).
-  const bool last = line_.size() == 3 || line_[3] == ' ';
-  std::string text = line_.size() > 4 ? line_.substr(4) : std::string();
-  if (current_.lines.empty()) {
-    current_.code = code;
-    EnhancedStatus status;
-    if (ParseEnhanced(text, status) != 0 && status.klass == code / 100) {
-      current_.enhanced = status;
-    }
+  std::string text;
+  bool last = false;
+  if (coded && (line_.size() == 3 || line_[3] == '-' || line_[3] == ' ')) {
+    const int code = (line_[0] - '0') * 100 + (line_[1] - '0') * 10 + (line_[2] - '0');
+    if (!first && code != current_.code) current_.anomalies |= kReplyCodeChanged;
+    current_.code = code;  // RFC 5321 §4.2.1 and Postfix: the final line's code decides
+    // "250" alone is a final line (RFC 5321 §4.2.1 lets clients accept the missing SP).
+    last = line_.size() == 3 || line_[3] == ' ';
+    text = line_.size() > 4 ? line_.substr(4) : std::string();
+  } else if (first) {
+    return Fail(ReplyError::kMalformed);  // "250\rx": no separator after the code
+  } else {
+    current_.anomalies |= kReplyLineWithoutCode;
+    text = line_;
   }
   current_.lines.push_back(std::move(text));
   line_.clear();
+  if (last) {
+    // RFC 3463 §2: the enhanced code's class repeats the reply's; the final line's wins.
+    for (const std::string* line : {&current_.lines.back(), &current_.lines.front()}) {
+      EnhancedStatus status;
+      if (ParseEnhanced(*line, status) != 0 && status.klass == current_.code / 100) {
+        current_.enhanced = status;
+        break;
+      }
+    }
+  }
 
   if (last) {
     if (complete_.size() >= limits_.max_pending_replies) {
@@ -166,6 +189,7 @@ bool ReplyParser::FinishLine() {
     }
     complete_.push_back(std::move(current_));
     current_ = Reply();
+    skipped_empty_lines_ = 0;
   }
   return true;
 }
@@ -183,6 +207,7 @@ bool ReplyParser::HasPendingBytes() const {
 
 void ReplyParser::Reset() {
   error_ = ReplyError::kNone;
+  skipped_empty_lines_ = 0;
   line_.clear();
   current_ = Reply();
   complete_.clear();

@@ -6,10 +6,21 @@
 //
 // Accepted syntax, per RFC 5321 §4.2 and §4.2.1:
 //   reply      = *( code "-" text EOL ) code [ SP text ] EOL
-//   code       = 3DIGIT, first digit 2..5, second 0..5; every line of one reply carries the same
-//   code EOL        = CRLF, or a bare LF (tolerated: some servers send it); extra CRs before the LF
-//                are dropped, but a CR followed by anything else is malformed (§2.3.8)
+//   code       = 3DIGIT, first digit 2..5
+//   EOL        = CRLF, or a bare LF (tolerated: some servers send it); extra CRs before the LF
+//                are dropped
 // A final line may be just "250" with no space (§4.2.1 permits clients to accept it).
+//
+// Framing that real servers get wrong is tolerated the way MTA clients tolerate it (Postfix's
+// smtp_chat_resp() takes the code of the final line and reads any line that is not
+// "ddd-"/"ddd "/"ddd" as a continuation), and noted in Reply::anomalies:
+//   - a continuation line whose code differs from the first line's: the final line's code wins
+//     ("220-x" then "421 y" is a 421);
+//   - a line inside a multi-line reply that does not start with a code, and an empty line
+//     between replies;
+//   - a bare CR inside a line (§2.3.8 forbids it), kept as text.
+// The first line of every reply must still start with a code, so a peer that is not an SMTP
+// server (HTTP, SSH, TLS bytes) fails on its first byte; a line longer than the limit fails too.
 //
 // Errors are sticky: once Feed() returns false the stream is not SMTP (or abuses the limits) and
 // the connection should be dropped; error() says why.
@@ -33,10 +44,22 @@ struct EnhancedStatus {
   bool operator==(const EnhancedStatus&) const = default;
 };
 
+// Framing faults a reply was accepted with (bit flags; see the top of this file).
+enum ReplyAnomaly : unsigned {
+  kReplyCodeChanged = 1u << 0,        // a later line carried another code; the final one wins
+  kReplyLineWithoutCode = 1u << 1,    // a continuation line without a code, kept as text
+  kReplyEmptyLineSkipped = 1u << 2,   // an empty line before a reply, skipped
+  kReplyBareCarriageReturn = 1u << 3  // a CR not followed by LF inside a line, kept as text
+};
+// "reply code changed between lines", ... one per flag set in `anomalies`, in flag order.
+std::vector<std::string> ReplyAnomalyNames(unsigned anomalies);
+
 struct Reply {
-  int code = 0;                            // 200..559
-  std::optional<EnhancedStatus> enhanced;  // from the first line's text, when present
-  std::vector<std::string> lines;          // each line's text after "ddd-"/"ddd ", no EOL
+  int code = 0;  // 200..599: the final line's code (RFC 5321 §4.2.1)
+  // RFC 3463 code of the final line, else of the first line when its class matches `code`.
+  std::optional<EnhancedStatus> enhanced;
+  std::vector<std::string> lines;  // each line's text after "ddd-"/"ddd ", no EOL
+  unsigned anomalies = 0;          // ReplyAnomaly flags
 
   bool IsPositive() const { return code >= 200 && code < 300; }
   bool IsIntermediate() const { return code >= 300 && code < 400; }
@@ -50,8 +73,7 @@ struct Reply {
 enum class ReplyError {
   kNone,
   kLineTooLong,    // a line exceeded ReplyLimits::max_line_bytes before its EOL
-  kMalformed,      // a line does not start with a valid 3-digit code and "-", " " or EOL
-  kCodeMismatch,   // a continuation line carries a different code than the first line
+  kMalformed,      // a reply's first line does not start with a 3-digit code and "-", " " or EOL
   kTooManyLines,   // one reply exceeded ReplyLimits::max_lines
   kTooManyReplies  // more than ReplyLimits::max_pending_replies complete replies were not popped
 };
@@ -91,12 +113,15 @@ class ReplyParser {
  private:
   bool Fail(ReplyError error);
   bool FinishLine();
+  // Whether line_ (so far) can start a reply: "d", "dd", "ddd", "ddd-", "ddd " or "ddd\r".
+  bool LineStartsWithCode() const;
 
   ReplyLimits limits_;
   ReplyError error_ = ReplyError::kNone;
   std::string line_;  // current partial line, without EOL
   Reply current_;     // reply being assembled (lines so far)
   std::deque<Reply> complete_;
+  std::size_t skipped_empty_lines_ = 0;  // before the reply being assembled
 };
 
 }  // namespace smtp

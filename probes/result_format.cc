@@ -9,9 +9,6 @@
 namespace smtp {
 namespace {
 
-constexpr std::int64_t kSecondsPerDay = 86400;
-constexpr std::int64_t kExpiryWarningDays = 14;
-
 double Seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();
 }
@@ -21,24 +18,6 @@ std::string Milliseconds(std::chrono::nanoseconds duration) {
   std::snprintf(buffer, sizeof buffer, "%.1f ms",
                 std::chrono::duration<double, std::milli>(duration).count());
   return buffer;
-}
-
-std::string UtcDate(std::int64_t unix_seconds) {
-  std::time_t time = static_cast<std::time_t>(unix_seconds);
-  std::tm parts{};
-  gmtime_r(&time, &parts);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &parts);
-  return buffer;
-}
-
-std::string Join(const std::vector<std::string>& items, const char* separator) {
-  std::string joined;
-  for (const std::string& item : items) {
-    if (!joined.empty()) joined += separator;
-    joined += item;
-  }
-  return joined;
 }
 
 // --- JSON ---------------------------------------------------------------------------------------
@@ -178,67 +157,6 @@ void WriteCapabilities(JsonWriter& json, const std::optional<Capabilities>& capa
 
 }  // namespace
 
-Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds) {
-  Verdict verdict;
-  verdict.healthy = result.success && !result.relay.open;
-  if (!result.success) {
-    const StepResult* failed = result.failed_step ? result.FindStep(*result.failed_step) : nullptr;
-    verdict.summary = std::string("DOWN: ") +
-                      (result.failed_step ? ToString(*result.failed_step) : "probe") + " failed (" +
-                      ToString(result.failure_reason) + ")";
-    if (failed != nullptr && failed->reply_code != 0) {
-      verdict.summary += ", reply " + std::to_string(failed->reply_code);
-    }
-    if (!result.failure_detail.empty()) verdict.summary += ": " + result.failure_detail;
-  } else if (result.relay.open) {
-    verdict.summary = "UNHEALTHY: open relay (a foreign recipient was accepted at RCPT)";
-  } else {
-    verdict.summary = "UP";
-  }
-
-  auto& findings = verdict.findings;
-  if (result.esmtp && !*result.esmtp) findings.push_back("EHLO refused: plain SMTP (HELO) only");
-  if (result.esmtp && *result.esmtp && !result.starttls_offered && !result.implicit_tls) {
-    findings.push_back("STARTTLS not offered");
-  }
-  if (result.starttls_success && !*result.starttls_success) findings.push_back("STARTTLS failed");
-  if (result.plaintext_after_starttls) {
-    findings.push_back("server sent plaintext after its STARTTLS 220 (discarded; RFC 3207 §4.2)");
-  }
-  if (result.capabilities && !result.capabilities->auth_mechanisms.empty() &&
-      !result.implicit_tls) {
-    findings.push_back("AUTH offered before TLS: " +
-                       Join(result.capabilities->auth_mechanisms, " "));
-  }
-  if (result.tls && result.tls->handshake_ok) {
-    if (!result.tls->verified()) {
-      findings.push_back("certificate not verified: " + result.tls->verify_error);
-    }
-    const std::int64_t not_after = result.tls->earliest_not_after;
-    if (not_after != 0 && not_after <= now_unix_seconds) {
-      findings.push_back("certificate expired on " + UtcDate(not_after));
-    } else if (not_after != 0 &&
-               not_after - now_unix_seconds < kExpiryWarningDays * kSecondsPerDay) {
-      findings.push_back("certificate expires in " +
-                         std::to_string((not_after - now_unix_seconds) / kSecondsPerDay) + " days");
-    }
-  }
-  for (const RelayAttempt& attempt : result.relay.attempts) {
-    if (attempt.outcome == RelayOutcome::kInconclusive) {
-      findings.push_back("relay variant " + attempt.variant + " inconclusive (" +
-                         std::to_string(attempt.rcpt_code ? attempt.rcpt_code : attempt.mail_code) +
-                         ")");
-    }
-  }
-  if (result.dns.fcrdns_match && !*result.dns.fcrdns_match) {
-    findings.push_back("reverse DNS is not forward-confirmed");
-  }
-  if (result.dns.banner_matches_ptr && !*result.dns.banner_matches_ptr) {
-    findings.push_back("banner hostname does not match reverse DNS");
-  }
-  return verdict;
-}
-
 std::string FormatTranscript(const ProbeResult& result) {
   std::string text;
   for (const TranscriptLine& line : result.transcript) {
@@ -287,9 +205,11 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
   }
   if (result.tls_capabilities)
     out << "after TLS:    " << keywords(*result.tls_capabilities) << "\n";
-  if (!result.implicit_tls) {
-    out << "starttls:     " << (result.starttls_offered ? "offered" : "not offered");
+  if (!result.implicit_tls && result.starttls_offered) {
+    out << "starttls:     " << (*result.starttls_offered ? "offered" : "not offered");
     if (result.starttls_success) out << (*result.starttls_success ? ", succeeded" : ", FAILED");
+    if (!result.starttls_error.empty()) out << " (" << result.starttls_error << ")";
+    if (result.plaintext_fallback) out << "; went on in plaintext";
     out << "\n";
   }
   if (result.tls && result.tls->handshake_ok) {
@@ -301,20 +221,37 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
       out << "  serial      " << tls.chain.front().serial << "\n";
     }
     if (tls.earliest_not_after != 0) {
-      out << "  expires     " << UtcDate(tls.earliest_not_after) << " (earliest in chain)\n";
+      out << "  expires     " << UtcTime(tls.earliest_not_after) << " (earliest in chain)\n";
     }
     out << "  verified    "
         << (tls.verified() ? "yes, for " + tls.verified_name : "NO: " + tls.verify_error) << "\n";
   }
   if (result.relay.ran) {
-    out << "relay test:   " << (result.relay.open ? "OPEN RELAY" : "not open") << "\n";
+    out << "relay test:   " << verdict.relay.summary << "\n";
+    const auto code = [](int value) { return value ? std::to_string(value) : std::string("-"); };
+    for (const CatchAllCheck& check : result.relay.catch_all_checks) {
+      char line[512];
+      std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s\n", "catch-all check",
+                    !check.accepted   ? "no answer"
+                    : *check.accepted ? "accepted"
+                                      : "refused",
+                    code(check.mail_code).c_str(), code(check.rcpt_code).c_str(),
+                    check.rcpt_to.c_str());
+      out << line;
+    }
     for (const RelayAttempt& attempt : result.relay.attempts) {
       char line[512];
-      std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %d RCPT %s  %s -> %s\n",
-                    attempt.variant.c_str(), ToString(attempt.outcome), attempt.mail_code,
-                    attempt.rcpt_code ? std::to_string(attempt.rcpt_code).c_str() : "-",
+      std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s -> %s\n",
+                    attempt.variant.c_str(), ToString(attempt.outcome),
+                    code(attempt.mail_code).c_str(), code(attempt.rcpt_code).c_str(),
                     attempt.mail_from.c_str(), attempt.rcpt_to.c_str());
       out << line;
+    }
+    if (verdict.relay.catch_all) {
+      out << "catch-all:    "
+          << (*verdict.relay.catch_all ? "yes, a random local part is accepted at RCPT"
+                                       : "no, a random local part is refused at RCPT")
+          << "\n";
     }
   }
   if (!result.dns.ptr_names.empty() || result.dns.fcrdns_match) {
@@ -334,6 +271,7 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   json.BeginObject();
   json.Key("target").String(result.host + ":" + std::to_string(result.port));
   json.Key("healthy").Bool(verdict.healthy);
+  json.Key("up").Bool(verdict.up);
   json.Key("verdict").String(verdict.summary);
   json.Key("findings").Strings(verdict.findings);
   json.Key("success").Bool(result.success);
@@ -359,12 +297,22 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   }
   json.EndArray();
 
+  // Whenever a greeting was read; its name, software and version only from a 220 greeting.
   json.Key("greeting");
-  if (result.greeting) {
+  const StepResult* greeting = result.FindStep(Step::kGreeting);
+  if (greeting != nullptr && greeting->reply_code != 0) {
     json.BeginObject();
-    json.Key("hostname").String(result.greeting->hostname);
-    json.Key("software").String(result.greeting->software);
-    json.Key("version").String(result.greeting->version);
+    json.Key("code").Integer(greeting->reply_code);
+    const auto optional_string = [&json](const std::string* text) {
+      text ? json.String(*text) : json.Null();
+    };
+    const GreetingInfo* info = result.greeting ? &*result.greeting : nullptr;
+    json.Key("hostname");
+    optional_string(info ? &info->hostname : nullptr);
+    json.Key("software");
+    optional_string(info ? &info->software : nullptr);
+    json.Key("version");
+    optional_string(info ? &info->version : nullptr);
     json.Key("lines").Strings(result.greeting_lines);
     json.EndObject();
   } else {
@@ -377,8 +325,10 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   WriteCapabilities(json, result.tls_capabilities);
 
   json.Key("starttls").BeginObject();
-  json.Key("offered").Bool(result.starttls_offered);
+  json.Key("offered").OptionalBool(result.starttls_offered);
   json.Key("success").OptionalBool(result.starttls_success);
+  json.Key("error").String(result.starttls_error);
+  json.Key("plaintext_fallback").Bool(result.plaintext_fallback);
   json.Key("plaintext_after_starttls").Bool(result.plaintext_after_starttls);
   json.EndObject();
   json.Key("implicit_tls").Bool(result.implicit_tls);
@@ -413,22 +363,44 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
     json.Null();
   }
 
+  const RelayResult& relay = result.relay;
   json.Key("relay").BeginObject();
-  json.Key("ran").Bool(result.relay.ran);
-  json.Key("open").Bool(result.relay.open);
+  json.Key("verdict").String(ToString(verdict.relay.verdict));
+  json.Key("summary").String(verdict.relay.summary);
+  json.Key("ran").Bool(relay.ran);
+  json.Key("open").Bool(verdict.relay.verdict == RelayVerdict::kOpen);
+  json.Key("complete").Bool(relay.ran && relay.complete());
+  json.Key("catch_all").OptionalBool(verdict.relay.catch_all);
+  json.Key("over_tls").Bool(relay.over_tls);
+  json.Key("reconnects").Integer(relay.reconnects);
+  json.Key("stop_reason").String(ToString(relay.stop_reason));
+  json.Key("stop_detail").String(relay.stop_detail);
   json.Key("attempts").BeginArray();
-  for (const RelayAttempt& attempt : result.relay.attempts) {
+  for (const RelayAttempt& attempt : relay.attempts) {
     json.BeginObject();
     json.Key("variant").String(attempt.variant);
     json.Key("mail_from").String(attempt.mail_from);
     json.Key("rcpt_to").String(attempt.rcpt_to);
+    json.Key("hack").Bool(attempt.hack);
     json.Key("mail_code").Integer(attempt.mail_code);
     json.Key("rcpt_code").Integer(attempt.rcpt_code);
     json.Key("outcome").String(ToString(attempt.outcome));
     json.EndObject();
   }
   json.EndArray();
+  json.Key("catch_all_checks").BeginArray();
+  for (const CatchAllCheck& check : relay.catch_all_checks) {
+    json.BeginObject();
+    json.Key("domain").String(check.domain);
+    json.Key("rcpt_to").String(check.rcpt_to);
+    json.Key("mail_code").Integer(check.mail_code);
+    json.Key("rcpt_code").Integer(check.rcpt_code);
+    json.Key("accepted").OptionalBool(check.accepted);
+    json.EndObject();
+  }
+  json.EndArray();
   json.EndObject();
+  json.Key("reply_anomalies").Strings(result.reply_anomalies);
 
   json.Key("dns").BeginObject();
   json.Key("addresses").Strings(result.dns.addresses);

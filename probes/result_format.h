@@ -1,23 +1,15 @@
-// Renderings of a ProbeResult for people and scripts: the telnet-like transcript, the verdict,
-// and JSON. Used by `smtp_exporter probe` and by the daemon's /probe?debug=true. Pure.
+// Renderings of a ProbeResult and its Verdict (probes/verdict.h) for people and scripts: the
+// telnet-like transcript, the report, and JSON. Used by `smtp_exporter probe` and by the daemon's
+// /probe?debug=true. Pure.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "probes/probe_result.h"
+#include "probes/verdict.h"
 
 namespace smtp {
-
-// The verdict of `smtp_exporter probe`: healthy when the probe succeeded (which already includes
-// "STARTTLS required but missing, failed or not verified") and the server is not an open relay.
-// `findings` lists what an operator should look at even when healthy.
-struct Verdict {
-  bool healthy = false;
-  std::string summary;                // one line, e.g. "DOWN: greeting rejected (554)"
-  std::vector<std::string> findings;  // e.g. "certificate not verified: self-signed certificate"
-};
-Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds);
 
 // "[   0.4 ms] S: 220 mx.test ESMTP Postfix" per transcript line.
 std::string FormatTranscript(const ProbeResult& result);

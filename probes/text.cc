@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <ctime>
+
 namespace smtp {
 namespace {
 
@@ -68,6 +70,24 @@ bool IsIpLiteral(std::string_view text) {
   unsigned char buffer[16];
   return inet_pton(AF_INET, copy.c_str(), buffer) == 1 ||
          inet_pton(AF_INET6, copy.c_str(), buffer) == 1;
+}
+
+std::string Join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string joined;
+  for (const std::string& item : items) {
+    if (!joined.empty()) joined += separator;
+    joined += item;
+  }
+  return joined;
+}
+
+std::string UtcTime(std::int64_t unix_seconds) {
+  const std::time_t time = static_cast<std::time_t>(unix_seconds);
+  std::tm parts{};
+  gmtime_r(&time, &parts);
+  char buffer[40];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &parts);
+  return buffer;
 }
 
 }  // namespace smtp

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,5 +27,11 @@ std::size_t Utf8SequenceLength(std::string_view text);
 
 // An IPv4 or IPv6 address literal without brackets ("192.0.2.1", "2001:db8::1").
 bool IsIpLiteral(std::string_view text);
+
+// `items` joined with `separator` between them.
+std::string Join(const std::vector<std::string>& items, std::string_view separator);
+
+// Unix seconds as "2026-11-30 06:00:00 UTC".
+std::string UtcTime(std::int64_t unix_seconds);
 
 }  // namespace smtp

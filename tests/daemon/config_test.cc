@@ -112,6 +112,7 @@ TEST_F(GoodConfigTest, DefaultModuleAsWritten) {
   EXPECT_EQ(m.dns_server, "");
   EXPECT_TRUE(m.relay_test.enabled);
   EXPECT_EQ(m.relay_test.interval, hours(1));
+  EXPECT_EQ(m.relay_test.timeout, RelayTestOptions{}.timeout);
   EXPECT_EQ(m.relay_test.mail_from, "probe@example.org");
   EXPECT_EQ(m.relay_test.rcpt_to, "relay-test@example.net");
   EXPECT_EQ(m.relay_test.variants, BasicRelayVariants());
@@ -329,6 +330,7 @@ TEST(MakeProbeSpec, CopiesTheModuleAndLeavesTheRelayTestToTheScheduler) {
   EXPECT_EQ(spec.relay.mail_from, "monitor.team@example.com");
   EXPECT_EQ(spec.relay.rcpt_to, "open-relay-check@example.net");
   EXPECT_EQ(spec.relay.variants, (std::vector<std::string>{"external", "bang", "quoted"}));
+  EXPECT_EQ(spec.relay.timeout, minutes(2));
 
   Module enabled = result.config->modules.at("default");
   ASSERT_TRUE(enabled.relay_test.enabled);

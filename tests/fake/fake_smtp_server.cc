@@ -398,13 +398,16 @@ void ServeCommands(Session& session, const MtaBehavior& behavior) {
           if (!go_on) return;
         }
       }
-    } else if (verb == "MAIL") {
-      sent = session.Reply(behavior.mail_code, TextFor(behavior.mail_code), eol);
-    } else if (verb == "RCPT") {
-      int code = behavior.rcpt_codes.empty()
-                     ? 250
-                     : behavior.rcpt_codes[std::min(rcpt_count, behavior.rcpt_codes.size() - 1)];
-      ++rcpt_count;
+    } else if (verb == "MAIL" || verb == "RCPT") {
+      int code = behavior.mail_code;
+      if (verb == "RCPT") {
+        code = behavior.rcpt_code_for ? behavior.rcpt_code_for(*line)
+               : behavior.rcpt_codes.empty()
+                   ? 250
+                   : behavior.rcpt_codes[std::min(rcpt_count, behavior.rcpt_codes.size() - 1)];
+        ++rcpt_count;
+      }
+      if (code >= 500 && behavior.tarpit.count() > 0 && !session.Sleep(behavior.tarpit)) return;
       sent = session.Reply(code, TextFor(code), eol);
     } else if (verb == "RSET") {
       sent = session.Reply(behavior.rset_code, TextFor(behavior.rset_code), eol);

@@ -131,7 +131,11 @@ struct MtaBehavior {
   int mail_code = 250;
   // Reply to the n-th RCPT TO (the last code repeats). {250} = open relay.
   std::vector<int> rcpt_codes = {554};
+  // When set, the reply to RCPT by its whole line ("RCPT TO:<...>") instead of rcpt_codes.
+  std::function<int(std::string_view rcpt_line)> rcpt_code_for;
   int rset_code = 250;
+  // Exchange's tarpit: every 5yz reply to MAIL or RCPT is held this long before it is sent.
+  std::chrono::milliseconds tarpit{0};
 };
 
 // Greeting, then the command loop below. Returns when the client quits or disconnects.

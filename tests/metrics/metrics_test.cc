@@ -105,7 +105,6 @@ RelayAttempt Attempt(std::string variant, int mail_code, int rcpt_code, RelayOut
 RelayResult RefusedRelay() {
   RelayResult r;
   r.ran = true;
-  r.open = false;
   for (const char* variant : {"null_sender", "external", "spoof_local_name", "percent_name",
                               "source_route_name", "bang_name"}) {
     r.attempts.push_back(Attempt(variant, 250, 554, RelayOutcome::kRefused));
@@ -245,6 +244,7 @@ TEST(GoldenTest, HeloOnlyServer) {
   r.steps[2].reason = FailureReason::kNone;
   r.greeting = GreetingInfo{"old.example.com", "Sendmail", "8.9.3", false};
   r.esmtp = false;
+  r.starttls_offered = false;  // as the engine records a HELO-only server
   TargetSnapshot s = Snapshot("192.0.2.30:25", Share(r));
   s.greeting_histogram = HistogramOf({0.009});
   ExpectGolden("helo_only", Render({s}));
@@ -271,7 +271,6 @@ TEST(GoldenTest, OpenRelayVerdictKeptBetweenRelayRuns) {
   r.starttls_offered = false;
   RelayResult relay;
   relay.ran = true;
-  relay.open = true;
   relay.attempts = {Attempt("null_sender", 250, 250, RelayOutcome::kAccepted),
                     Attempt("external", 250, 250, RelayOutcome::kAccepted),
                     Attempt("percent_name", 250, 550, RelayOutcome::kRefused),
@@ -442,6 +441,7 @@ ProbeResult HeloOnlyWithoutTls() {
   r.started_at = UnixTime(1700000000);
   r.steps = {Ok(Step::kConnect, 1), Ok(Step::kGreeting, 1, 220), Ok(Step::kHelo, 1, 250)};
   r.esmtp = false;
+  r.starttls_offered = false;  // as the engine records a HELO-only server
   return r;
 }
 
@@ -466,7 +466,7 @@ TEST(RulesTest, RelayRunOfTheLatestProbeWinsOverTheKeptOne) {
   TargetSnapshot s = Snapshot("a:25", Share(HealthyPostfix()));  // ran the relay test: refused
   RelayResult old;
   old.ran = true;
-  old.open = true;
+  old.attempts = {Attempt("external", 250, 250, RelayOutcome::kAccepted)};
   s.last_relay = std::make_shared<const RelayResult>(old);
   s.last_relay_at = UnixTime(1600000000);
   const std::string text = Render({s});

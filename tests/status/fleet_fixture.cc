@@ -162,6 +162,7 @@ ProbeResult HeloOnly(const std::string& host) {
   r.greeting = GreetingInfo{host, "Sendmail", "8.9.3", false};
   r.greeting_lines = {host + " Sendmail 8.9.3/8.9.3; Sat, 1 Jun 2024 12:00:00 GMT"};
   r.esmtp = false;
+  r.starttls_offered = false;  // as the engine records a HELO-only server
   Line(r, 189, 'S', "220 " + host + " Sendmail 8.9.3/8.9.3; Sat, 1 Jun 2024 12:00:00 GMT");
   Line(r, 189, 'C', "EHLO probe.example.org");
   Line(r, 199, 'S', "502 Command not implemented");
@@ -186,7 +187,6 @@ RelayResult Relay(const std::vector<RelayOutcome>& outcomes) {
                   : outcomes[i] == RelayOutcome::kRefused      ? 554
                   : outcomes[i] == RelayOutcome::kAuthRequired ? 530
                                                                : 451;
-    relay.open = relay.open || outcomes[i] == RelayOutcome::kAccepted;
     relay.attempts.push_back(a);
   }
   return relay;

@@ -32,26 +32,37 @@ TEST_P(RelayVariantTable, BuildsTheDocumentedEnvelope) {
 INSTANTIATE_TEST_SUITE_P(
     Reference, RelayVariantTable,
     ::testing::Values(
-        RelayEnvelope{"null_sender", "<>", "<relay-test@example.net>"},
-        RelayEnvelope{"external", "<probe@example.org>", "<relay-test@example.net>"},
-        RelayEnvelope{"spoof_local_name", "<probe@mx.test>", "<relay-test@example.net>"},
-        RelayEnvelope{"spoof_local_ip", "<probe@[192.0.2.25]>", "<relay-test@example.net>"},
-        RelayEnvelope{"percent_ip", "<probe@example.org>", "<relay-test%example.net@[192.0.2.25]>"},
-        RelayEnvelope{"percent_name", "<probe@example.org>", "<relay-test%example.net@mx.test>"},
-        RelayEnvelope{"quoted", "<probe@example.org>", "<\"relay-test@example.net\">"},
-        RelayEnvelope{"quoted_percent", "<probe@example.org>", "<\"relay-test%example.net\">"},
-        RelayEnvelope{"double_at_ip", "<probe@example.org>",
-                      "<relay-test@example.net@[192.0.2.25]>"},
-        RelayEnvelope{"double_at_name", "<probe@example.org>", "<relay-test@example.net@mx.test>"},
-        RelayEnvelope{"quoted_at_ip", "<probe@example.org>",
-                      "<\"relay-test@example.net\"@[192.0.2.25]>"},
+        // Foreign as written: an acceptance proves an open relay at once.
+        RelayEnvelope{"null_sender", "<>", "<relay-test@example.net>", false, ""},
+        RelayEnvelope{"external", "<probe@example.org>", "<relay-test@example.net>", false, ""},
+        RelayEnvelope{"spoof_local_name", "<probe@mx.test>", "<relay-test@example.net>", false, ""},
+        RelayEnvelope{"spoof_local_ip", "<probe@[192.0.2.25]>", "<relay-test@example.net>", false,
+                      ""},
+        // RFC 5321 §3.6.1 and Appendix C: a source route is stripped, leaving D.
         RelayEnvelope{"source_route_ip", "<probe@example.org>",
-                      "<@[192.0.2.25]:relay-test@example.net>"},
+                      "<@[192.0.2.25]:relay-test@example.net>", false, ""},
         RelayEnvelope{"source_route_name", "<probe@example.org>",
-                      "<@mx.test:relay-test@example.net>"},
-        RelayEnvelope{"bang", "<probe@example.org>", "<example.net!relay-test>"},
-        RelayEnvelope{"bang_ip", "<probe@example.org>", "<example.net!relay-test@[192.0.2.25]>"},
-        RelayEnvelope{"bang_name", "<probe@example.org>", "<example.net!relay-test@mx.test>"}),
+                      "<@mx.test:relay-test@example.net>", false, ""},
+        // Hacks: the foreign address hides in a local part at one of the server's own names (or
+        // at none); only the catch-all question tells whether an acceptance proves anything.
+        RelayEnvelope{"percent_ip", "<probe@example.org>", "<relay-test%example.net@[192.0.2.25]>",
+                      true, "[192.0.2.25]"},
+        RelayEnvelope{"percent_name", "<probe@example.org>", "<relay-test%example.net@mx.test>",
+                      true, "mx.test"},
+        RelayEnvelope{"quoted", "<probe@example.org>", "<\"relay-test@example.net\">", true, ""},
+        RelayEnvelope{"quoted_percent", "<probe@example.org>", "<\"relay-test%example.net\">", true,
+                      ""},
+        RelayEnvelope{"double_at_ip", "<probe@example.org>",
+                      "<relay-test@example.net@[192.0.2.25]>", true, "[192.0.2.25]"},
+        RelayEnvelope{"double_at_name", "<probe@example.org>", "<relay-test@example.net@mx.test>",
+                      true, "mx.test"},
+        RelayEnvelope{"quoted_at_ip", "<probe@example.org>",
+                      "<\"relay-test@example.net\"@[192.0.2.25]>", true, "[192.0.2.25]"},
+        RelayEnvelope{"bang", "<probe@example.org>", "<example.net!relay-test>", true, ""},
+        RelayEnvelope{"bang_ip", "<probe@example.org>", "<example.net!relay-test@[192.0.2.25]>",
+                      true, "[192.0.2.25]"},
+        RelayEnvelope{"bang_name", "<probe@example.org>", "<example.net!relay-test@mx.test>", true,
+                      "mx.test"}),
     [](const auto& test_info) { return test_info.param.variant; });
 
 TEST(RelayVariantsTest, AllSetIsEveryRowInTableOrder) {
@@ -194,6 +205,32 @@ TEST(RelayVariantsTest, QuotedLocalPartInRecipientUsesTheLastAt) {
   auto got = BuildRelayEnvelopes({"bang"}, context);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].rcpt_to, "<example.net!\"a@b\">");
+}
+
+// The catch-all question is asked at the banner name, then at each other name a hack uses.
+TEST(CatchAllTest, DomainsAreTheServerNameThenEachHackDomainOnce) {
+  const RelayContext context = DefaultContext();
+  EXPECT_EQ(CatchAllDomains(BuildRelayEnvelopes(BasicRelayVariants(), context), context),
+            (std::vector<std::string>{"mx.test"}));
+  EXPECT_EQ(CatchAllDomains(BuildRelayEnvelopes(AllRelayVariants(), context), context),
+            (std::vector<std::string>{"mx.test", "[192.0.2.25]", ""}));
+  EXPECT_EQ(CatchAllDomains(BuildRelayEnvelopes({"external", "source_route_ip"}, context), context),
+            (std::vector<std::string>{"mx.test"}));
+}
+
+TEST(CatchAllTest, WithoutAUsableBannerNameOnlyHackDomainsAreAsked) {
+  RelayContext context = DefaultContext();
+  context.server_name = "";
+  EXPECT_EQ(CatchAllDomains(BuildRelayEnvelopes({"external"}, context), context),
+            (std::vector<std::string>{}));
+  EXPECT_EQ(CatchAllDomains(BuildRelayEnvelopes({"percent_ip", "bang"}, context), context),
+            (std::vector<std::string>{"[192.0.2.25]", ""}));
+}
+
+TEST(CatchAllTest, RecipientIsTheLocalPartAtTheDomainOrUnqualified) {
+  EXPECT_EQ(CatchAllRecipient("mx.test", "nobody-1"), "<nobody-1@mx.test>");
+  EXPECT_EQ(CatchAllRecipient("[192.0.2.25]", "nobody-1"), "<nobody-1@[192.0.2.25]>");
+  EXPECT_EQ(CatchAllRecipient("", "nobody-1"), "<nobody-1>");
 }
 
 }  // namespace

@@ -1,0 +1,242 @@
+// The one verdict; see verdict.h for the contract.
+#include "probes/verdict.h"
+
+#include <algorithm>
+
+#include "probes/text.h"
+
+namespace smtp {
+namespace {
+
+constexpr std::int64_t kSecondsPerDay = 86400;
+constexpr std::int64_t kExpiryWarningDays = 14;
+
+int Class(int code) { return code / 100; }
+
+std::optional<bool> CatchAllAt(const std::vector<CatchAllCheck>& checks,
+                               const std::string& domain) {
+  for (const CatchAllCheck& check : checks) {
+    if (check.domain == domain) return check.accepted;
+  }
+  return std::nullopt;
+}
+
+// The code that decided an attempt: RCPT's when it was answered, else MAIL's.
+int DecidingCode(const RelayAttempt& attempt) {
+  return attempt.rcpt_code != 0 ? attempt.rcpt_code : attempt.mail_code;
+}
+
+// 530 only proves "closed to this client" when TLS was used or cannot be.
+bool AuthRequiredProvesClosed(const RelayResult& relay) {
+  return relay.over_tls || !relay.starttls_offered;
+}
+
+void AddRelayFindings(const RelayResult& relay, const RelayJudgement& judgement,
+                      std::vector<std::string>& findings) {
+  if (!relay.ran) return;
+  if (judgement.verdict == RelayVerdict::kInconclusive) {
+    findings.push_back("relay test " + judgement.summary);
+  }
+  if (judgement.catch_all.value_or(false)) {
+    findings.push_back(
+        "accepts any local part at RCPT (catch-all): directory harvesting and backscatter risk");
+  }
+  for (const RelayAttempt& attempt : relay.attempts) {
+    if (attempt.outcome == RelayOutcome::kInconclusive) {
+      findings.push_back("relay variant " + attempt.variant + " inconclusive (" +
+                         std::to_string(DecidingCode(attempt)) + ")");
+    }
+  }
+  if (relay.reconnects > 0) {
+    findings.push_back("server hung up during the relay test; reconnected " +
+                       std::to_string(relay.reconnects) + " time(s)");
+  }
+}
+
+}  // namespace
+
+const char* ToString(RelayVerdict verdict) {
+  switch (verdict) {
+    case RelayVerdict::kNotTested:
+      return "not_tested";
+    case RelayVerdict::kOpen:
+      return "open";
+    case RelayVerdict::kClosed:
+      return "closed";
+    case RelayVerdict::kInconclusive:
+      return "inconclusive";
+  }
+  return "not_tested";
+}
+
+RelayOutcome ClassifyAttempt(const RelayAttempt& attempt,
+                             const std::vector<CatchAllCheck>& catch_all_checks) {
+  const int mail = attempt.mail_code;
+  const int rcpt = attempt.rcpt_code;
+  if (mail == 0 || (Class(mail) == 2 && rcpt == 0)) return RelayOutcome::kNotRun;
+  // RFC 4954 §6 / RFC 3207 §4: 530 = authentication (or TLS) required first.
+  if (mail == 530 || rcpt == 530) return RelayOutcome::kAuthRequired;
+  const int deciding = rcpt != 0 ? rcpt : mail;
+  switch (Class(deciding)) {
+    case 2:
+      if (rcpt == 0) return RelayOutcome::kInconclusive;  // unreachable: MAIL 2yz has a RCPT
+      if (!attempt.hack) return RelayOutcome::kAccepted;
+      if (std::optional<bool> any = CatchAllAt(catch_all_checks, attempt.local_domain)) {
+        return *any ? RelayOutcome::kCatchAll : RelayOutcome::kAccepted;
+      }
+      return RelayOutcome::kInconclusive;
+    case 5:
+      return RelayOutcome::kRefused;
+    default:
+      return RelayOutcome::kInconclusive;
+  }
+}
+
+void ClassifyRelayResult(RelayResult& relay) {
+  for (CatchAllCheck& check : relay.catch_all_checks) {
+    check.accepted.reset();
+    if (Class(check.mail_code) == 2 && check.rcpt_code != 0) {
+      if (Class(check.rcpt_code) == 2) check.accepted = true;
+      if (Class(check.rcpt_code) == 5 && check.rcpt_code != 530) check.accepted = false;
+    }
+  }
+  for (RelayAttempt& attempt : relay.attempts) {
+    attempt.outcome = ClassifyAttempt(attempt, relay.catch_all_checks);
+  }
+}
+
+RelayJudgement JudgeRelay(const RelayResult& relay) {
+  RelayJudgement judgement;
+  if (!relay.ran) {
+    judgement.summary = "not tested";
+    return judgement;
+  }
+  for (const CatchAllCheck& check : relay.catch_all_checks) {
+    if (!check.accepted) continue;
+    judgement.catch_all = judgement.catch_all.value_or(false) || *check.accepted;
+  }
+  std::size_t not_run = 0;
+  std::size_t unanswered = 0;
+  std::size_t auth_required = 0;
+  for (const RelayAttempt& attempt : relay.attempts) {
+    switch (attempt.outcome) {
+      case RelayOutcome::kAccepted:
+        judgement.proof.push_back(attempt.variant + " (" + std::to_string(attempt.rcpt_code) + ")");
+        break;
+      case RelayOutcome::kNotRun:
+        ++not_run;
+        break;
+      case RelayOutcome::kInconclusive:
+        ++unanswered;
+        break;
+      case RelayOutcome::kAuthRequired:
+        ++auth_required;
+        break;
+      case RelayOutcome::kRefused:
+      case RelayOutcome::kCatchAll:
+        break;
+    }
+  }
+  const std::string of = " of " + std::to_string(relay.attempts.size()) + " variants";
+  if (!judgement.proof.empty()) {
+    judgement.verdict = RelayVerdict::kOpen;
+    judgement.summary = "OPEN: " + Join(judgement.proof, ", ") + " accepted at RCPT";
+    return judgement;
+  }
+  judgement.verdict = RelayVerdict::kInconclusive;
+  if (relay.attempts.empty()) {
+    judgement.summary = "inconclusive: no variant could be built";
+  } else if (not_run > 0) {
+    judgement.summary = "inconclusive: " + std::to_string(not_run) + of + " not run";
+    if (relay.stop_reason != FailureReason::kNone) {
+      judgement.summary += " (" + std::string(ToString(relay.stop_reason)) +
+                           (relay.stop_detail.empty() ? "" : ": " + relay.stop_detail) + ")";
+    }
+  } else if (unanswered > 0) {
+    judgement.summary = "inconclusive: " + std::to_string(unanswered) + of +
+                        " got no definite answer (4yz, or a hack at an unanswered catch-all)";
+  } else if (auth_required > 0 && !AuthRequiredProvesClosed(relay)) {
+    judgement.summary =
+        "inconclusive: 530 (authentication or TLS required) in plaintext; the server offers "
+        "STARTTLS, so a TLS client may be treated differently";
+  } else {
+    judgement.verdict = RelayVerdict::kClosed;
+    judgement.summary =
+        auth_required > 0 ? "closed (authentication or TLS required: 530)" : "closed";
+  }
+  return judgement;
+}
+
+Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const RelayResult* relay) {
+  const RelayResult& judged_relay = relay != nullptr ? *relay : result.relay;
+  Verdict verdict;
+  verdict.up = result.success;
+  verdict.relay = JudgeRelay(judged_relay);
+  verdict.healthy = verdict.up && verdict.relay.verdict != RelayVerdict::kOpen;
+  if (!result.success) {
+    const StepResult* failed = result.failed_step ? result.FindStep(*result.failed_step) : nullptr;
+    verdict.summary = std::string("DOWN: ") +
+                      (result.failed_step ? ToString(*result.failed_step) : "probe") + " failed (" +
+                      ToString(result.failure_reason) + ")";
+    // Name a reply only when a reply caused the failure: after a timeout or a hang-up the step's
+    // last reply answered an earlier command, not the one that was waiting.
+    const bool reply_caused_it = result.failure_reason == FailureReason::kRejected ||
+                                 result.failure_reason == FailureReason::kProtocol;
+    if (failed != nullptr && failed->reply_code != 0 && reply_caused_it) {
+      verdict.summary += ", reply " + std::to_string(failed->reply_code);
+    }
+    if (!result.failure_detail.empty()) verdict.summary += ": " + result.failure_detail;
+  } else if (verdict.relay.verdict == RelayVerdict::kOpen) {
+    verdict.summary =
+        "UNHEALTHY: open relay (" + Join(verdict.relay.proof, ", ") + " accepted at RCPT)";
+  } else {
+    verdict.summary = "UP";
+  }
+
+  auto& findings = verdict.findings;
+  for (const std::string& anomaly : result.reply_anomalies) {
+    findings.push_back("malformed reply tolerated: " + anomaly);
+  }
+  if (result.esmtp && !*result.esmtp) findings.push_back("EHLO refused: plain SMTP (HELO) only");
+  if (result.esmtp.value_or(false) && !result.starttls_offered.value_or(true) &&
+      !result.implicit_tls) {
+    findings.push_back("STARTTLS not offered");
+  }
+  if (result.starttls_success && !*result.starttls_success) {
+    std::string finding = "STARTTLS failed";
+    if (!result.starttls_error.empty()) finding += ": " + result.starttls_error;
+    if (result.plaintext_fallback) finding += " (went on in plaintext, as a sending MTA would)";
+    findings.push_back(finding);
+  }
+  if (result.plaintext_after_starttls) {
+    findings.push_back("server sent plaintext after its STARTTLS 220 (discarded; RFC 3207 §4.2)");
+  }
+  if (result.capabilities && !result.capabilities->auth_mechanisms.empty() &&
+      !result.implicit_tls) {
+    findings.push_back("AUTH offered before TLS: " +
+                       Join(result.capabilities->auth_mechanisms, " "));
+  }
+  if (result.tls && result.tls->handshake_ok) {
+    if (!result.tls->verified()) {
+      findings.push_back("certificate not verified: " + result.tls->verify_error);
+    }
+    const std::int64_t not_after = result.tls->earliest_not_after;
+    if (not_after != 0 && not_after <= now_unix_seconds) {
+      findings.push_back("certificate expired on " + UtcTime(not_after));
+    } else if (not_after != 0 &&
+               not_after - now_unix_seconds < kExpiryWarningDays * kSecondsPerDay) {
+      findings.push_back("certificate expires in " +
+                         std::to_string((not_after - now_unix_seconds) / kSecondsPerDay) + " days");
+    }
+  }
+  AddRelayFindings(judged_relay, verdict.relay, findings);
+  if (result.dns.fcrdns_match && !*result.dns.fcrdns_match) {
+    findings.push_back("reverse DNS is not forward-confirmed");
+  }
+  if (result.dns.banner_matches_ptr && !*result.dns.banner_matches_ptr) {
+    findings.push_back("banner hostname does not match reverse DNS");
+  }
+  return verdict;
+}
+
+}  // namespace smtp

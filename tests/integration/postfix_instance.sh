@@ -6,11 +6,16 @@
 # "discard" and DATA is refused by smtpd_data_restrictions. The system Postfix (/etc/postfix,
 # /var/spool/postfix) is neither read for the instance's settings nor touched.
 #
-# Two flavours:
-#   closed  a normal MX: STARTTLS with a certificate for mx.test signed by a test CA,
-#           relaying refused (127.0.0.1 is NOT in mynetworks; reject_unauth_destination).
-#   open    an open relay: mynetworks trusts 127.0.0.0/8, so the prober may relay (also offers
-#           STARTTLS; its banner discloses the Postfix version).
+# Three flavours:
+#   closed    a normal MX: STARTTLS with a certificate for mx.test signed by a test CA,
+#             relaying refused (127.0.0.1 is NOT in mynetworks; reject_unauth_destination).
+#   open      an open relay: mynetworks trusts 127.0.0.0/8, so the prober may relay (also offers
+#             STARTTLS; its banner discloses the Postfix version).
+#   catchall  like closed (relaying refused, STARTTLS), but a catch-all for its own domain:
+#             virtual_alias_maps maps @mx.test to postmaster, so ANY local part at mx.test is
+#             accepted at RCPT (as accept-then-bounce MXs do). It also logs its SMTP dialogue
+#             with 127.0.0.1 (debug_peer_list: "< peer: COMMAND" and "> peer: REPLY" lines), so
+#             a test can read every reply the server gave from the server's own log.
 #
 # Use as a library (source it; the caller owns the EXIT trap and calls pf_stop_all):
 #   source postfix_instance.sh
@@ -24,7 +29,7 @@
 #   pf_log DIR                     -> prints the instance's maillog
 #
 # Or standalone, for manual poking (Ctrl-C stops and removes the instance):
-#   postfix_instance.sh closed|open [PORT]
+#   postfix_instance.sh closed|open|catchall [PORT]
 #
 # Requirements: postfix (3.3+ for start-fg, 3.4+ for maillog_file), openssl, ss (iproute2).
 # Must run as root (Postfix's master runs as root and drops to the "postfix" user).
@@ -88,9 +93,9 @@ pf_create() {
   local dir=$1 flavour=$2 port=$3 certdir=$4 smtps_port=${5:-}
   local etc=${dir}/etc
   case "${flavour}" in
-    closed | open) ;;
+    closed | open | catchall) ;;
     *)
-      pf_log_msg "unknown flavour ${flavour} (closed|open)"
+      pf_log_msg "unknown flavour ${flavour} (closed|open|catchall)"
       return 2
       ;;
   esac
@@ -182,6 +187,26 @@ smtpd_tls_received_header = no
 mynetworks = 192.0.2.1/32
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions =
+EOF
+  elif [[ "${flavour}" == catchall ]]; then
+    cat >>"${etc}/main.cf" <<EOF
+
+# --- closed relay that accepts ANY local part at its own domain (catch-all) ---
+smtpd_banner = \$myhostname ESMTP \$mail_name
+smtpd_tls_security_level = may
+smtpd_tls_chain_files = ${etc}/mx.test.key, ${etc}/mx.test.pem
+smtpd_tls_received_header = no
+# 127.0.0.1 is NOT trusted (as in closed): reject_unauth_destination refuses relaying.
+mynetworks = 192.0.2.1/32
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+# The catch-all: every address at mx.test is an alias of postmaster (who is in
+# local_recipient_maps), so smtpd's recipient validation accepts any local part there.
+virtual_alias_maps = inline:{ @mx.test=postmaster@mx.test }
+# The server's side of each dialogue with the prober, in the maillog: smtpd logs every command
+# it read ("< unknown[127.0.0.1]: RCPT TO:<...>") and every reply ("> unknown[127.0.0.1]: 250 ...").
+debug_peer_list = 127.0.0.1
+debug_peer_level = 1
 EOF
   else
     cat >>"${etc}/main.cf" <<EOF
@@ -340,8 +365,8 @@ pf_log() { cat "$1/log/maillog" 2>/dev/null || true; }
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   set -euo pipefail
   flavour=${1:-}
-  if [[ "${flavour}" != closed && "${flavour}" != open ]]; then
-    echo "usage: $0 closed|open [PORT]" >&2
+  if [[ "${flavour}" != closed && "${flavour}" != open && "${flavour}" != catchall ]]; then
+    echo "usage: $0 closed|open|catchall [PORT]" >&2
     exit 2
   fi
   command -v postfix >/dev/null || {

@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# jq filters are single-quoted on purpose ($vars in them are jq variables):
+# shellcheck disable=SC2016
+# The shared kit of the real-MTA tests (tests/mta/*_test.sh and tests/integration/postfix_test.sh):
+# assertions that count and never abort, the prober run with its output kept, ports, a test CA,
+# and the MTAs that conflict with Postfix as packages, unpacked from their .debs.
+#
+# Source it, then call mta_begin NAME; the caller's EXIT trap is set by mta_begin and runs
+# every mta_on_exit hook, then prints "N passed, N failed" and keeps the temp dir on failure.
+#
+#   mta_begin NAME                 -> ${top}: a fresh temp dir; ${bin}: the binary ($1 of the test)
+#   mta_on_exit 'COMMAND'          -> run COMMAND at exit (stop servers), last registered first
+#   mta_skip WHY                   -> prints "SKIP: WHY", exits 77
+#   mta_free_port                  -> a TCP port nothing listens on (below the ephemeral range)
+#   mta_wait_port PORT [SECONDS]   -> waits until 127.0.0.1:PORT accepts connections
+#   mta_make_ca DIR                -> DIR/ca.pem, DIR/mx.test.pem, DIR/mx.test.key (CN/SAN mx.test)
+#   mta_root PACKAGE               -> prints the folder PACKAGE.deb was unpacked into (install-deps
+#                                     does that: scripts/fetch-test-mtas); exit 77 when absent
+#   pass / fail / check / jcheck / absent / section / probe / is_json: see below
+#
+# Loopback only: every server a test starts listens on 127.0.0.1; the prober is always given an
+# IP literal and --no-reverse-dns, so it sends no DNS query at all.
+set -euo pipefail
+PATH=${PATH}:/usr/sbin:/sbin
+
+# Where scripts/fetch-test-mtas unpacks the MTA packages, one folder per package.
+MTA_PACKAGES_ROOT=${SMTP_EXPORTER_MTA_ROOT:-/opt/smtp-exporter-test-mtas}
+
+failures=0
+passes=0
+_mta_exit_hooks=()
+
+pass() {
+  printf 'ok   - %s\n' "$1"
+  passes=$((passes + 1))
+}
+fail() {
+  printf 'FAIL - %s\n' "$1"
+  failures=$((failures + 1))
+}
+section() { printf '\n=== %s ===\n' "$*"; }
+mta_skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+
+# check DESCRIPTION COMMAND...: runs COMMAND, records pass/fail, never aborts the script.
+check() {
+  local desc=$1 out
+  shift
+  if out=$("$@" 2>&1); then pass "${desc}"; else fail "${desc}"; fi
+  [[ -z "${out}" ]] || printf '%s\n' "${out}"
+}
+# jcheck FILE DESCRIPTION JQ-FILTER [jq args...]: passes when the filter yields true.
+jcheck() {
+  local file=$1 desc=$2 filter=$3
+  shift 3
+  if jq -e "$@" "${filter}" "${file}" >/dev/null 2>&1; then
+    pass "${desc}"
+  else
+    fail "${desc} [jq: ${filter}]"
+  fi
+}
+# absent FILE ERE: true when no line of FILE matches the extended regex.
+absent() {
+  local bad
+  bad=$(grep -E -- "$2" "$1" || true)
+  [[ -z "${bad}" ]] || {
+    printf '       offending line(s): %s\n' "${bad}"
+    return 1
+  }
+}
+
+# probe NAME EXPECTED_RC ARGS...: runs `${bin} probe ARGS`, saves stdout/stderr/rc under
+# ${top}/NAME.* and checks the exit code.
+probe() {
+  local name=$1 want=$2 rc=0
+  shift 2
+  printf '$ %s probe %s\n' "${bin}" "$*" >"${top}/${name}.cmd"
+  timeout 120 "${bin}" probe "$@" >"${top}/${name}.out" 2>"${top}/${name}.err" || rc=$?
+  printf '%s\n' "${rc}" >"${top}/${name}.rc"
+  if [[ ${rc} -eq ${want} ]]; then
+    pass "${name}: exit code ${rc}"
+  else
+    fail "${name}: exit code ${rc}, want ${want}"
+    echo "--- stderr of ${name}:"
+    head -c 4000 "${top}/${name}.err" || true
+    echo "--- stdout of ${name}:"
+    head -c 6000 "${top}/${name}.out" || true
+    echo "---"
+  fi
+}
+is_json() {
+  if jq -e 'type == "object"' "${top}/$1.out" >/dev/null 2>&1; then
+    pass "$1: stdout is a JSON object"
+    return 0
+  fi
+  fail "$1: stdout is not a JSON object (first 2000 bytes follow)"
+  head -c 2000 "${top}/$1.out"
+  echo
+  return 1
+}
+
+mta_on_exit() { _mta_exit_hooks+=("$1"); }
+
+_mta_finish() {
+  local rc=$? i
+  set +e
+  for ((i = ${#_mta_exit_hooks[@]} - 1; i >= 0; i--)); do eval "${_mta_exit_hooks[i]}"; done
+  if [[ ${rc} -eq 77 ]]; then
+    rm -rf "${top:?}"
+    exit 77
+  fi
+  [[ ${failures} -eq 0 && ${rc} -ne 0 ]] && fail "the test script itself exited with ${rc}"
+  section "result"
+  echo "${passes} passed, ${failures} failed"
+  if [[ "${SMTP_EXPORTER_KEEP_TMP:-0}" == 1 || ${failures} -ne 0 ]]; then
+    echo "(temp dir kept for inspection: ${top})"
+  else
+    rm -rf "${top:?}"
+  fi
+  [[ ${failures} -eq 0 ]] && exit 0
+  exit 1
+}
+
+# mta_begin NAME "$@": checks the caller's arguments (the binary under test) and the tools every
+# MTA test needs, makes ${top}, and installs the EXIT trap.
+mta_begin() {
+  local name=$1 tool
+  shift
+  if [[ $# -lt 1 ]]; then
+    echo "usage: ${name}_test.sh /path/to/smtp_exporter" >&2
+    exit 2
+  fi
+  bin=$1
+  [[ -x "${bin}" ]] || {
+    echo "FAIL - ${bin} is not an executable" >&2
+    exit 1
+  }
+  [[ ${EUID} -eq 0 ]] || mta_skip "must run as root (MTAs start as root and drop privileges)"
+  for tool in jq openssl ss timeout; do
+    command -v "${tool}" >/dev/null 2>&1 || {
+      echo "FAIL - required tool '${tool}' is not installed" >&2
+      exit 1
+    }
+  done
+  top=$(mktemp -d "/tmp/smtp-exporter-${name}.XXXXXX")
+  chmod 755 "${top}"
+  trap _mta_finish EXIT
+  trap 'exit 130' INT TERM
+}
+
+# Prints a TCP port that nothing listens on at the moment, below the kernel's ephemeral range so
+# that outgoing connections do not grab it meanwhile.
+mta_free_port() {
+  local port tries=0 low=32768 span
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((low > 12000)) || low=32768
+  span=$((low - 10000))
+  while ((tries++ < 200)); do
+    port=$((10000 + RANDOM % span))
+    if ! ss -Hltn "sport = :${port}" | grep -q .; then
+      printf '%s\n' "${port}"
+      return 0
+    fi
+  done
+  echo "mta_free_port: no free port found" >&2
+  return 1
+}
+
+# mta_wait_port PORT [SECONDS]: 0 once 127.0.0.1:PORT listens, 1 after SECONDS (default 20).
+mta_wait_port() {
+  local port=$1 limit=${2:-20} i
+  for ((i = 0; i < limit * 10; i++)); do
+    ss -Hltn "sport = :${port}" | grep -q . && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# A test CA and a server certificate for mx.test (CN and SAN), signed by it.
+mta_make_ca() {
+  local dir=$1
+  mkdir -p "${dir}"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -sha256 \
+    -keyout "${dir}/ca.key" -out "${dir}/ca.pem" \
+    -subj "/O=smtp_exporter integration test/CN=smtp_exporter test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -new -newkey rsa:2048 -nodes -sha256 \
+    -keyout "${dir}/mx.test.key" -out "${dir}/mx.test.csr" \
+    -subj "/O=smtp_exporter integration test/CN=mx.test" 2>/dev/null
+  cat >"${dir}/mx.test.ext" <<'EXT'
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:mx.test
+EXT
+  openssl x509 -req -in "${dir}/mx.test.csr" -CA "${dir}/ca.pem" -CAkey "${dir}/ca.key" \
+    -CAcreateserial -days 30 -sha256 -extfile "${dir}/mx.test.ext" \
+    -out "${dir}/mx.test.pem" 2>/dev/null
+  chmod 600 "${dir}/ca.key" "${dir}/mx.test.key"
+  openssl verify -CAfile "${dir}/ca.pem" "${dir}/mx.test.pem" >/dev/null
+}
+
+# mta_root PACKAGE: the folder where scripts/fetch-test-mtas unpacked PACKAGE (dpkg -x), or a
+# skip (exit 77) when it is not there.
+mta_root() {
+  local dir=${MTA_PACKAGES_ROOT}/$1
+  [[ -f "${dir}/.unpacked" ]] ||
+    mta_skip "package $1 is not unpacked in ${MTA_PACKAGES_ROOT} (run scripts/install-deps)"
+  printf '%s\n' "${dir}"
+}
+
+# ---- The server's own log as the source of truth -------------------------------------------
+# Each test keeps the lines a server logged for one probe (served_probe) and checks that the
+# prober's JSON says what the server did: the same RCPT codes, and outcomes and a relay verdict
+# that follow from them by the rules of DESIGN §1 (outcomes_follow).
+log_size() { if [[ -f "$1" ]]; then wc -l <"$1"; else echo 0; fi; }
+# wait_log FILE MARK ERE [COUNT] [SECONDS]: waits until COUNT lines after line MARK match ERE.
+wait_log() {
+  local file=$1 mark=$2 ere=$3 want=${4:-1} limit=${5:-10} i n
+  for ((i = 0; i < limit * 10; i++)); do
+    n=$(tail -n "+$((mark + 1))" "${file}" 2>/dev/null | grep -cE -- "${ere}" || true)
+    ((n >= want)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# served_probe NAME RC LOG END_ERE ARGS...: probe (above), then waits for the end of the
+# session in the server's LOG and keeps the lines it added as NAME.serverlog.
+served_probe() {
+  local name=$1 want=$2 log=$3 end=$4 mark
+  shift 4
+  mark=$(log_size "${log}")
+  probe "${name}" "${want}" "$@"
+  wait_log "${log}" "${mark}" "${end}" 1 10 ||
+    echo "info - ${name}: no end of session in the server's log after 10 s"
+  tail -n "+$((mark + 1))" "${log}" >"${top}/${name}.serverlog"
+}
+# server_truth NAME CMD_MARK REPLY_MARK: from NAME.serverlog, one line per MAIL/RCPT command the
+# server read: "MAIL|RCPT<TAB>address<TAB>code<TAB>reply", address lower-case without <>.
+# CMD_MARK/REPLY_MARK are the regexes that stand before a command / a reply code in a log line.
+server_truth() {
+  awk -v c="$2" -v r="$3" '
+    $0 ~ (c "(MAIL FROM|RCPT TO):") {
+      s = $0; sub(".*" c, "", s); kind = toupper(substr(s, 1, 4)); sub(/^[^:]*:/, "", s)
+      addr = s; if (match(s, /<[^>]*>/)) addr = substr(s, RSTART + 1, RLENGTH - 2)
+      pending = 1; next
+    }
+    pending && $0 ~ (r "[0-9][0-9][0-9]") {
+      s = $0; sub(".*" r, "", s)
+      printf "%s\t%s\t%s\t%s\n", kind, tolower(addr), substr(s, 1, 3), s; pending = 0
+    }' "${top}/$1.serverlog" >"${top}/$1.truth"
+}
+# The RCPT codes the prober reports (relay attempts and catch-all checks), as "address<TAB>code".
+json_rcpt_codes() {
+  jq -r '[(.relay.attempts // [])[], (.relay.catch_all_checks // [])[]][]
+         | select((.rcpt_code // 0) > 0)
+         | "\(.rcpt_to | tostring | ltrimstr("<") | rtrimstr(">") | ascii_downcase)\t\(.rcpt_code)"' \
+    "$1" | sort
+}
+# same_rcpt_codes NAME: the prober's RCPT codes are exactly those in the server's log.
+same_rcpt_codes() {
+  diff <(json_rcpt_codes "${top}/$1.out") <(awk -F'\t' '$1 == "RCPT" { print $2 "\t" $3 }' \
+    "${top}/$1.truth" | sort) | sed 's/^/       /'
+  return "${PIPESTATUS[0]}"
+}
+# outcomes_follow NAME CATCH_ALL: each attempt's outcome is what the contract derives from the
+# reply codes (already checked against the server's log) and from CATCH_ALL, the server's config
+# (true|false: does it accept any local part at its own name?) or "reported" (relay.catch_all as
+# the prober found it: null = not asked); relay.verdict follows from the outcomes.
+outcomes_follow() {
+  jq -r --arg ca "$2" '
+    (if $ca == "reported" then .relay.catch_all else ($ca == "true") end) as $ca
+    | def hack: .variant | test("^(percent_|quoted|double_at_|bang)");
+    def want:
+      if (.rcpt_code // 0) == 0 then
+        (if (.mail_code // 0) == 0 then "not_run" elif .mail_code == 530 then "auth_required"
+         elif .mail_code >= 500 then "refused" elif .mail_code >= 400 then "inconclusive"
+         else "not_run" end)
+      elif .rcpt_code == 530 then "auth_required"
+      elif .rcpt_code >= 500 then "refused"
+      elif .rcpt_code >= 400 then "inconclusive"
+      elif .rcpt_code >= 200 and .rcpt_code < 300 then
+        (if (hack | not) or $ca == false then "accepted"
+         elif $ca == true then "catch_all" else "inconclusive" end)
+      else "?" end;
+    [(.relay.attempts // [])[] | {variant, outcome, want: want}] as $a
+    # RFC 3207 §4: a 530 in plaintext from a server that offers STARTTLS may only mean "use
+    # TLS first", so it does not prove the server closed.
+    | ((.relay.over_tls // false) or ((.starttls.offered // false) | not)) as $tls_or_none
+    | (if any($a[]; .want == "accepted") then "open"
+       elif any($a[]; .want == "not_run" or .want == "inconclusive") then "inconclusive"
+       elif any($a[]; .want == "auth_required") and ($tls_or_none | not) then "inconclusive"
+       elif ($a | length) == 0 then "inconclusive"
+       else "closed" end) as $v
+    | [$a[] | select(.outcome != .want) | "\(.variant): outcome \(.outcome), want \(.want)"]
+      + (if (.relay.verdict // "(none)") != $v
+         then ["relay.verdict \(.relay.verdict // "(none)"), want \($v)"] else [] end)
+    | .[]' "${top}/$1.out" | sed 's/^/       /' | grep . && return 1
+  return 0
+}
+# expect_attempts FILE NAME VARIANT=OUTCOME:RCPT_CODE...: the outcome and RCPT code of each
+# named variant, from the server's config.
+expect_attempts() {
+  local file=$1 name=$2 item v o c
+  shift 2
+  for item in "$@"; do
+    v=${item%%=*} o=${item#*=}
+    c=${o#*:} o=${o%%:*}
+    jcheck "${file}" "${name}: ${v} -> ${o} (RCPT ${c})" \
+      'any(.relay.attempts[]; .variant == $v and .outcome == $o and (.rcpt_code | tostring) == $c)' \
+      --arg v "${v}" --arg o "${o}" --arg c "${c}"
+  done
+}
+# truth_table NAME: every relay attempt and catch-all check of the probe, with the server's reply
+# to its RCPT (or to its MAIL when no RCPT followed) taken from the server's own log.
+truth_table() {
+  local name=$1 v mf rt code outcome key reply
+  echo "  truth table of ${name}: variant | MAIL FROM | RCPT TO | server's reply (its log) | prober: code outcome"
+  while IFS=$'\t' read -r v mf rt code outcome; do
+    key=${rt#<}
+    key=${key%>}
+    reply=$(awk -F'\t' -v a="${key,,}" '$1 == "RCPT" && $2 == a { print $4; exit }' "${top}/${name}.truth")
+    if [[ -z "${reply}" ]]; then
+      key=${mf#<}
+      key=${key%>}
+      reply=$(awk -F'\t' -v a="${key,,}" '$1 == "MAIL" && $2 == a { print "MAIL: " $4; exit }' \
+        "${top}/${name}.truth")
+    fi
+    printf '  | %-17s | %-22s | %-40s | %-62s | %s %s\n' "${v}" "${mf}" "${rt}" "${reply:-(none)}" \
+      "${code}" "${outcome}"
+  done < <(jq -r '((.relay.catch_all_checks // [])[]
+                   | ["(catch-all check)", "", .rcpt_to, .rcpt_code, "accepted=\(.accepted)"]),
+                  ((.relay.attempts // [])[]
+                   | [.variant, .mail_from, .rcpt_to, .rcpt_code, .outcome])
+                  | map(tostring) | @tsv' "${top}/${name}.out")
+}

@@ -43,49 +43,14 @@ PF_INSTANCES=()
 
 pf_log_msg() { printf '[postfix_instance] %s\n' "$*" >&2; }
 
-# Prints a TCP port that nothing listens on at the moment, below the kernel's ephemeral range so
-# that outgoing connections do not grab it meanwhile (a race with other listeners remains;
-# pf_start fails loudly if the port turns out to be taken).
-pf_free_port() {
-  local port tries=0 low=32768 span
-  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-  ((low > 12000)) || low=32768
-  span=$((low - 10000))
-  while ((tries++ < 200)); do
-    port=$((10000 + RANDOM % span))
-    if ! ss -Hltn "sport = :${port}" | grep -q .; then
-      printf '%s\n' "${port}"
-      return 0
-    fi
-  done
-  pf_log_msg "no free port found"
-  return 1
-}
-
+# Ports and the test CA come from the shared kit of the real-MTA tests.
+if ! declare -F mta_make_ca >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=../mta/mta_lib.sh
+  source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../mta/mta_lib.sh"
+fi
+pf_free_port() { mta_free_port; }
 # A test CA and a server certificate for mx.test (CN and SAN), signed by it.
-pf_make_ca() {
-  local dir=$1
-  mkdir -p "${dir}"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -sha256 \
-    -keyout "${dir}/ca.key" -out "${dir}/ca.pem" \
-    -subj "/O=smtp_exporter integration test/CN=smtp_exporter test CA" \
-    -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -new -newkey rsa:2048 -nodes -sha256 \
-    -keyout "${dir}/mx.test.key" -out "${dir}/mx.test.csr" \
-    -subj "/O=smtp_exporter integration test/CN=mx.test" 2>/dev/null
-  cat >"${dir}/mx.test.ext" <<'EOF'
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:mx.test
-EOF
-  openssl x509 -req -in "${dir}/mx.test.csr" -CA "${dir}/ca.pem" -CAkey "${dir}/ca.key" \
-    -CAcreateserial -days 30 -sha256 -extfile "${dir}/mx.test.ext" \
-    -out "${dir}/mx.test.pem" 2>/dev/null
-  chmod 600 "${dir}/ca.key" "${dir}/mx.test.key"
-  openssl verify -CAfile "${dir}/ca.pem" "${dir}/mx.test.pem" >/dev/null
-}
+pf_make_ca() { mta_make_ca "$@"; }
 
 # pf_create DIR FLAVOUR PORT CERTDIR [SMTPS_PORT]
 # With SMTPS_PORT, a second smtpd listens there with implicit TLS (wrapper mode, like port 465).

@@ -431,12 +431,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     snapshot.labels = child.labels;
     snapshot.mx_records = child.mx_records;
     if (!snapshot.greeting_histogram) snapshot.greeting_histogram.emplace();
-    // The histogram is "connected to final 220 line": a 4xx/5xx banner is not a latency sample.
-    if (const StepResult* greeting = result.FindStep(Step::kGreeting);
-        greeting != nullptr && greeting->ok) {
-      snapshot.greeting_histogram->Observe(
-          std::chrono::duration<double>(greeting->duration).count());
-    }
+    snapshot.greeting_histogram->ObserveGreeting(result);
     if (result.relay.ran) {
       snapshot.last_relay = std::make_shared<const RelayResult>(result.relay);
       snapshot.last_relay_at = result.started_at;

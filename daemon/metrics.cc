@@ -1231,6 +1231,12 @@ void GreetingHistogram::Observe(double seconds) {
   }
 }
 
+void GreetingHistogram::ObserveGreeting(const ProbeResult& result) {
+  const StepResult* greeting = result.FindStep(Step::kGreeting);
+  if (greeting == nullptr || !greeting->ok) return;
+  Observe(std::chrono::duration<double>(greeting->duration).count());
+}
+
 std::vector<prometheus::MetricFamily> BuildProbeFamilies(const std::vector<TargetSnapshot>& targets,
                                                          bool include_target_label) {
   LabelArena arena;

@@ -63,8 +63,8 @@ inline constexpr std::size_t kMaxLabelValueBytes = 512;
 inline constexpr std::size_t kMaxSeriesPerList = 64;
 
 // Banner latency over time, for heatmaps and quantiles (smtp_greeting_duration_seconds). The
-// owner (the result store) calls Observe() with the greeting step's duration of every probe that
-// received a greeting; the metrics layer only reads it. Not thread-safe: guard it like the rest
+// owner (the result store) calls ObserveGreeting() with every probe; the metrics layer only reads
+// it. Not thread-safe: guard it like the rest
 // of the stored result.
 class GreetingHistogram {
  public:
@@ -80,6 +80,9 @@ class GreetingHistogram {
 
   // Negative values count as 0; NaN is ignored.
   void Observe(double seconds);
+  // Observes the banner latency of `result` when its greeting was a 220 (RFC 5321 §4.2): the
+  // histogram is "connected to final 220 line", so a 4xx/5xx banner, or none, is no sample.
+  void ObserveGreeting(const ProbeResult& result);
 
   const std::vector<double>& bounds() const { return bounds_; }
   // cumulative_counts()[i] = observations <= bounds()[i].

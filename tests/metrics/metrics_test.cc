@@ -615,6 +615,24 @@ TEST(GreetingHistogramTest, OddInputs) {
   EXPECT_EQ(h.cumulative_counts(), (std::vector<std::uint64_t>{1}));
 }
 
+// "connected to final 220 line": a 451 or 554 banner is a failure, not a latency sample.
+TEST(GreetingHistogramTest, SamplesOnly220Greetings) {
+  GreetingHistogram h({1});
+  for (int code : {220, 451, 554, 0}) {
+    ProbeResult r;
+    StepResult greeting;
+    greeting.step = Step::kGreeting;
+    greeting.reply_code = code;
+    greeting.ok = code == 220;
+    greeting.duration = std::chrono::milliseconds(300);
+    r.steps.push_back(greeting);
+    h.ObserveGreeting(r);
+  }
+  h.ObserveGreeting(ProbeResult{});  // refused connection: no greeting step at all
+  EXPECT_EQ(h.count(), 1u);
+  EXPECT_DOUBLE_EQ(h.sum(), 0.3);
+}
+
 TEST(GreetingHistogramTest, DefaultBucketsSpanMillisecondsToTarpits) {
   GreetingHistogram h;
   EXPECT_EQ(h.bounds().front(), 0.005);

@@ -14,8 +14,8 @@
 #   mta_free_port                  -> a TCP port nothing listens on (below the ephemeral range)
 #   mta_wait_port PORT [SECONDS]   -> waits until 127.0.0.1:PORT accepts connections
 #   mta_make_ca DIR                -> DIR/ca.pem, DIR/mx.test.pem, DIR/mx.test.key (CN/SAN mx.test)
-#   mta_root PACKAGE               -> prints the folder PACKAGE.deb was unpacked into (install-deps
-#                                     does that: scripts/fetch-test-mtas); exit 77 when absent
+#   mta_need PACKAGE...            -> skip (exit 77) unless scripts/fetch-test-mtas unpacked them
+#   mta_root PACKAGE               -> prints the folder PACKAGE.deb was unpacked into
 #   pass / fail / check / jcheck / absent / section / probe / is_json: see below
 #
 # Loopback only: every server a test starts listens on 127.0.0.1; the prober is always given an
@@ -203,14 +203,18 @@ EXT
   openssl verify -CAfile "${dir}/ca.pem" "${dir}/mx.test.pem" >/dev/null
 }
 
-# mta_root PACKAGE: the folder where scripts/fetch-test-mtas unpacked PACKAGE (dpkg -x), or a
-# skip (exit 77) when it is not there.
-mta_root() {
-  local dir=${MTA_PACKAGES_ROOT}/$1
-  [[ -f "${dir}/.unpacked" ]] ||
-    mta_skip "package $1 is not unpacked in ${MTA_PACKAGES_ROOT} (run scripts/install-deps)"
-  printf '%s\n' "${dir}"
+# mta_need PACKAGE...: skips the test (exit 77, in the calling shell) unless every PACKAGE was
+# unpacked by scripts/fetch-test-mtas (run by scripts/install-deps).
+mta_need() {
+  local package
+  for package in "$@"; do
+    [[ -f "${MTA_PACKAGES_ROOT}/${package}/.unpacked" ]] ||
+      mta_skip "package ${package} is not unpacked in ${MTA_PACKAGES_ROOT} (run scripts/install-deps)"
+  done
 }
+
+# mta_root PACKAGE: the folder PACKAGE was unpacked into (dpkg -x); check with mta_need first.
+mta_root() { printf '%s\n' "${MTA_PACKAGES_ROOT}/$1"; }
 
 # ---- The server's own log as the source of truth -------------------------------------------
 # Each test keeps the lines a server logged for one probe (served_probe) and checks that the
@@ -336,4 +340,88 @@ truth_table() {
                   ((.relay.attempts // [])[]
                    | [.variant, .mail_from, .rcpt_to, .rcpt_code, .outcome])
                   | map(tostring) | @tsv' "${top}/${name}.out")
+}
+
+# json_events FILE / json_catch_all_events FILE: the MAIL/RCPT results as the prober reported them
+# ("MAIL FROM|RCPT TO<TAB>address<TAB>code"), the attempts that ran and the catch-all checks apart.
+json_events() {
+  jq -r '.relay.attempts[] | select(.outcome != "not_run")
+    | if (.mail_code // 0) >= 400 then "MAIL FROM\t\(.mail_from)\t\(.mail_code)"
+      elif (.rcpt_code // 0) > 0 then "RCPT TO\t\(.rcpt_to)\t\(.rcpt_code)"
+      else "NO ANSWER\t\(.variant)\t0" end' "$1" 2>/dev/null || true
+}
+
+json_catch_all_events() {
+  jq -r '(.relay.catch_all_checks // [])[]
+    | if (.mail_code // 0) >= 400 then "MAIL FROM\t?\t\(.mail_code)"
+      else "RCPT TO\t\(.rcpt_to)\t\(.rcpt_code)" end' "$1" 2>/dev/null || true
+}
+
+# outcomes_by_domain FILE: each attempt's outcome and the relay verdict follow from the reply codes
+# (checked against the server's own record elsewhere) by the contract's rules, with the catch-all
+# answer taken per domain, as the prober asked it (catch_all_checks: the server's name, its
+# [address], "" for an unqualified local part): a hack accepted at a domain whose catch-all check
+# was refused is accepted, at one where it was accepted is catch_all, else inconclusive.
+# (outcomes_follow takes one catch-all answer, from the server's config, for every hack domain.)
+# Prints mismatches.
+outcomes_by_domain() {
+  jq -r '
+    (reduce (.relay.catch_all_checks // [])[] as $c ({}; .[$c.domain] = $c.accepted)) as $ca
+    | def hdom: .rcpt_to | ltrimstr("<") | rtrimstr(">") | gsub("\"[^\"]*\""; "Q")
+                | if test("@") then sub("^.*@"; "") else "" end;
+      def hack: .variant | test("^(percent_|quoted|double_at_|bang)");
+      def want:
+        if (.mail_code // 0) == 530 or (.rcpt_code // 0) == 530 then "auth_required"
+        elif (.mail_code // 0) >= 500 then "refused"
+        elif (.mail_code // 0) >= 400 then "inconclusive"
+        elif (.rcpt_code // 0) >= 500 then "refused"
+        elif (.rcpt_code // 0) >= 400 then "inconclusive"
+        elif (.rcpt_code // 0) >= 200 and (.rcpt_code // 0) < 300 then
+          (if (hack | not) then "accepted"
+           else $ca[hdom] as $a
+             | if $a == false then "accepted" elif $a == true then "catch_all" else "inconclusive" end
+           end)
+        else "not_run" end;
+    [(.relay.attempts // [])[] | {variant, outcome, want: want}] as $a
+    | ((.relay.over_tls // false) or ((.starttls.offered // false) | not)) as $tls_or_none
+    | (if any($a[]; .want == "accepted") then "open"
+       elif any($a[]; .want == "not_run" or .want == "inconclusive") then "inconclusive"
+       elif any($a[]; .want == "auth_required") and ($tls_or_none | not) then "inconclusive"
+       else "closed" end) as $v
+    | [$a[] | select(.outcome != .want) | "\(.variant): outcome \(.outcome), want \(.want)"]
+      + (if (.relay.verdict // "(none)") != $v
+         then ["relay.verdict \(.relay.verdict // "(none)"), want \($v)"] else [] end)
+    | .[]' "$1" | sed 's/^/       /' | grep . && return 1
+  return 0
+}
+
+# relay_common_checks FILE: what holds for every complete relay test against a real server,
+# whatever its verdict.
+relay_common_checks() {
+  local f=$1
+  jcheck "${f}" "success true (a relay test never makes the probe DOWN)" '.success == true'
+  jcheck "${f}" "relay.ran and relay.complete" '.relay.ran == true and .relay.complete == true'
+  jcheck "${f}" "no attempt not_run" 'all(.relay.attempts[]; .outcome != "not_run")'
+  jcheck "${f}" "every 5xx (501 included) at MAIL or RCPT is outcome refused" \
+    'all(.relay.attempts[];
+       if (.mail_code // 0) >= 500 or (.rcpt_code // 0) >= 500 then .outcome == "refused" else true end)'
+  jcheck "${f}" "every 2yz at RCPT is accepted, catch_all or inconclusive" \
+    'all(.relay.attempts[];
+       if (.rcpt_code // 0) >= 200 and (.rcpt_code // 0) < 300
+       then (.outcome | IN("accepted", "catch_all", "inconclusive")) else true end)'
+  jcheck "${f}" "hack flag: true for percent/quoted/double_at/bang, false otherwise" \
+    'all(.relay.attempts[];
+       .hack == (.variant | test("^(percent_|quoted|double_at_|bang)")))'
+  check "outcomes and relay.verdict follow from the codes (catch-all answered per domain)" \
+    outcomes_by_domain "${f}"
+  jcheck "${f}" "relay.open == (verdict == open)" '.relay.open == (.relay.verdict == "open")'
+  jcheck "${f}" "healthy == (success and relay verdict != open)" \
+    '.healthy == (.success and .relay.verdict != "open")'
+  jcheck "${f}" "only reserved test domains or the server's own names in relay addresses" \
+    'all(.relay.attempts[]; (.rcpt_to + .mail_from) | test("example\\.(net|org|com)|mx\\.test|127\\.0\\.0\\.1|^<>$"))'
+  jcheck "${f}" "transcript: no DATA/BDAT command" \
+    'all(.transcript[]; (.direction != "C") or ((.text | test("^(DATA|BDAT)\\b"; "i")) | not))'
+  jcheck "${f}" "transcript: the last command is QUIT, answered 221" \
+    '([.transcript[] | select(.direction == "C")] | last | .text | test("^QUIT$"; "i"))
+     and ([.transcript[] | select(.direction == "S")] | last | .text | test("^221"))'
 }

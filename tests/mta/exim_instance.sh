@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# Throwaway Exim 4 instances for the real-MTA tests (tests/mta/exim_test.sh).
+#
+# The Exim binary comes from Debian's exim4-daemon-light package, unpacked (never installed: it
+# conflicts with Postfix) by scripts/fetch-test-mtas under /opt/smtp-exporter-test-mtas. Each
+# instance lives entirely in its own directory (config, spool, logs, pid file, TLS files), listens
+# on 127.0.0.1 only, does no DNS or ident lookups and can never deliver anything: the predata and
+# data ACLs refuse every message, queue_only keeps anything that slipped through in the spool,
+# no queue runner is started, and no router handles a remote domain.
+#
+# The RCPT ACL is the one of Exim's default configuration (src/configure.default), minus the
+# sender verification (it would need DNS for the prober's example.org sender):
+#   restricted characters (@ % ! / |) in local parts are refused, postmaster at a local domain is
+#   accepted, hosts in relay_from_hosts may relay, everything else must be for a local domain and
+#   pass recipient verification. Every accepted RCPT is also written to the mainlog
+#   ("ACCEPTED RCPT ...") so that the tests can read the truth from Exim's own log.
+#
+# Two flavours:
+#   closed  a normal MX for mx.test: local parts postmaster and user exist, nothing else does;
+#           relay_from_hosts holds only TEST-NET-1 192.0.2.1, so the prober may not relay.
+#   open    an open relay: relay_from_hosts = 127.0.0.1 (the prober's address).
+# Both offer STARTTLS with the test CA's mx.test certificate. Optional extra ports (both
+# flavours): SMTPS_PORT speaks TLS from the first byte (tls_on_connect_ports), DELAY_PORT waits
+# 2 s before the greeting (acl_smtp_connect with delay = 2s).
+# smtp_max_synprot_errors keeps its default (3): a session's syntax errors (501 for a domain
+# literal, a malformed address, ...; "recipient address must contain a domain" does not count)
+# may reach 3; at the 4th, Exim appends "501 Too many syntax or protocol errors" and hangs up.
+#
+# Use as a library (source mta_lib.sh first; the caller calls ex_stop_all at exit):
+#   ex_binary                       -> prints the path of the unpacked exim4 binary
+#   ex_version                      -> prints the version of the unpacked package ("4.96")
+#   ex_users                        -> creates the Debian-exim user and group (idempotent)
+#   ex_create DIR FLAVOUR PORT CERTDIR [SMTPS_PORT [DELAY_PORT]]
+#   ex_start DIR                    -> starts "exim4 -C DIR/exim.conf -bdf" in the background and
+#                                      waits until every port listens
+#   ex_stop DIR / ex_stop_all
+#   ex_spool_files DIR              -> prints every message file in the spool (must be none)
+#   ex_mainlog DIR / ex_rejectlog DIR / ex_paniclog DIR
+#
+# Or standalone, for manual poking (Ctrl-C stops and removes the instance):
+#   exim_instance.sh closed|open [PORT]
+#
+# Must run as root. With -C (a config file that is not in the binary's TRUSTED_CONFIG_LIST) Exim
+# gives up root at once and runs as Debian-exim: fine for ports above 1024, and it means the
+# instance's spool and log directories belong to Debian-exim.
+
+EX_INSTANCES=()
+
+ex_log_msg() { printf '[exim_instance] %s\n' "$*" >&2; }
+
+ex_binary() { printf '%s/usr/sbin/exim4\n' "$(mta_root exim4-daemon-light)"; }
+
+# Upstream version of the unpacked package: "4.96-15+deb12u11" -> "4.96".
+ex_version() {
+  local v
+  v=$(<"$(mta_root exim4-daemon-light)/.unpacked")
+  v=${v#*:}
+  printf '%s\n' "${v%%-*}"
+}
+
+# The binary looks its compile-time EXIM_USER (ref:Debian-exim) up at run time.
+ex_users() {
+  getent group Debian-exim >/dev/null || groupadd --system Debian-exim
+  getent passwd Debian-exim >/dev/null ||
+    useradd --system --gid Debian-exim --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin Debian-exim
+}
+
+# ex_create DIR FLAVOUR PORT CERTDIR [SMTPS_PORT [DELAY_PORT]]
+ex_create() {
+  local dir=$1 flavour=$2 port=$3 certdir=$4 smtps_port=${5:-} delay_port=${6:-}
+  local relay_from ports
+  case "${flavour}" in
+    closed) relay_from=192.0.2.1 ;;
+    open) relay_from=127.0.0.1 ;;
+    *)
+      ex_log_msg "unknown flavour ${flavour} (closed|open)"
+      return 2
+      ;;
+  esac
+  ports=${port}
+  [[ -z "${smtps_port}" ]] || ports="${ports} : ${smtps_port}"
+  [[ -z "${delay_port}" ]] || ports="${ports} : ${delay_port}"
+  mkdir -p "${dir}/etc" "${dir}/spool" "${dir}/log"
+  # Exim's processes run as Debian-exim and must reach the instance directory.
+  chmod 755 "$(dirname "${dir}")" "${dir}"
+  cp "${certdir}/mx.test.pem" "${certdir}/mx.test.key" "${certdir}/ca.pem" "${dir}/etc/"
+  chown -R root:Debian-exim "${dir}/etc"
+  chmod 750 "${dir}/etc"
+  chmod 640 "${dir}/etc/mx.test.key"
+  chown Debian-exim:Debian-exim "${dir}/spool" "${dir}/log"
+  chmod 750 "${dir}/spool" "${dir}/log"
+
+  # The configuration file must belong to root and not be group/world writable.
+  cat >"${dir}/exim.conf" <<EOF
+# Generated by tests/mta/exim_instance.sh (flavour ${flavour}); throwaway.
+primary_hostname = mx.test
+qualify_domain = mx.test
+domainlist local_domains = mx.test
+domainlist relay_to_domains =
+hostlist   relay_from_hosts = ${relay_from}
+
+exim_user = Debian-exim
+exim_group = Debian-exim
+never_users = root
+keep_environment =
+spool_directory = ${dir}/spool
+log_file_path = ${dir}/log/%slog
+pid_file_path = ${dir}/exim.pid
+log_selector = +smtp_connection +smtp_incomplete_transaction +smtp_protocol_error \\
+               +smtp_syntax_error +incoming_port +tls_cipher +tls_peerdn +pipelining
+
+# 127.0.0.1 only, on the test's ports.
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = ${ports}
+tls_on_connect_ports = ${smtps_port}
+disable_ipv6 = true
+
+# No DNS, no ident: nothing leaves the machine.
+host_lookup =
+rfc1413_hosts =
+rfc1413_query_timeout = 0s
+check_rfc2047_length = false
+
+smtp_banner = \$smtp_active_hostname ESMTP Exim \$version_number \$tod_full
+tls_advertise_hosts = *
+tls_certificate = ${dir}/etc/mx.test.pem
+tls_privatekey = ${dir}/etc/mx.test.key
+
+acl_smtp_connect = acl_check_connect
+acl_smtp_rcpt = acl_check_rcpt
+acl_smtp_predata = acl_refuse_message
+acl_smtp_data = acl_refuse_message
+
+# Never deliver: even a message that got past the ACLs would only sit in the spool.
+queue_only = true
+freeze_tell =
+ignore_bounce_errors_after = 0s
+timeout_frozen_after = 1m
+
+begin acl
+
+acl_check_connect:
+  accept  condition = \${if eq{\$received_port}{${delay_port:-0}}}
+          delay = 2s
+  accept
+
+acl_check_rcpt:
+  accept  hosts = :
+  deny    domains = +local_domains
+          local_parts = ^[.] : ^.*[@%!/|]
+          message = restricted characters in address
+  deny    domains = !+local_domains
+          local_parts = ^[./|] : ^.*[@%!] : ^.*/\\\\.\\\\./
+          message = restricted characters in address
+  accept  local_parts = postmaster
+          domains = +local_domains
+          logwrite = ACCEPTED RCPT (postmaster) \$smtp_command
+  accept  hosts = +relay_from_hosts
+          logwrite = ACCEPTED RCPT (relay_from_hosts) \$smtp_command
+  require message = relay not permitted
+          domains = +local_domains : +relay_to_domains
+  require verify = recipient
+  accept  logwrite = ACCEPTED RCPT (local recipient) \$smtp_command
+
+acl_refuse_message:
+  deny    message = this test instance never accepts a message
+          logwrite = REFUSED MESSAGE (this must never happen)
+
+begin routers
+
+# The local recipients of mx.test; nobody else exists.
+local_users:
+  driver = redirect
+  domains = +local_domains
+  local_parts = postmaster : user
+  data = :blackhole:
+
+begin transports
+
+begin retry
+*   *   F,1m,1m
+
+begin rewrite
+
+begin authenticators
+EOF
+  chown root:root "${dir}/exim.conf"
+  chmod 644 "${dir}/exim.conf"
+  printf '%s\n' "${port}" >"${dir}/port"
+  printf '%s\n' "${flavour}" >"${dir}/flavour"
+  printf '%s\n' "${smtps_port}" >"${dir}/smtps_port"
+  printf '%s\n' "${delay_port}" >"${dir}/delay_port"
+  # Syntax check of the config (exits non-zero with the reason on error).
+  "$(ex_binary)" -C "${dir}/exim.conf" -bV >"${dir}/log/bV.out" 2>&1 || {
+    ex_log_msg "exim rejects ${dir}/exim.conf:"
+    cat "${dir}/log/bV.out" >&2
+    return 1
+  }
+}
+
+# ex_start DIR: the daemon in the foreground (-bdf) as a background job of this shell, no queue
+# runner (no -q); waits until every port listens.
+ex_start() {
+  local dir=$1 port smtps_port delay_port p i
+  port=$(<"${dir}/port")
+  smtps_port=$(<"${dir}/smtps_port")
+  delay_port=$(<"${dir}/delay_port")
+  for p in ${port} ${smtps_port} ${delay_port}; do
+    if ss -Hltn "sport = :${p}" | grep -q .; then
+      ex_log_msg "port ${p} is already in use"
+      return 1
+    fi
+  done
+  "$(ex_binary)" -C "${dir}/exim.conf" -bdf >"${dir}/log/daemon.out" 2>&1 &
+  printf '%s\n' "$!" >"${dir}/daemon.bgpid"
+  EX_INSTANCES+=("${dir}")
+  for ((i = 0; i < 150; i++)); do
+    local all=1
+    for p in ${port} ${smtps_port} ${delay_port}; do
+      ss -Hltn "src 127.0.0.1 and sport = :${p}" | grep -q . || all=0
+    done
+    if ((all)); then
+      ex_log_msg "$(<"${dir}/flavour") instance listening on 127.0.0.1:${port}${smtps_port:+, smtps ${smtps_port}}${delay_port:+, delayed greeting ${delay_port}} (dir ${dir})"
+      return 0
+    fi
+    if ! kill -0 "$(<"${dir}/daemon.bgpid")" 2>/dev/null; then
+      ex_log_msg "exim daemon for ${dir} exited early:"
+      cat "${dir}/log/daemon.out" "${dir}/log/paniclog" >&2 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.1
+  done
+  ex_log_msg "exim for ${dir} did not listen within 15s"
+  cat "${dir}/log/daemon.out" >&2 || true
+  return 1
+}
+
+ex_stop() {
+  local dir=$1 bgpid="" i
+  [[ -r "${dir}/daemon.bgpid" ]] || return 0
+  bgpid=$(<"${dir}/daemon.bgpid")
+  # The daemon's own pid (this shell's job); its session children end with their connections.
+  kill -TERM "${bgpid}" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "${bgpid}" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "${bgpid}" 2>/dev/null || true
+  wait "${bgpid}" 2>/dev/null || true
+  rm -f "${dir}/daemon.bgpid"
+}
+
+ex_stop_all() {
+  local d
+  for d in "${EX_INSTANCES[@]}"; do
+    ex_stop "${d}"
+  done
+  EX_INSTANCES=()
+}
+
+# Every message file in the spool (input/, msglog/), frozen or not: nothing should ever be there.
+ex_spool_files() {
+  local dir=$1 q
+  for q in input msglog; do
+    [[ -d "${dir}/spool/${q}" ]] && find "${dir}/spool/${q}" -type f
+  done
+  return 0
+}
+
+ex_mainlog() { cat "$1/log/mainlog" 2>/dev/null || true; }
+ex_rejectlog() { cat "$1/log/rejectlog" 2>/dev/null || true; }
+ex_paniclog() { cat "$1/log/paniclog" 2>/dev/null || true; }
+
+# ---- standalone use ----
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  # shellcheck source-path=SCRIPTDIR source=mta_lib.sh
+  source "${here}/mta_lib.sh"
+  flavour=${1:-}
+  if [[ "${flavour}" != closed && "${flavour}" != open ]]; then
+    echo "usage: $0 closed|open [PORT]" >&2
+    exit 2
+  fi
+  [[ ${EUID} -eq 0 ]] || mta_skip "must run as root"
+  mta_need exim4-daemon-light
+  ex_users
+  port=${2:-$(mta_free_port)}
+  top=$(mktemp -d /tmp/smtp-exporter-exim.XXXXXX)
+  chmod 755 "${top}"
+  trap 'ex_stop_all; rm -rf "${top}"' EXIT
+  trap 'exit 130' INT TERM
+  mta_make_ca "${top}/ca"
+  ex_create "${top}/${flavour}" "${flavour}" "${port}" "${top}/ca"
+  ex_start "${top}/${flavour}"
+  echo "ready: ${flavour} Exim on 127.0.0.1:${port}; CA ${top}/ca/ca.pem; log ${top}/${flavour}/log/mainlog"
+  echo "Ctrl-C to stop."
+  while kill -0 "$(<"${top}/${flavour}/daemon.bgpid")" 2>/dev/null; do sleep 1; done
+fi

@@ -33,12 +33,6 @@ constexpr std::size_t kMaxPtrNamesChecked = 4;
 // three syntax errors, smtp_max_synprot_errors): enough for the "all" set against Exim.
 constexpr int kMaxRelayReconnects = 6;
 
-bool IsLoopback(const std::string& address) {
-  boost::system::error_code error;
-  auto parsed = asio::ip::make_address(address, error);
-  return !error && parsed.is_loopback();
-}
-
 FailureReason FromDns(DnsStatus status, bool deadline_passed) {
   if (deadline_passed || status == DnsStatus::kCancelled) return FailureReason::kTimeout;
   return FailureReason::kDns;
@@ -632,7 +626,7 @@ asio::awaitable<void> Probe::Quit() {
 asio::awaitable<void> Probe::ReverseDns() {
   const std::string& address = result_.dns.connected_address;
   if (!spec_.check_fcrdns || address.empty() || deadline_passed()) co_return;
-  if (spec_.dns_server.empty() && IsLoopback(address)) co_return;
+  if (spec_.dns_server.empty() && IsLoopbackAddress(address)) co_return;
   BeginStep(Step::kReverseDns);
   DnsResolver* resolver = Resolver();
   if (resolver == nullptr) {

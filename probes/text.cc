@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
 #include <ctime>
 
 namespace smtp {
@@ -70,6 +71,19 @@ bool IsIpLiteral(std::string_view text) {
   unsigned char buffer[16];
   return inet_pton(AF_INET, copy.c_str(), buffer) == 1 ||
          inet_pton(AF_INET6, copy.c_str(), buffer) == 1;
+}
+
+bool IsLoopbackAddress(std::string_view text) {
+  if (text.empty() || text.size() > 64) return false;
+  const std::string copy(text);
+  unsigned char v4[4];
+  if (inet_pton(AF_INET, copy.c_str(), v4) == 1) return v4[0] == 127;  // RFC 1122 §3.2.1.3
+  unsigned char v6[16];
+  if (inet_pton(AF_INET6, copy.c_str(), v6) != 1) return false;
+  static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(v6, kLoopback, 16) == 0) return true;             // ::1
+  return std::memcmp(v6, kMappedPrefix, 12) == 0 && v6[12] == 127;  // ::ffff:127.x.y.z
 }
 
 std::string Join(const std::vector<std::string>& items, std::string_view separator) {

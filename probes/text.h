@@ -28,6 +28,9 @@ std::size_t Utf8SequenceLength(std::string_view text);
 // An IPv4 or IPv6 address literal without brackets ("192.0.2.1", "2001:db8::1").
 bool IsIpLiteral(std::string_view text);
 
+// A loopback address literal: 127.0.0.0/8, ::1 or an IPv4-mapped 127.x (RFC 1122, RFC 4291).
+bool IsLoopbackAddress(std::string_view text);
+
 // `items` joined with `separator` between them.
 std::string Join(const std::vector<std::string>& items, std::string_view separator);
 

@@ -32,7 +32,7 @@ bool AuthRequiredProvesClosed(const RelayResult& relay) {
 }
 
 void AddRelayFindings(const RelayResult& relay, const RelayJudgement& judgement,
-                      std::vector<std::string>& findings) {
+                      const std::string& connected_address, std::vector<std::string>& findings) {
   if (!relay.ran) return;
   if (judgement.verdict == RelayVerdict::kInconclusive) {
     findings.push_back("relay test " + judgement.summary);
@@ -46,6 +46,13 @@ void AddRelayFindings(const RelayResult& relay, const RelayJudgement& judgement,
       findings.push_back("relay variant " + attempt.variant + " inconclusive (" +
                          std::to_string(DecidingCode(attempt)) + ")");
     }
+  }
+  // MTAs relay for local clients by default (Postfix mynetworks, Debian's Exim relay_from_hosts,
+  // Sendmail's "originated locally" rules), so a test over loopback speaks for itself only.
+  if (IsLoopbackAddress(connected_address) && judgement.verdict != RelayVerdict::kClosed) {
+    findings.push_back(
+        "relay test ran over loopback, which MTAs usually trust (mynetworks, relay_from_hosts): "
+        "test relaying from outside the server's trusted networks");
   }
   if (relay.reconnects > 0) {
     findings.push_back("server hung up during the relay test; reconnected " +
@@ -229,7 +236,7 @@ Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const Re
                          std::to_string((not_after - now_unix_seconds) / kSecondsPerDay) + " days");
     }
   }
-  AddRelayFindings(judged_relay, verdict.relay, findings);
+  AddRelayFindings(judged_relay, verdict.relay, result.dns.connected_address, findings);
   if (result.dns.fcrdns_match && !*result.dns.fcrdns_match) {
     findings.push_back("reverse DNS is not forward-confirmed");
   }

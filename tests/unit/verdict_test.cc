@@ -341,6 +341,25 @@ TEST(JudgeTest, InconclusiveRelayIsAFindingNotUnhealthy) {
   EXPECT_TRUE(Contains(verdict.findings, "relay test inconclusive"));
 }
 
+// MTAs trust local clients: over loopback an acceptance speaks for the prober only.
+TEST(JudgeTest, RelayTestOverLoopbackSaysSoUnlessClosed) {
+  ProbeResult result = HealthyResult();
+  result.dns.connected_address = "127.0.0.1";
+  result.relay.ran = true;
+  result.relay.attempts = {Attempted("external", 250, 250)};
+  ClassifyRelayResult(result.relay);
+  EXPECT_TRUE(Contains(Judge(result, kNow).findings, "relay test ran over loopback"));
+
+  result.relay.attempts = {Attempted("external", 250, 554)};
+  ClassifyRelayResult(result.relay);
+  EXPECT_FALSE(Contains(Judge(result, kNow).findings, "loopback"));
+
+  result.dns.connected_address = "192.0.2.25";
+  result.relay.attempts = {Attempted("external", 250, 250)};
+  ClassifyRelayResult(result.relay);
+  EXPECT_FALSE(Contains(Judge(result, kNow).findings, "loopback"));
+}
+
 TEST(JudgeTest, CatchAllIsAFinding) {
   ProbeResult result = HealthyResult();
   result.relay.ran = true;

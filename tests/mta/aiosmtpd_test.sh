@@ -69,11 +69,8 @@ ai_start() {
   echo "aiosmtpd ${aiosmtpd_version} ${name}: pid ${pid}, 127.0.0.1:${port} ($*)"
 }
 ai_stop() {
-  local pid
   [[ -r "${top}/$1.pid" ]] || return 0
-  pid=$(<"${top}/$1.pid")
-  kill -TERM "${pid}" 2>/dev/null || true
-  wait "${pid}" 2>/dev/null || true
+  mta_stop_pid "$(<"${top}/$1.pid")"
   rm -f "${top}/$1.pid"
 }
 ai_end='\] disconnect commands='

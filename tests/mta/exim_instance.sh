@@ -237,17 +237,10 @@ ex_start() {
 }
 
 ex_stop() {
-  local dir=$1 bgpid="" i
+  local dir=$1
   [[ -r "${dir}/daemon.bgpid" ]] || return 0
-  bgpid=$(<"${dir}/daemon.bgpid")
   # The daemon's own pid (this shell's job); its session children end with their connections.
-  kill -TERM "${bgpid}" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "${bgpid}" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "${bgpid}" 2>/dev/null || true
-  wait "${bgpid}" 2>/dev/null || true
+  mta_stop_pid "$(<"${dir}/daemon.bgpid")"
   rm -f "${dir}/daemon.bgpid"
 }
 

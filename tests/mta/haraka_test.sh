@@ -85,11 +85,9 @@ hk_start() {
   echo "Haraka ${haraka_version} ${name} instance: pid ${pid}, listening on $(sed -n 's/^listen=//p' "${dir}/config/smtp.ini")"
 }
 hk_stop() {
-  local dir=${top}/$1 pid
+  local dir=${top}/$1
   [[ -r "${dir}/pid" ]] || return 0
-  pid=$(<"${dir}/pid")
-  kill -TERM "${pid}" 2>/dev/null || true
-  wait "${pid}" 2>/dev/null || true
+  mta_stop_pid "$(<"${dir}/pid")"
   rm -f "${dir}/pid"
 }
 # The log checks of one instance: SESSIONS probes talked to it.

@@ -12,6 +12,7 @@
 #   mta_on_exit 'COMMAND'          -> run COMMAND at exit (stop servers), last registered first
 #   mta_skip WHY                   -> prints "SKIP: WHY", exits 77
 #   mta_free_port                  -> a TCP port nothing listens on (below the ephemeral range)
+#   mta_stop_pid PID               -> SIGTERM, wait up to 10 s, SIGKILL; reap
 #   mta_wait_port PORT [SECONDS]   -> waits until 127.0.0.1:PORT accepts connections
 #   mta_make_ca DIR                -> DIR/ca.pem, DIR/mx.test.pem, DIR/mx.test.key (CN/SAN mx.test)
 #   mta_need PACKAGE...            -> skip (exit 77) unless scripts/fetch-test-mtas unpacked them
@@ -166,6 +167,30 @@ mta_free_port() {
   done
   echo "mta_free_port: no free port found" >&2
   return 1
+}
+
+# mta_alive PID: the process runs (an exited one not yet reaped is a zombie: not alive).
+mta_alive() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ "${state}" != Z ]]
+}
+
+# mta_stop_pid PID: stops a server this shell started in the background: SIGTERM, up to 10 s for
+# it to exit (its sessions end with their connections), then SIGKILL; reaps it.
+mta_stop_pid() {
+  local pid=$1 i
+  kill -TERM "${pid}" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    mta_alive "${pid}" || break
+    sleep 0.1
+  done
+  if mta_alive "${pid}"; then
+    echo "mta_stop_pid: ${pid} ignored SIGTERM; killing it" >&2
+    kill -KILL "${pid}" 2>/dev/null || true
+  fi
+  wait "${pid}" 2>/dev/null || true
 }
 
 # mta_wait_port PORT [SECONDS]: 0 once 127.0.0.1:PORT listens, 1 after SECONDS (default 20).

@@ -257,30 +257,11 @@ osd_start() {
   osd_msg "$(<"${dir}/flavour") instance (OpenSMTPD ${OSD_VERSION}) on 127.0.0.1:${port} (dir ${dir})"
 }
 
-osd_alive() {
-  local pid=$1 state
-  kill -0 "${pid}" 2>/dev/null || return 1
-  state=$(awk '{print $3}' "/proc/${pid}/stat" 2>/dev/null) || return 1
-  [[ "${state}" != Z ]]
-}
-
 osd_stop() {
-  local dir=$1 pid i
+  local dir=$1
   [[ -r "${dir}/smtpd.pid" ]] || return 0
-  pid=$(<"${dir}/smtpd.pid")
   # The pid is smtpd's parent itself (unshare and bash exec it); SIGTERM stops all its children.
-  if osd_alive "${pid}"; then
-    kill -TERM "${pid}" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      osd_alive "${pid}" || break
-      sleep 0.1
-    done
-    if osd_alive "${pid}"; then
-      osd_msg "smtpd ${pid} ignored SIGTERM; killing it"
-      kill -KILL "${pid}" 2>/dev/null || true
-    fi
-  fi
-  wait "${pid}" 2>/dev/null || true
+  mta_stop_pid "$(<"${dir}/smtpd.pid")"
   rm -f "${dir}/smtpd.pid"
 }
 
@@ -341,5 +322,5 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   echo "ready: ${flavour} on 127.0.0.1:${port}; CA ${top}/ca/ca.pem; log ${top}/${flavour}/log/smtpd.log"
   echo "DNS queries smtpd sent (none expected): ${top}/dns-sink.log"
   echo "Ctrl-C to stop."
-  while osd_alive "$(<"${top}/${flavour}/smtpd.pid")"; do sleep 1; done
+  while mta_alive "$(<"${top}/${flavour}/smtpd.pid")"; do sleep 1; done
 fi

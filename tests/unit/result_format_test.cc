@@ -4,31 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/healthy_result.h"
+
 namespace smtp {
 namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::int64_t kNow = 1'800'000'000;
-constexpr std::int64_t kDay = 86400;
-
-ProbeResult HealthyResult() {
-  ProbeResult result;
-  result.host = "192.0.2.25";
-  result.port = 25;
-  result.success = true;
-  result.esmtp = true;
-  result.capabilities = Capabilities{};
-  result.capabilities->starttls = true;
-  result.starttls_offered = true;
-  result.starttls_success = true;
-  result.tls = TlsInfo{};
-  result.tls->handshake_ok = true;
-  result.tls->chain_verified = true;
-  result.tls->hostname_verified = true;
-  result.tls->earliest_not_after = kNow + 90 * kDay;
-  return result;
-}
+using testing::HealthyResult;
+using testing::kDay;
+using testing::kNow;
 
 TEST(TranscriptTest, PrefixesTimeAndDirection) {
   ProbeResult result;

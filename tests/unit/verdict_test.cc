@@ -9,11 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/healthy_result.h"
+
 namespace smtp {
 namespace {
 
-constexpr std::int64_t kNow = 1'800'000'000;
-constexpr std::int64_t kDay = 86400;
+using testing::HealthyResult;
+using testing::kDay;
+using testing::kNow;
 
 // ---------------------------------------------------------------------------------------------
 // One attempt: RFC 5321 §4.2.1 reads the first digit; hacks need the catch-all answer.
@@ -244,24 +247,6 @@ TEST(JudgeRelayTest, SummaryNamesWhatWasNotRunAndWhy) {
 
 // ---------------------------------------------------------------------------------------------
 // The whole verdict: health, relay and findings.
-
-ProbeResult HealthyResult() {
-  ProbeResult result;
-  result.host = "192.0.2.25";
-  result.port = 25;
-  result.success = true;
-  result.esmtp = true;
-  result.capabilities = Capabilities{};
-  result.capabilities->starttls = true;
-  result.starttls_offered = true;
-  result.starttls_success = true;
-  result.tls = TlsInfo{};
-  result.tls->handshake_ok = true;
-  result.tls->chain_verified = true;
-  result.tls->hostname_verified = true;
-  result.tls->earliest_not_after = kNow + 90 * kDay;
-  return result;
-}
 
 bool Contains(const std::vector<std::string>& findings, std::string_view text) {
   for (const std::string& finding : findings) {

@@ -191,8 +191,14 @@ GreetingInfo ParseGreeting(std::string_view first_line) {
   std::size_t first = 0;
   if (!words.empty() && IsEnhancedCode(words[0])) first = 1;
   if (first >= words.size()) return info;
-  // RFC 5321 §4.2: the greeting starts with the server's domain (or address literal).
-  info.hostname = std::string(words[first]);
+  // RFC 5321 §4.2: the greeting starts with the server's domain (or address literal). A server
+  // that leaves it out ("220 ESMTP Postfix") names none: its first word is the protocol.
+  const std::string_view first_word = TrimPunctuation(words[first]);
+  std::size_t text = first;  // where the free text after the name starts
+  if (!EqualsIgnoreCase(first_word, "ESMTP") && !EqualsIgnoreCase(first_word, "SMTP")) {
+    info.hostname = std::string(words[first]);
+    text = first + 1;
+  }
 
   for (std::size_t i = first; i < words.size(); ++i) {
     if (EqualsIgnoreCase(TrimPunctuation(words[i]), "ESMTP")) info.esmtp_word = true;
@@ -205,9 +211,9 @@ GreetingInfo ParseGreeting(std::string_view first_line) {
     }
   }
 
-  std::size_t end = first + 1;
+  std::size_t end = text;
   while (end < words.size() && !IsDayOfWeek(words[end])) ++end;
-  for (std::size_t i = first + 1; i < end; ++i) {
+  for (std::size_t i = text; i < end; ++i) {
     for (const Recogniser& r : kRecognisers) {
       if (r.where != Where::kText) continue;
       std::optional<std::size_t> next = MatchPhrase(r.pattern, words, i, end);

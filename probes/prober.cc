@@ -38,8 +38,10 @@ FailureReason FromDns(DnsStatus status, bool deadline_passed) {
   return FailureReason::kDns;
 }
 
-// RFC 5321 §4.2.1: the first line of a reply, as it was on the wire (for the transcript).
+// Line `index` of a reply as it was on the wire (RFC 5321 §4.2.1), for the transcript: rebuilt
+// from the code and the text, or as received when the server's framing needed repair.
 std::string ReplyLineText(const Reply& reply, std::size_t index) {
+  if (reply.wire_lines.size() == reply.lines.size()) return reply.wire_lines[index];
   const bool last = index + 1 == reply.lines.size();
   std::string text = std::to_string(reply.code) + (last ? " " : "-") + reply.lines[index];
   if (last && reply.lines[index].empty()) text.pop_back();
@@ -53,7 +55,8 @@ class Probe : public std::enable_shared_from_this<Probe> {
       : executor_(executor),
         spec_(std::move(spec)),
         connection_(std::make_unique<SmtpConnection>(executor)),
-        deadline_(executor) {}
+        deadline_(executor),
+        handshake_timer_(executor) {}
 
   asio::awaitable<ProbeResult> Run();
 
@@ -65,6 +68,9 @@ class Probe : public std::enable_shared_from_this<Probe> {
   StepResult& current() { return result_.steps.back(); }
 
   void Note(char direction, std::string text);
+  // Framing the server got wrong and the probe tolerated: in the transcript, and once in the
+  // result's reply_anomalies.
+  void NoteAnomaly(const std::string& anomaly);
   void RecordReply(const Reply& reply);
 
   // Sends one command (none when `verb` is empty: the greeting) and reads its reply, keeping the
@@ -110,6 +116,10 @@ class Probe : public std::enable_shared_from_this<Probe> {
   ProbeResult result_;
   std::unique_ptr<SmtpConnection> connection_;
   asio::steady_timer deadline_;
+  // Bounds an opportunistic STARTTLS handshake to half of the time left, so that a server that
+  // stalls it still leaves time for the plaintext fallback.
+  asio::steady_timer handshake_timer_;
+  bool handshake_timed_out_ = false;
   std::unique_ptr<DnsResolver> resolver_;
   std::string resolver_error_;
   Clock::time_point start_;
@@ -159,6 +169,14 @@ void Probe::Note(char direction, std::string text) {
   result_.transcript.push_back({Clock::now() - start_, direction, std::move(text)});
 }
 
+void Probe::NoteAnomaly(const std::string& anomaly) {
+  Note('*', "tolerated a malformed reply: " + anomaly);
+  auto& anomalies = result_.reply_anomalies;
+  if (std::find(anomalies.begin(), anomalies.end(), anomaly) == anomalies.end()) {
+    anomalies.push_back(anomaly);
+  }
+}
+
 void Probe::RecordReply(const Reply& reply) {
   current().reply_code = reply.code;
   current().enhanced_code = reply.enhanced ? reply.enhanced->ToString() : "";
@@ -169,6 +187,13 @@ asio::awaitable<std::variant<Reply, IoFailure>> Probe::Talk(std::string_view ver
   const std::string awaited =
       verb.empty() ? std::string("the greeting") : "the reply to " + std::string(verb);
   if (!verb.empty()) {
+    // Nothing may arrive between a reply and our next command (we never pipeline). A reply the
+    // server sent unasked would be read as the answer to this command and shift every later
+    // one, so it is dropped and noted.
+    if (connection_->HasBufferedBytes()) {
+      connection_->DiscardBuffered();
+      NoteAnomaly("unsolicited reply discarded");
+    }
     std::optional<std::string> line = FormatCommand(verb, argument);
     if (!line) {
       // Config validation keeps CR/LF out of names; this guards the wire regardless.
@@ -191,13 +216,7 @@ asio::awaitable<std::variant<Reply, IoFailure>> Probe::Talk(std::string_view ver
   channel_sane_ = true;
   const Reply& reply = std::get<Reply>(outcome);
   for (std::size_t i = 0; i < reply.lines.size(); ++i) Note('S', ReplyLineText(reply, i));
-  for (const std::string& anomaly : ReplyAnomalyNames(reply.anomalies)) {
-    if (std::find(result_.reply_anomalies.begin(), result_.reply_anomalies.end(), anomaly) ==
-        result_.reply_anomalies.end()) {
-      result_.reply_anomalies.push_back(anomaly);
-    }
-    Note('*', "tolerated a malformed reply: " + anomaly);
-  }
+  for (const std::string& anomaly : ReplyAnomalyNames(reply.anomalies)) NoteAnomaly(anomaly);
   if (reply.code == 421) server_closing_ = true;
   co_return outcome;
 }
@@ -335,16 +354,31 @@ asio::awaitable<std::optional<IoFailure>> Probe::Handshake() {
 }
 
 asio::awaitable<bool> Probe::HandshakeAndInspect(Step step) {
-  if (std::optional<IoFailure> failure = co_await Handshake()) {
+  // RFC 3207 §4.1: a client whose TLS negotiation failed may go on without it. Opportunistic
+  // senders reconnect in plaintext (the failed session cannot be resumed), so the probe does
+  // too, within the same deadline, and the server is judged as such a sender meets it.
+  const bool may_fall_back = step == Step::kStartTls && !tls_mandatory();
+  if (may_fall_back) {
+    handshake_timer_.expires_after((deadline_.expiry() - Clock::now()) / 2);
+    handshake_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& error) {
+      auto self = weak.lock();
+      if (error || !self) return;
+      self->handshake_timed_out_ = true;
+      self->connection_->AbortForDeadline();
+    });
+  }
+  std::optional<IoFailure> failure = co_await Handshake();
+  handshake_timer_.cancel();
+  if (failure && handshake_timed_out_) {
+    failure->detail = "TLS handshake stalled (no progress in half the time left)";
+  }
+  if (failure) {
     result_.tls = TlsInfo{};
     if (step == Step::kStartTls) {
       result_.starttls_success = false;
       result_.starttls_error = failure->detail;
     }
-    // RFC 3207 §4.1: a client whose TLS negotiation failed may go on without it. Opportunistic
-    // senders reconnect in plaintext (the failed session cannot be resumed), so the probe does
-    // too, within the same deadline, and the server is judged as such a sender meets it.
-    const bool fall_back = step == Step::kStartTls && !tls_mandatory() && !deadline_passed();
+    const bool fall_back = may_fall_back && !deadline_passed();
     FailStep(failure->reason, failure->detail, /*fatal=*/!fall_back);
     if (!fall_back) co_return false;
     if (std::optional<IoFailure> again = co_await Reconnect(/*starttls=*/false)) {
@@ -548,7 +582,7 @@ asio::awaitable<void> Probe::RelayTest() {
         session_ok = true;
       }
       // Ask: MAIL, then RCPT when MAIL was accepted. A 421 or a lost session leaves the question
-      // unanswered (codes back to 0) for the retry.
+      // unanswered (RCPT code 0) for the retry.
       std::optional<IoFailure> lost;
       const auto ask = [&](std::string_view verb, const std::string& argument,
                            int* code) -> asio::awaitable<bool> {
@@ -582,7 +616,6 @@ asio::awaitable<void> Probe::RelayTest() {
         break;
       }
       session_ok = false;
-      if (*question.rcpt_code == 0) *question.mail_code = 0;
       if (lost->reason != FailureReason::kReset) {
         stop(deadline_passed() ? FailureReason::kTimeout : lost->reason,
              deadline_passed() ? "the relay test's time budget ran out" : lost->detail);
@@ -595,6 +628,9 @@ asio::awaitable<void> Probe::RelayTest() {
     FinishStep();
   } else {
     if (relay.stop_reason == FailureReason::kNone) stop(FailureReason::kReset, "session lost");
+    // It ended waiting for a reply: the last code seen answered an earlier command.
+    current().reply_code = 0;
+    current().enhanced_code.clear();
     // Not a health failure: the verdict reports variants not run (DESIGN §1).
     FailStep(relay.stop_reason, "relay test cut short: " + relay.stop_detail, /*fatal=*/false);
   }
@@ -710,6 +746,7 @@ asio::awaitable<ProbeResult> Probe::Run() {
   co_await ReverseDns();
 
   deadline_.cancel();
+  handshake_timer_.cancel();
   result_.success = !result_.failed_step.has_value();
   result_.duration = Clock::now() - start_;
   co_return std::move(result_);

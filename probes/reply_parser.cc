@@ -75,6 +75,7 @@ std::vector<std::string> ReplyAnomalyNames(unsigned anomalies) {
   if (anomalies & kReplyLineWithoutCode) names.emplace_back("reply line without a code");
   if (anomalies & kReplyEmptyLineSkipped) names.emplace_back("empty line between replies");
   if (anomalies & kReplyBareCarriageReturn) names.emplace_back("bare CR inside a reply line");
+  if (anomalies & kReplyBareLineFeed) names.emplace_back("bare LF line ending");
   return names;
 }
 
@@ -121,6 +122,7 @@ bool ReplyParser::Feed(std::string_view bytes) {
     if (c == '\n') {
       // CRLF is the EOL (RFC 5321 §2.3.8); a bare LF is tolerated, and so are extra CRs before
       // it ("\r\r\n", produced by careless CRLF conversion).
+      if (line_.empty() || line_.back() != '\r') current_.anomalies |= kReplyBareLineFeed;
       while (!line_.empty() && line_.back() == '\r') line_.pop_back();
       if (!FinishLine()) return false;
       continue;
@@ -157,6 +159,7 @@ bool ReplyParser::FinishLine() {
 
   std::string text;
   bool last = false;
+  const int previous_code = current_.code;
   if (coded && (line_.size() == 3 || line_[3] == '-' || line_[3] == ' ')) {
     const int code = (line_[0] - '0') * 100 + (line_[1] - '0') * 10 + (line_[2] - '0');
     if (!first && code != current_.code) current_.anomalies |= kReplyCodeChanged;
@@ -169,6 +172,15 @@ bool ReplyParser::FinishLine() {
   } else {
     current_.anomalies |= kReplyLineWithoutCode;
     text = line_;
+  }
+  // Once a line needed repair, the reply keeps every line as it was received, so that a
+  // transcript shows what the server sent. The lines before were well-formed continuations of
+  // the code they carried: "ddd-text".
+  if (current_.anomalies & (kReplyCodeChanged | kReplyLineWithoutCode | kReplyBareCarriageReturn)) {
+    for (std::size_t i = current_.wire_lines.size(); i < current_.lines.size(); ++i) {
+      current_.wire_lines.push_back(std::to_string(previous_code) + "-" + current_.lines[i]);
+    }
+    current_.wire_lines.push_back(line_);
   }
   current_.lines.push_back(std::move(text));
   line_.clear();

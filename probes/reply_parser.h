@@ -18,7 +18,8 @@
 //     ("220-x" then "421 y" is a 421);
 //   - a line inside a multi-line reply that does not start with a code, and an empty line
 //     between replies;
-//   - a bare CR inside a line (§2.3.8 forbids it), kept as text.
+//   - a bare CR inside a line (§2.3.8 forbids it), kept as text;
+//   - a line ended by a bare LF.
 // The first line of every reply must still start with a code, so a peer that is not an SMTP
 // server (HTTP, SSH, TLS bytes) fails on its first byte; a line longer than the limit fails too.
 //
@@ -46,10 +47,11 @@ struct EnhancedStatus {
 
 // Framing faults a reply was accepted with (bit flags; see the top of this file).
 enum ReplyAnomaly : unsigned {
-  kReplyCodeChanged = 1u << 0,        // a later line carried another code; the final one wins
-  kReplyLineWithoutCode = 1u << 1,    // a continuation line without a code, kept as text
-  kReplyEmptyLineSkipped = 1u << 2,   // an empty line before a reply, skipped
-  kReplyBareCarriageReturn = 1u << 3  // a CR not followed by LF inside a line, kept as text
+  kReplyCodeChanged = 1u << 0,         // a later line carried another code; the final one wins
+  kReplyLineWithoutCode = 1u << 1,     // a continuation line without a code, kept as text
+  kReplyEmptyLineSkipped = 1u << 2,    // an empty line before a reply, skipped
+  kReplyBareCarriageReturn = 1u << 3,  // a CR not followed by LF inside a line, kept as text
+  kReplyBareLineFeed = 1u << 4,        // a line ended by LF alone (RFC 5321 §2.3.8 wants CRLF)
 };
 // "reply code changed between lines", ... one per flag set in `anomalies`, in flag order.
 std::vector<std::string> ReplyAnomalyNames(unsigned anomalies);
@@ -60,6 +62,9 @@ struct Reply {
   std::optional<EnhancedStatus> enhanced;
   std::vector<std::string> lines;  // each line's text after "ddd-"/"ddd ", no EOL
   unsigned anomalies = 0;          // ReplyAnomaly flags
+  // Every line as received (without EOL) when a line needed repair (a changed code, a line
+  // without a code, a bare CR); empty otherwise, when "code" + "-"/" " + text is the wire form.
+  std::vector<std::string> wire_lines;
 
   bool IsPositive() const { return code >= 200 && code < 300; }
   bool IsIntermediate() const { return code >= 300 && code < 400; }

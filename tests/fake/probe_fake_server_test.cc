@@ -971,7 +971,26 @@ TEST_F(ProbeFakeServerTest, GreetingWhoseCodeTurnsInto421IsARejectedGreeting) {
   EXPECT_THAT(Steps(result), ElementsAre("connect", "greeting 421 rejected"));
   EXPECT_THAT(result.reply_anomalies, ElementsAre("reply code changed between lines"));
   EXPECT_FALSE(result.greeting.has_value()) << "only a 220 greeting names the server";
+  // The transcript shows what the server sent; the repair is the anomaly note.
+  EXPECT_THAT(Transcript(result), HasSubstr("S: 220-mx.test ESMTP\n"));
+  EXPECT_THAT(Transcript(result), HasSubstr("S: 421 4.3.2 mx.test shutting down\n"));
   EXPECT_LT(wall_, kFast);
+}
+
+// A reply sent unasked would be read as the answer to the next command and shift every later
+// one (EHLO would read "250 stray" and see no extensions).
+TEST_F(ProbeFakeServerTest, UnsolicitedReplyAfterTheGreetingIsDiscardedAndNoted) {
+  FakeSmtpServer server([](Session& session) {
+    session.Send("220 mx.test ESMTP\r\n250 stray\r\n");
+    ServeCommands(session, WithTls(TestPki::Get().leaf()));
+  });
+
+  ProbeResult result = Probe(server, SpecFor(server));
+
+  EXPECT_TRUE(result.success);
+  EXPECT_EQ(result.starttls_offered, true) << "EHLO read its own reply";
+  EXPECT_EQ(result.starttls_success, true);
+  EXPECT_THAT(result.reply_anomalies, ElementsAre("unsolicited reply discarded"));
 }
 
 TEST_F(ProbeFakeServerTest, EhloReplyWithALineWithoutCodeIsTolerated) {
@@ -1046,13 +1065,34 @@ TEST_F(ProbeFakeServerTest, StartTls501IsReportedButNotFatalWhenOpportunistic) {
   EXPECT_TRUE(server.Received("QUIT"));
 }
 
-TEST_F(ProbeFakeServerTest, StalledTlsHandshakeEndsAtTheDeadline) {
+// A handshake that stalls after "220 go ahead" is bounded: opportunistic STARTTLS gives it half
+// of the time left and falls back to plaintext with the rest; required TLS fails at the deadline.
+TEST_F(ProbeFakeServerTest, StalledTlsHandshakeFallsBackToPlaintextWhenOpportunistic) {
   MtaBehavior behavior = WithTls(TestPki::Get().leaf());
   // Reads the ClientHello (and whatever follows) but never answers it.
   behavior.after_starttls_go_ahead = [](Session&) { return false; };
   FakeSmtpServer server([&](Session& session) { ServeStandardMta(session, behavior); });
   ProbeSpec spec = SpecFor(server);
+  spec.timeout = milliseconds(3000);
+
+  ProbeResult result = Probe(server, spec);
+
+  EXPECT_TRUE(result.success);
+  EXPECT_EQ(result.starttls_success, false);
+  EXPECT_THAT(result.starttls_error, HasSubstr("TLS handshake stalled"));
+  EXPECT_TRUE(result.plaintext_fallback);
+  EXPECT_EQ(server.connections(), 2);
+  EXPECT_TRUE(server.Received("QUIT"));
+  EXPECT_THAT(Seconds(wall_), AllOf(Ge(1.4), Le(4.5)));
+}
+
+TEST_F(ProbeFakeServerTest, StalledTlsHandshakeEndsAtTheDeadlineWhenRequired) {
+  MtaBehavior behavior = WithTls(TestPki::Get().leaf());
+  behavior.after_starttls_go_ahead = [](Session&) { return false; };
+  FakeSmtpServer server([&](Session& session) { ServeStandardMta(session, behavior); });
+  ProbeSpec spec = SpecFor(server);
   spec.timeout = milliseconds(1500);
+  spec.starttls = StartTlsMode::kRequired;
 
   ProbeResult result = Probe(server, spec);
 
@@ -1119,6 +1159,11 @@ TEST_F(ProbeFakeServerTest, ServerThatHangsUpOnEveryRcptLeavesTheRelayTestInconc
   EXPECT_EQ(FailedStep(result), "");
   EXPECT_EQ(RelayVerdictOf(result), RelayVerdict::kInconclusive);
   EXPECT_THAT(Outcomes(result), ::testing::Each(RelayOutcome::kNotRun));
+  for (const RelayAttempt& attempt : result.relay.attempts) {
+    if (attempt.rcpt_code == 0 && attempt.mail_code != 0) {
+      EXPECT_EQ(attempt.mail_code, 250) << "MAIL was answered; only RCPT was not";
+    }
+  }
   EXPECT_EQ(result.relay.stop_reason, FailureReason::kReset);
   const StepResult* relay = result.FindStep(Step::kRelay);
   ASSERT_NE(relay, nullptr);
@@ -1209,6 +1254,9 @@ TEST_F(ProbeFakeServerTest, TarpitOutlastingTheRelayBudgetLeavesVariantsNotRunAn
   EXPECT_EQ(result.relay.stop_reason, FailureReason::kTimeout);
   EXPECT_THAT(Outcomes(result), ::testing::Contains(RelayOutcome::kNotRun));
   EXPECT_THAT(Outcomes(result), ::testing::Not(::testing::Contains(RelayOutcome::kAccepted)));
+  const StepResult* relay = result.FindStep(Step::kRelay);
+  ASSERT_NE(relay, nullptr);
+  EXPECT_EQ(relay->reply_code, 0) << "it ended waiting for a reply; the last 250 answered MAIL";
   // Health budget + relay budget bound the probe, with room for a loaded machine.
   EXPECT_LT(Seconds(wall_), 2.0 + 1.0 + 1.5);
 }

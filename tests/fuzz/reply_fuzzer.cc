@@ -61,7 +61,8 @@ Outcome Run(std::string_view input, const smtp::ReplyLimits& limits,
   for (const smtp::Reply& reply : out.replies) {
     // The final line's code decides (tolerated framing, see reply_parser.h): 2yz..5yz.
     Check(reply.code >= 200 && reply.code <= 599);
-    Check((reply.anomalies & ~0xfu) == 0);
+    Check((reply.anomalies & ~0x1fu) == 0);
+    Check(reply.wire_lines.empty() || reply.wire_lines.size() == reply.lines.size());
     Check(!reply.lines.empty() && reply.lines.size() <= limits.max_lines);
     for (const std::string& line : reply.lines) {
       // A line's text is bounded by the line limit (a continuation line without a code is kept

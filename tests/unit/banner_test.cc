@@ -45,6 +45,9 @@ INSTANTIATE_TEST_SUITE_P(
                    "Postfix", "", true},
         BannerCase{"PostfixUbuntu", "mail.example.org ESMTP Postfix (Ubuntu)", "mail.example.org",
                    "Postfix", "", true},
+        // A server that leaves its name out names none; the protocol word is not a host.
+        BannerCase{"NoDomainPostfix", "ESMTP Postfix", "", "Postfix", "", true},
+        BannerCase{"NoDomainSmtp", "SMTP Exim 4.96 ready", "", "Exim", "4.96", false},
         // nmap: "ESMTP PostFix ([\d.]+)".
         BannerCase{"PostfixWithMailVersion", "mx.example.com ESMTP Postfix 3.7.11",
                    "mx.example.com", "Postfix", "3.7.11", true},

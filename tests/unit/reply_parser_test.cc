@@ -334,6 +334,30 @@ INSTANTIATE_TEST_SUITE_P(
                       {}}),
     [](const auto& test_info) { return test_info.param.name; });
 
+// The transcript shows what the server sent, not the repaired reply.
+TEST(ReplyParserTest, RepairedRepliesKeepTheLinesAsReceived) {
+  Parsed p = ParseAll("250-a\r\n251-b\r\nfoo\r\n252 c\r\n");
+  ASSERT_TRUE(p.ok);
+  ASSERT_EQ(p.replies.size(), 1u);
+  EXPECT_EQ(p.replies[0].code, 252);
+  EXPECT_EQ(p.replies[0].lines, (std::vector<std::string>{"a", "b", "foo", "c"}));
+  EXPECT_EQ(p.replies[0].wire_lines, (std::vector<std::string>{"250-a", "251-b", "foo", "252 c"}));
+
+  p = ParseAll("220-x\r\n421 y\r\n");
+  EXPECT_EQ(p.replies[0].wire_lines, (std::vector<std::string>{"220-x", "421 y"}));
+
+  p = ParseAll("250-a\r\n250 b\r\n");
+  EXPECT_TRUE(p.replies[0].wire_lines.empty()) << "well-formed replies keep no copy";
+}
+
+TEST(ReplyParserTest, BareLineFeedIsNotedButNotAnError) {
+  Parsed p = ParseAll("220-a\n220 b\n");
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(ReplyAnomalyNames(p.replies[0].anomalies),
+            (std::vector<std::string>{"bare LF line ending"}));
+  EXPECT_TRUE(p.replies[0].wire_lines.empty());
+}
+
 TEST(ReplyParserLimitsTest, EndlessEmptyLinesAreBounded) {
   ReplyLimits limits;
   limits.max_lines = 10;

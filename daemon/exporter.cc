@@ -420,13 +420,9 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     series.module_name = entry.module_name;
     TargetSnapshot& snapshot = series.snapshot;
     // The relay verdict is kept between relay runs: a probe without the relay test does not
-    // make an open relay look healthy. Up or not is the one verdict's (probes/verdict.h).
-    const auto healthy = [](const ProbeResult& probe, const TargetSnapshot& kept) {
-      const RelayResult* relay = probe.relay.ran ? nullptr : kept.last_relay.get();
-      return Judge(probe, 0, relay);
-    };
-    const bool first = snapshot.last == nullptr;
-    const bool was_up = !first && healthy(*snapshot.last, snapshot).healthy;
+    // make an open relay look healthy. The state is the status page's (StateOf), which renders
+    // the one verdict (probes/verdict.h): up, down, or an open relay that is up.
+    const StatusState before = StateOf(snapshot);
     snapshot.target = child.target_label;
     snapshot.labels = child.labels;
     snapshot.mx_records = child.mx_records;
@@ -436,22 +432,28 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
       snapshot.last_relay = std::make_shared<const RelayResult>(result.relay);
       snapshot.last_relay_at = result.started_at;
     }
-    const Verdict verdict = healthy(result, snapshot);
-    const std::string reason = ToString(result.failure_reason);
-    const std::string step = result.failed_step ? ToString(*result.failed_step) : "";
-    const bool open_relay = verdict.relay.verdict == RelayVerdict::kOpen;
     snapshot.last = std::make_shared<const ProbeResult>(std::move(result));
-    if ((first || was_up != verdict.healthy) && verdict.healthy) {
-      logger_.Info(
-          "target state changed",
-          {{"target", child.target_label}, {"module", entry.module_name}, {"state", "up"}});
-    } else if (first || was_up != verdict.healthy) {
+    const StatusState after = StateOf(snapshot);
+    if (after == before) return;
+    const ProbeResult& last = *snapshot.last;
+    const std::string& target = child.target_label;
+    const std::string& module = entry.module_name;
+    if (after == StatusState::kDown) {
       logger_.Info("target state changed",
-                   {{"target", child.target_label},
-                    {"module", entry.module_name},
+                   {{"target", target},
+                    {"module", module},
                     {"state", "down"},
-                    {"step", open_relay && step.empty() ? "relay" : step},
-                    {"reason", open_relay && reason.empty() ? "open_relay" : reason}});
+                    {"step", last.failed_step ? ToString(*last.failed_step) : ""},
+                    {"reason", ToString(last.failure_reason)}});
+    } else if (after == StatusState::kOpenRelay) {
+      const RelayResult& relay = last.relay.ran ? last.relay : *snapshot.last_relay;
+      logger_.Info("target state changed", {{"target", target},
+                                            {"module", module},
+                                            {"state", "open_relay"},
+                                            {"relay", JudgeRelay(relay).summary}});
+    } else {
+      logger_.Info("target state changed",
+                   {{"target", target}, {"module", module}, {"state", "up"}});
     }
   }
 

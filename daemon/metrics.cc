@@ -69,8 +69,8 @@ struct FamilyDef {
 // tests compare against) would not.
 constexpr FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
     {"smtp_probe_success", MetricType::Gauge,
-     "1 when every enabled step of the last probe succeeded, 0 when a step failed (see "
-     "smtp_probe_failure_info)."},
+     "1 when every health step of the last probe succeeded, 0 when one failed (see "
+     "smtp_probe_failure_info); the relay test never changes it (see smtp_relay_verdict)."},
     {"smtp_probe_duration_seconds", MetricType::Gauge,
      "Duration of the last probe, from name resolution to QUIT, in seconds."},
     {"smtp_probe_step_duration_seconds", MetricType::Gauge,

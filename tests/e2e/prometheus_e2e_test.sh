@@ -122,6 +122,11 @@ expect "smtp_relay_open == 0 for the closed Postfix" \
 expect "smtp_relay_open == 1 selects exactly the open relay" \
   'smtp_relay_open{job="smtp_exporter"} == 1' \
   "length == 1 and .[0].metric.target == \"${open}\" and .[0].metric.role == \"open\""
+expect "smtp_relay_verdict: open for the open relay, closed for the closed Postfix" \
+  'smtp_relay_verdict{job="smtp_exporter"} == 1' \
+  "length == 2 and ([.[] | [.metric.target, .metric.verdict]] | sort) == ([[\"${open}\", \"open\"], [\"${closed}\", \"closed\"]] | sort)"
+expect "smtp_rcpt_catch_all == 0 for both (Postfix refuses a random local part)" \
+  'smtp_rcpt_catch_all{job="smtp_exporter"} == 0' 'length == 2'
 expect "smtp_probe_success == 1 for both targets" \
   'smtp_probe_success{job="smtp_exporter"}' \
   "length == 2 and all(.value[1] == \"1\") and ([.[].metric.target] | sort) == ([\"${closed}\", \"${open}\"] | sort)"
@@ -158,6 +163,14 @@ if jq -e '.data.activeTargets | length == 2 and all(.health == "up" and .lastErr
 else
   fail "/api/v1/targets: $(jq -c '[.data.activeTargets[] | {job: .labels.job, health, lastError}]' <<<"${targets}")"
 fi
+
+# The daemon logs the open relay's state as open_relay (it is up), never as down.
+check "the daemon logged the open relay as state open_relay, with its proof" \
+  jq -e -s --arg t "${open}" \
+  'any(.[]; .msg == "target state changed" and .target == $t and .state == "open_relay"
+       and (.relay | test("^OPEN: ")))' "${E2E_TOP}/daemon.log"
+check "the daemon logged no target as down" \
+  jq -e -s 'all(.[]; .msg != "target state changed" or .state != "down")' "${E2E_TOP}/daemon.log"
 
 # The daemon's json logs are one JSON object per line.
 if jq -e -s 'length > 0 and all(type == "object")' "${E2E_TOP}/daemon.log" >/dev/null 2>&1; then

@@ -589,8 +589,8 @@ std::string RelayCell(const RelayFacts& relay, std::int64_t now) {
   for (const RelayAttempt& attempt : relay.result->attempts) {
     tooltip += "\n";
     tooltip += attempt.variant + ": " + ToString(attempt.outcome) + " (MAIL " +
-               std::to_string(attempt.mail_code) + ", RCPT " +
-               (attempt.rcpt_code ? std::to_string(attempt.rcpt_code) : std::string("-")) + ")";
+               ReplyCodeText(attempt.mail_code) + ", RCPT " + ReplyCodeText(attempt.rcpt_code) +
+               ")";
   }
   if (relay.at_unix) tooltip += "\ntested " + UtcTime(*relay.at_unix);
   html = "<span class=\"tip\"" + Title(tooltip) + ">" + html + "</span>";
@@ -894,11 +894,10 @@ std::string RenderTranscriptPage(const TargetSnapshot& snapshot, std::string_vie
     }
     out += "): " + VerdictText(relay.verdict()) + "</h2>\n<pre>";
     for (const RelayAttempt& attempt : relay.result->attempts) {
-      char codes[64];
-      std::snprintf(codes, sizeof codes, "  MAIL %d RCPT %s  ", attempt.mail_code,
-                    attempt.rcpt_code ? std::to_string(attempt.rcpt_code).c_str() : "-");
-      out += EscapeHtml(attempt.variant + ": " + ToString(attempt.outcome) + codes +
-                        attempt.mail_from + " -> " + attempt.rcpt_to) +
+      out += EscapeHtml(attempt.variant + ": " + ToString(attempt.outcome) + "  MAIL " +
+                        ReplyCodeText(attempt.mail_code) + " RCPT " +
+                        ReplyCodeText(attempt.rcpt_code) + "  " + attempt.mail_from + " -> " +
+                        attempt.rcpt_to) +
              "\n";
     }
     out += "</pre>\n";

@@ -228,14 +228,13 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
   }
   if (result.relay.ran) {
     out << "relay test:   " << verdict.relay.summary << "\n";
-    const auto code = [](int value) { return value ? std::to_string(value) : std::string("-"); };
     for (const CatchAllCheck& check : result.relay.catch_all_checks) {
       char line[512];
       std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s\n", "catch-all check",
                     !check.accepted   ? "no answer"
                     : *check.accepted ? "accepted"
                                       : "refused",
-                    code(check.mail_code).c_str(), code(check.rcpt_code).c_str(),
+                    ReplyCodeText(check.mail_code).c_str(), ReplyCodeText(check.rcpt_code).c_str(),
                     check.rcpt_to.c_str());
       out << line;
     }
@@ -243,8 +242,9 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
       char line[512];
       std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s -> %s\n",
                     attempt.variant.c_str(), ToString(attempt.outcome),
-                    code(attempt.mail_code).c_str(), code(attempt.rcpt_code).c_str(),
-                    attempt.mail_from.c_str(), attempt.rcpt_to.c_str());
+                    ReplyCodeText(attempt.mail_code).c_str(),
+                    ReplyCodeText(attempt.rcpt_code).c_str(), attempt.mail_from.c_str(),
+                    attempt.rcpt_to.c_str());
       out << line;
     }
     if (verdict.relay.catch_all) {

@@ -95,6 +95,8 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
   return joined;
 }
 
+std::string ReplyCodeText(int code) { return code != 0 ? std::to_string(code) : "-"; }
+
 std::string UtcTime(std::int64_t unix_seconds) {
   const std::time_t time = static_cast<std::time_t>(unix_seconds);
   std::tm parts{};

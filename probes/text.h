@@ -34,6 +34,9 @@ bool IsLoopbackAddress(std::string_view text);
 // `items` joined with `separator` between them.
 std::string Join(const std::vector<std::string>& items, std::string_view separator);
 
+// A reply code as shown to people: "250", or "-" for 0 (no reply).
+std::string ReplyCodeText(int code);
+
 // Unix seconds as "2026-11-30 06:00:00 UTC".
 std::string UtcTime(std::int64_t unix_seconds);
 

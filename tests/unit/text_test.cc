@@ -25,6 +25,11 @@ TEST(TextTest, LoopbackAddresses) {
   }
 }
 
+TEST(TextTest, ReplyCodeTextIsADashForNoReply) {
+  EXPECT_EQ(ReplyCodeText(250), "250");
+  EXPECT_EQ(ReplyCodeText(0), "-");
+}
+
 TEST(TextTest, JoinAndUtcTime) {
   EXPECT_EQ(Join({"a", "b", "c"}, ", "), "a, b, c");
   EXPECT_EQ(Join({}, ", "), "");

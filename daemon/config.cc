@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "daemon/duration.h"
+#include "daemon/metrics.h"
 
 namespace smtp {
 namespace {
@@ -413,32 +414,12 @@ std::map<std::string, Module> DecodeModules(const Field& parent, const std::stri
   return modules;
 }
 
-bool IsLabelName(std::string_view name) {
-  if (name.empty()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                    (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::map<std::string, std::string> DecodeLabels(const Field& parent) {
   std::map<std::string, std::string> labels;
-  const std::vector<std::string>& reserved = ReservedLabelNames();
   for (const Field& field :
        Fields(parent.value, parent.path, parent.line, {}, /*keep_nulls=*/true)) {
-    if (!IsLabelName(field.key)) {
-      Fail(field.path, field.key_line,
-           "invalid label name " + Quote(field.key) + " (must match [a-zA-Z_][a-zA-Z0-9_]*)");
-    }
-    if (field.key.starts_with("__")) {
-      Fail(field.path, field.key_line, "label names starting with \"__\" are reserved");
-    }
-    if (std::find(reserved.begin(), reserved.end(), field.key) != reserved.end()) {
-      Fail(field.path, field.key_line,
-           "label name " + Quote(field.key) + " is reserved for the exporter's own labels");
+    if (std::optional<std::string> error = TargetLabelNameError(field.key)) {
+      Fail(field.path, field.key_line, *error);
     }
     labels[field.key] = String(field);
   }
@@ -716,16 +697,6 @@ LoadResult LoadConfigFile(const std::string& path) {
   std::filesystem::path base = std::filesystem::absolute(path, error).parent_path();
   if (error) base = std::filesystem::path(path).parent_path();
   return ParseConfig(text.str(), base.string());
-}
-
-const std::vector<std::string>& ReservedLabelNames() {
-  // DESIGN §2's metric labels, "module" (two modules may probe one address, and only this label
-  // would tell their series apart), and the labels Prometheus itself owns.
-  static const std::vector<std::string> kNames = {
-      "target",    "module", "step",      "reason",   "hostname", "software", "version",
-      "extension", "tls",    "mechanism", "cipher",   "subject",  "issuer",   "serial",
-      "variant",   "result", "le",        "quantile", "job",      "instance"};
-  return kNames;
 }
 
 ProbeSpec MakeProbeSpec(const Module& module, const std::string& host, std::uint16_t port) {

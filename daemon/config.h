@@ -105,10 +105,6 @@ LoadResult ParseConfig(std::string_view yaml, const std::string& base_dir);
 // error of the form `<path>: <reason>`.
 LoadResult LoadConfigFile(const std::string& path);
 
-// Label names the exporter sets itself (or Prometheus reserves), which configured target labels
-// must not use. The metrics layer must add any label it introduces here.
-const std::vector<std::string>& ReservedLabelNames();
-
 // The spec for one probe of `host`:`port` with `module`; port 0 means module.DefaultPort().
 // relay.enabled is always false: the scheduler turns the relay test on for the runs where its
 // interval is due (and /probe for on-demand probes).

@@ -141,13 +141,29 @@ constexpr FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
      "banner hostname (when a banner was received), 0 when not."},
 };
 
-// Labels set by this layer; configured target labels must not use them (a duplicate label name
-// makes Prometheus reject the whole scrape).
-constexpr std::string_view kOwnLabelNames[] = {
+// The label names this layer puts on series itself; a snapshot label of one of these names
+// would make a duplicate label (Prometheus rejects the whole scrape), so it is dropped.
+constexpr std::string_view kSeriesLabelNames[] = {
     "target",    "step",    "reason",    "hostname", "software", "version",
     "extension", "tls",     "mechanism", "cipher",   "subject",  "issuer",
-    "serial",    "variant", "result",    "le",       "quantile", "verdict",
+    "serial",    "variant", "result",    "verdict",  "le",       "quantile",
 };
+// The other names the exporter sets or relies on: "module" (two modules may probe one address,
+// and only this label would tell their series apart), the labels target expansion adds to a
+// snapshot (domain for mx: targets, ip for ip_protocol both), and those Prometheus owns.
+constexpr std::string_view kOtherOwnLabelNames[] = {"module", "domain", "ip", "job", "instance"};
+
+template <std::size_t N>
+bool OneOf(std::string_view name, const std::string_view (&names)[N]) {
+  return std::find(std::begin(names), std::end(names), name) != std::end(names);
+}
+
+bool IsLabelName(std::string_view name) {
+  const auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  return !name.empty() && (is_alpha(name[0]) || name[0] == '_') &&
+         std::all_of(name.begin(), name.end(),
+                     [&](char c) { return is_alpha(c) || (c >= '0' && c <= '9') || c == '_'; });
+}
 
 // The failure reasons, for pre-seeding smtp_exporter_probes_total.
 constexpr FailureReason kFailureReasons[] = {
@@ -482,7 +498,7 @@ std::vector<Group> OrderedGroups(const std::vector<TargetSnapshot>& targets,
     group.base.reserve(snapshot.labels.size() + 1);
     if (include_target_label) group.base.push_back(arena.Sanitize("target", snapshot.target));
     for (const auto& [name, value] : snapshot.labels) {
-      if (TargetLabelNameError(name)) continue;
+      if (!IsLabelName(name) || name.starts_with("__") || OneOf(name, kSeriesLabelNames)) continue;
       group.base.push_back(arena.Sanitize(name, value));
     }
   }
@@ -1352,21 +1368,13 @@ std::string CompilerDescription() {
 }
 
 std::optional<std::string> TargetLabelNameError(std::string_view name) {
-  const auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (name.empty()) return "label name is empty";
-  if (!(is_alpha(name[0]) || name[0] == '_') || !std::all_of(name.begin(), name.end(), [&](char c) {
-        return is_alpha(c) || is_digit(c) || c == '_';
-      })) {
+  if (!IsLabelName(name)) {
     return "invalid label name \"" + SanitizeLabelValue(name) +
-           "\" (want letters, digits and _, not starting with a digit)";
+           "\" (must match [a-zA-Z_][a-zA-Z0-9_]*)";
   }
-  if (name.starts_with("__")) {
-    return "label name \"" + std::string(name) + "\" is reserved (starts with __)";
-  }
-  if (std::find(std::begin(kOwnLabelNames), std::end(kOwnLabelNames), name) !=
-      std::end(kOwnLabelNames)) {
-    return "label name \"" + std::string(name) + "\" is reserved by smtp_exporter's metrics";
+  if (name.starts_with("__")) return "label names starting with \"__\" are reserved";
+  if (OneOf(name, kSeriesLabelNames) || OneOf(name, kOtherOwnLabelNames)) {
+    return "label name \"" + std::string(name) + "\" is reserved for the exporter's own labels";
   }
   return std::nullopt;
 }

@@ -169,9 +169,10 @@ std::string ProbeResultLabel(const ProbeResult& result);
 // "gcc 12.2.0", "clang 14.0.6": the compiler of this build, for smtp_exporter_build_info.
 std::string CompilerDescription();
 
-// Why `name` cannot be a configured target label, or nullopt when it can. Rejected: names that
-// are not Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*), names starting with "__" (reserved by
-// Prometheus), and the labels this layer sets itself ("target", "step", "tls", "le", ...).
+// Why `name` cannot be a configured target label, or nullopt when it can: not a Prometheus label
+// name ([a-zA-Z_][a-zA-Z0-9_]*), starting with "__" (reserved by Prometheus), or one of the labels
+// the exporter sets itself (target, step, ..., module, domain, ip, job, instance). The one list
+// of reserved names; the config decoder reports this text.
 std::optional<std::string> TargetLabelNameError(std::string_view name);
 
 // `value` as a valid, bounded label value (see the rules at the top). Exposed for tests and for

@@ -393,12 +393,18 @@ TEST(ProbeAllowed, EmptyAllowlistAllowsNothing) {
   EXPECT_FALSE(ProbeAllowed({}, "mail.example.org"));
 }
 
-TEST(ReservedLabelNames, CoverTheMetricLabels) {
-  const std::vector<std::string>& reserved = ReservedLabelNames();
-  for (const char* name : {"target", "step", "reason", "variant", "result", "tls", "le"}) {
-    EXPECT_NE(std::find(reserved.begin(), reserved.end(), name), reserved.end()) << name;
+// One list of reserved names (the metrics layer's): every label the exporter sets itself,
+// including those target expansion adds (domain, ip), is refused with a one-line error.
+TEST(ReservedLabelNames, EveryLabelTheExporterSetsIsRefused) {
+  for (const char* name : {"target", "step", "reason", "variant", "result", "verdict", "tls", "le",
+                           "module", "domain", "ip", "job", "instance"}) {
+    const LoadResult result = ParseConfig(
+        std::string("targets:\n  - address: 192.0.2.1:25\n    labels: {") + name + ": x}\n", "");
+    EXPECT_FALSE(result.config.has_value()) << name;
+    EXPECT_EQ(result.error, std::string("targets[0].labels.") + name + ": label name \"" + name +
+                                "\" is reserved for the exporter's own labels (line 3)")
+        << name;
   }
 }
-
 }  // namespace
 }  // namespace smtp

@@ -671,19 +671,20 @@ TEST(SanitizeLabelValueTest, BoundsLengthWithoutSplittingACharacter) {
 }
 
 TEST(TargetLabelNameErrorTest, AcceptsOrdinaryNames) {
-  for (const char* name : {"site", "env", "_x", "team_2", "instance", "job", "Region"}) {
+  for (const char* name : {"site", "env", "_x", "team_2", "Region"}) {
     EXPECT_FALSE(TargetLabelNameError(name).has_value()) << name;
   }
 }
 
 TEST(TargetLabelNameErrorTest, RejectsInvalidReservedAndOwnNames) {
-  for (const char* name :
-       {"", "1a", "a-b", "a.b", "ä", "__name__", "__x", "target", "step", "reason", "tls",
-        "extension", "version", "le", "quantile", "result", "variant", "serial"}) {
+  for (const char* name : {"",        "1a",     "a-b",      "a.b",    "ä",       "__name__",
+                           "__x",     "target", "step",     "reason", "tls",     "extension",
+                           "version", "le",     "quantile", "result", "variant", "serial",
+                           "verdict", "module", "domain",   "ip",     "job",     "instance"}) {
     EXPECT_TRUE(TargetLabelNameError(name).has_value()) << name;
   }
   EXPECT_EQ(*TargetLabelNameError("step"),
-            "label name \"step\" is reserved by smtp_exporter's metrics");
+            "label name \"step\" is reserved for the exporter's own labels");
 }
 
 TEST(ProbeResultLabelTest, SuccessOrTheReason) {

@@ -39,10 +39,6 @@ constexpr auto kShutdownGrace = std::chrono::seconds(3);  // probes in flight ma
 constexpr int kStatusRefreshSeconds = 15;
 constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-double UnixSeconds(SystemClock::time_point time) {
-  return std::chrono::duration<double>(time.time_since_epoch()).count();
-}
-
 std::string HostPort(const std::string& host, std::uint16_t port) {
   return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
          std::to_string(port);
@@ -187,7 +183,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
   }
 
   bool Reload(std::string* error) {
-    last_reload_attempt_unix_ = static_cast<std::int64_t>(UnixSeconds(SystemClock::now()));
+    last_reload_attempt_unix_ = WholeUnixSeconds(SystemClock::now());
     const bool ok = TryReload(error);
     last_reload_error_ = ok ? "" : *error;
     return ok;
@@ -520,8 +516,8 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
   StatusPageInput StatusInput() const {
     StatusPageInput input;
     input.version = options_.version;
-    input.started_unix = static_cast<std::int64_t>(UnixSeconds(started_at_));
-    input.now_unix = static_cast<std::int64_t>(UnixSeconds(SystemClock::now()));
+    input.started_unix = WholeUnixSeconds(started_at_);
+    input.now_unix = WholeUnixSeconds(SystemClock::now());
     input.refresh_seconds = kStatusRefreshSeconds;
     input.metrics_path = options_.telemetry_path;
     input.config_file = options_.config_file;
@@ -558,9 +554,8 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
       }
       HttpResponse response;
       response.content_type = std::string(kStatusPageContentType);
-      response.body =
-          RenderTranscriptPage(series.snapshot, series.module_name,
-                               static_cast<std::int64_t>(UnixSeconds(SystemClock::now())));
+      response.body = RenderTranscriptPage(series.snapshot, series.module_name,
+                                           WholeUnixSeconds(SystemClock::now()));
       respond(std::move(response));
       return;
     }
@@ -642,8 +637,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
         respond(std::move(response));
         return;
       }
-      const Verdict verdict =
-          Judge(*shared, static_cast<std::int64_t>(UnixSeconds(SystemClock::now())));
+      const Verdict verdict = Judge(*shared, WholeUnixSeconds(SystemClock::now()));
       respond(Text(200, "Logs for the probe:\n" + FormatTranscript(*shared) +
                             FormatReport(*shared, verdict) +
                             "\n\nMetrics that would have been returned:\n" + metrics));

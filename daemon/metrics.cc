@@ -16,6 +16,7 @@
 #include <limits>
 #include <span>
 
+#include "probes/text.h"
 #include "probes/verdict.h"
 
 namespace smtp {
@@ -178,40 +179,7 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 // to the exact value, which the writer prints in its shortest round-trip form: 9 ms is 0.009.
 double Seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e9; }
 
-double UnixSeconds(std::chrono::system_clock::time_point t) {
-  return Seconds(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()));
-}
-
 std::string_view BoolLabel(bool b) { return b ? "true" : "false"; }
-
-// Length of the valid UTF-8 sequence at the start of `s` (RFC 3629 §4: no overlong forms, no
-// surrogates, nothing above U+10FFFF), or 0 when it is not valid.
-std::size_t Utf8SequenceLength(std::string_view s) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char lead = byte(0);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;
-    if (lead == 0xED) high = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;
-    if (lead == 0xF4) high = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s.size() < length) return 0;
-  if (byte(1) < low || byte(1) > high) return 0;
-  for (std::size_t i = 2; i < length; ++i) {
-    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
-  }
-  return length;
-}
 
 // What a label value needs: sanitizing (bytes outside printable ASCII 0x20-0x7E, which includes
 // newlines), escaping (a backslash or a double quote). Every label value of a scrape goes through

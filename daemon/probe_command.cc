@@ -12,6 +12,7 @@
 #include "probes/relay_variants.h"
 #include "probes/result_format.h"
 #include "probes/target.h"
+#include "probes/text.h"
 
 namespace smtp {
 namespace {
@@ -29,12 +30,6 @@ std::string DefaultEhloName() {
     return name;
   }
   return "smtp-exporter.invalid";
-}
-
-std::int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 struct Options {
@@ -185,7 +180,7 @@ int RunProbeCommand(int argc, char** argv) {
 
   if (!target->mx) {
     ProbeResult result = RunProbe(spec);
-    Verdict verdict = Judge(result, NowUnixSeconds());
+    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
     Print(result, options, verdict);
     return verdict.healthy ? kExitHealthy : kExitUnhealthy;
   }
@@ -209,7 +204,7 @@ int RunProbeCommand(int argc, char** argv) {
       std::cout << ",";
     }
     ProbeResult result = RunProbe(host_spec);
-    Verdict verdict = Judge(result, NowUnixSeconds());
+    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
     all_healthy = all_healthy && verdict.healthy;
     Print(result, options, verdict);
   }

@@ -55,10 +55,6 @@ std::string Title(std::string_view text) {
 
 // ---- Numbers and times --------------------------------------------------------------------------
 
-std::int64_t UnixSeconds(std::chrono::system_clock::time_point time) {
-  return std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch()).count();
-}
-
 // "0.42 ms", "8.1 ms", "84 ms", "1.24 s", "12.5 s".
 std::string FormatDuration(std::chrono::nanoseconds duration) {
   const double ms = std::chrono::duration<double, std::milli>(duration).count();
@@ -120,11 +116,11 @@ RelayFacts RelayFactsOf(const TargetSnapshot& snapshot) {
   RelayFacts facts;
   if (snapshot.last && snapshot.last->relay.ran) {
     facts.result = &snapshot.last->relay;
-    facts.at_unix = UnixSeconds(snapshot.last->started_at);
+    facts.at_unix = WholeUnixSeconds(snapshot.last->started_at);
     facts.from_last = true;
   } else if (snapshot.last_relay && snapshot.last_relay->ran) {
     facts.result = snapshot.last_relay.get();
-    if (snapshot.last_relay_at) facts.at_unix = UnixSeconds(*snapshot.last_relay_at);
+    if (snapshot.last_relay_at) facts.at_unix = WholeUnixSeconds(*snapshot.last_relay_at);
   }
   if (facts.result != nullptr) facts.judgement = JudgeRelay(*facts.result);
   return facts;
@@ -618,7 +614,7 @@ void AppendRow(std::string& out, const StatusTarget& target, std::size_t index, 
   Cell(out, "Certificate", "nowrap", CertificateCell(result, now));
   Cell(out, "Relay", "nowrap", RelayCell(relay, now));
   if (result != nullptr) {
-    const std::int64_t started = UnixSeconds(result->started_at);
+    const std::int64_t started = WholeUnixSeconds(result->started_at);
     Cell(out, "Last run", "num",
          "<span" + Title(UtcTime(started)) + ">" + FormatAge(now - started) +
              "</span><a class=\"sub\" href=\"" +
@@ -876,7 +872,7 @@ std::string RenderTranscriptPage(const TargetSnapshot& snapshot, std::string_vie
     return out;
   }
   const StatusState state = StateOf(snapshot);
-  const std::int64_t started = UnixSeconds(result->started_at);
+  const std::int64_t started = WholeUnixSeconds(result->started_at);
   out += "<p><span class=\"badge " + std::string(StateClass(state)) + "\">" + ToString(state) +
          "</span> probe started " + UtcTime(started) + " (" + FormatAge(now_unix - started) +
          "), took " + FormatDuration(result->duration) + "</p>\n";

@@ -49,6 +49,7 @@ std::size_t Utf8SequenceLength(std::string_view text) {
   if (text.empty()) return 0;
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
   const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;  // ASCII
   const std::size_t length = lead >= 0xf0 && lead <= 0xf4   ? 4
                              : lead >= 0xe0 && lead <= 0xef ? 3
                              : lead >= 0xc2 && lead <= 0xdf ? 2
@@ -96,6 +97,14 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
 }
 
 std::string ReplyCodeText(int code) { return code != 0 ? std::to_string(code) : "-"; }
+
+double UnixSeconds(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration<double>(time.time_since_epoch()).count();
+}
+
+std::int64_t WholeUnixSeconds(std::chrono::system_clock::time_point time) {
+  return std::chrono::floor<std::chrono::seconds>(time).time_since_epoch().count();
+}
 
 std::string UtcTime(std::int64_t unix_seconds) {
   const std::time_t time = static_cast<std::time_t>(unix_seconds);

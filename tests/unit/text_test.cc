@@ -25,6 +25,28 @@ TEST(TextTest, LoopbackAddresses) {
   }
 }
 
+// RFC 3629 §4.
+TEST(TextTest, Utf8SequenceLength) {
+  EXPECT_EQ(Utf8SequenceLength("a"), 1u);
+  EXPECT_EQ(Utf8SequenceLength("\xc3\xa9"), 2u);          // é
+  EXPECT_EQ(Utf8SequenceLength("\xe2\x98\x83"), 3u);      // ☃
+  EXPECT_EQ(Utf8SequenceLength("\xf0\x9d\x84\x9e"), 4u);  // 𝄞
+  EXPECT_EQ(Utf8SequenceLength(""), 0u);
+  EXPECT_EQ(Utf8SequenceLength("\xff"), 0u);
+  EXPECT_EQ(Utf8SequenceLength("\xc3"), 0u);              // cut short
+  EXPECT_EQ(Utf8SequenceLength("\xc0\xaf"), 0u);          // overlong
+  EXPECT_EQ(Utf8SequenceLength("\xe0\x80\xaf"), 0u);      // overlong
+  EXPECT_EQ(Utf8SequenceLength("\xed\xa0\x80"), 0u);      // surrogate
+  EXPECT_EQ(Utf8SequenceLength("\xf4\x90\x80\x80"), 0u);  // past U+10FFFF
+}
+
+TEST(TextTest, WholeAndFractionalUnixSeconds) {
+  const auto t =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1'800'000'000'250));
+  EXPECT_EQ(WholeUnixSeconds(t), 1'800'000'000);
+  EXPECT_DOUBLE_EQ(UnixSeconds(t), 1'800'000'000.25);
+}
+
 TEST(TextTest, ReplyCodeTextIsADashForNoReply) {
   EXPECT_EQ(ReplyCodeText(250), "250");
   EXPECT_EQ(ReplyCodeText(0), "-");

@@ -74,7 +74,7 @@ trap 'exit 130' INT TERM
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   log "building Release in $BUILD_DIR"
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DSMTP_EXPORTER_TESTS=OFF >"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log"; exit 1; }
+    -DSMTP_EXPORTER_TESTS=OFF -DSMTP_EXPORTER_BENCH=ON >"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log"; exit 1; }
   cmake --build "$BUILD_DIR" --target smtp_exporter smtp_responder -j"$(nproc)" \
     >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log"; exit 1; }
 fi

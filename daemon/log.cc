@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "probes/escape.h"
+
 namespace smtp {
 namespace {
 
@@ -35,51 +37,6 @@ std::string Timestamp() {
                 parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
                 static_cast<int>(millis));
   return buffer;
-}
-
-// logfmt: bare when the value has no space, quote, '=' or control character; else quoted.
-void AppendLogfmtValue(std::string& out, std::string_view value) {
-  bool bare = !value.empty();
-  for (unsigned char c : value) {
-    if (c <= ' ' || c == '"' || c == '=' || c == 0x7f) bare = false;
-  }
-  if (bare) {
-    out.append(value);
-    return;
-  }
-  out += '"';
-  for (unsigned char c : value) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
-      char escape[8];
-      std::snprintf(escape, sizeof escape, "\\x%02x", c);
-      out += escape;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
-
-void AppendJsonString(std::string& out, std::string_view value) {
-  out += '"';
-  for (unsigned char c : value) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char escape[8];
-      std::snprintf(escape, sizeof escape, "\\u%04x", c);
-      out += escape;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
 }
 
 }  // namespace

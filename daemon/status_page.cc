@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "probes/escape.h"
 #include "probes/result_format.h"
 #include "probes/text.h"
 
@@ -16,8 +17,7 @@ namespace smtp {
 namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
-constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
-constexpr std::string_view kEllipsis = "\xE2\x80\xA6";              // U+2026
+constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026
 
 // Display limits, in code points. Whole values go to tooltips, themselves bounded.
 constexpr std::size_t kMaxHostChars = 48;
@@ -658,54 +658,6 @@ std::vector<std::size_t> SortedOrder(const std::vector<StatusTarget>& targets) {
 }  // namespace
 
 // ---- Public ----------------------------------------------------------------------------------
-
-std::string EscapeHtml(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 8);
-  for (std::size_t i = 0; i < text.size();) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x80) {
-      const std::size_t length = Utf8SequenceLength(text.substr(i));
-      if (length == 0) {
-        out += kReplacementCharacter;
-        ++i;
-      } else {
-        out.append(text.substr(i, length));
-        i += length;
-      }
-      continue;
-    }
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      case '\t':
-      case '\n':
-        out += static_cast<char>(c);
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += kReplacementCharacter;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    ++i;
-  }
-  return out;
-}
 
 std::string UrlEncodeQueryValue(std::string_view value) {
   static constexpr char kHex[] = "0123456789ABCDEF";

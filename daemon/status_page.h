@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "daemon/metrics.h"
+#include "probes/escape.h"  // EscapeHtml
 #include "probes/verdict.h"
 
 namespace smtp {
@@ -137,12 +138,5 @@ std::string TranscriptUrl(std::string_view target, std::string_view module);
 
 // Percent-encodes every byte except the RFC 3986 unreserved characters, with upper-case hex.
 std::string UrlEncodeQueryValue(std::string_view value);
-
-// `text` made safe for HTML text and for quoted attribute values: `&`, `<`, `>`, `"` and `'`
-// become character references; valid UTF-8 passes unchanged; every invalid byte (a stray
-// continuation byte, a truncated or overlong sequence, a surrogate, a code point past U+10FFFF)
-// and every control character other than tab and line feed (CR, NUL, ESC, DEL, ...) becomes
-// U+FFFD, so the output is always valid UTF-8 with no markup of its own.
-std::string EscapeHtml(std::string_view text);
 
 }  // namespace smtp

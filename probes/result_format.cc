@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "probes/escape.h"
 #include "probes/text.h"
 
 namespace smtp {
@@ -81,52 +82,8 @@ class JsonWriter {
       stack_.back() = false;
     }
   }
-  // Servers may send anything: valid UTF-8 passes through, control characters are escaped and
-  // invalid bytes become U+FFFD, so the output is always valid JSON (RFC 8259 §7, §8.1).
-  void AppendString(std::string_view text) {
-    out_ += '"';
-    for (std::size_t i = 0; i < text.size();) {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      if (c >= 0x80) {
-        const std::size_t length = Utf8SequenceLength(text.substr(i));
-        if (length == 0) {
-          out_ += "\\ufffd";
-          ++i;
-        } else {
-          out_.append(text.substr(i, length));
-          i += length;
-        }
-        continue;
-      }
-      switch (c) {
-        case '"':
-          out_ += "\\\"";
-          break;
-        case '\\':
-          out_ += "\\\\";
-          break;
-        case '\n':
-          out_ += "\\n";
-          break;
-        case '\r':
-          out_ += "\\r";
-          break;
-        case '\t':
-          out_ += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            char escape[8];
-            std::snprintf(escape, sizeof escape, "\\u%04x", c);
-            out_ += escape;
-          } else {
-            out_ += static_cast<char>(c);
-          }
-      }
-      ++i;
-    }
-    out_ += '"';
-  }
+  // Servers may send anything: the kit keeps the output valid JSON (RFC 8259 §7, §8.1).
+  void AppendString(std::string_view text) { AppendJsonString(out_, text); }
 
   std::string out_;
   std::vector<bool> stack_;  // per open container: no element written yet

@@ -25,7 +25,17 @@ TEST(LoggerTest, JsonIsOneObjectPerLine) {
   Logger logger(LogLevel::kInfo, LogFormat::kJson);
   EXPECT_EQ(
       logger.Format(LogLevel::kError, "t", "cannot start", {{"err", "port \"9025\"\tin use"}}),
-      R"({"ts":"t","level":"error","msg":"cannot start","err":"port \"9025\"\u0009in use"})");
+      R"({"ts":"t","level":"error","msg":"cannot start","err":"port \"9025\"\tin use"})");
+}
+
+// A banner or a target label may hold any bytes; the log stays valid UTF-8 (and valid JSON).
+TEST(LoggerTest, InvalidUtf8BecomesTheReplacementCharacter) {
+  Logger json(LogLevel::kInfo, LogFormat::kJson);
+  EXPECT_EQ(json.Format(LogLevel::kInfo, "t", "m", {{"banner", "caf\xc3\xa9 \xff"}}),
+            R"({"ts":"t","level":"info","msg":"m","banner":"café \ufffd"})");
+  Logger logfmt(LogLevel::kInfo, LogFormat::kLogfmt);
+  EXPECT_EQ(logfmt.Format(LogLevel::kInfo, "t", "m", {{"banner", "caf\xc3\xa9\xff"}}),
+            "ts=t level=info msg=m banner=café\xEF\xBF\xBD");
 }
 
 TEST(LoggerTest, LevelsFilter) {

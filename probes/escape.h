@@ -1,0 +1,25 @@
+// The one escaping kit: server-supplied text (banners, reply lines, certificate names) made safe
+// for each output the project writes. Every function passes valid UTF-8 through and replaces each
+// byte that starts no valid sequence (RFC 3629 §4: a stray continuation byte, a truncated or
+// overlong sequence, a surrogate, a code point past U+10FFFF) with U+FFFD, so the output is
+// always valid UTF-8 whatever a hostile server sent. Pure.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace smtp {
+
+// A JSON string with its quotes (RFC 8259 §7): `"` and `\` escaped, \n \r \t by name, other
+// control characters (and DEL) as \u00XX, invalid bytes as \ufffd.
+void AppendJsonString(std::string& out, std::string_view text);
+
+// HTML text and quoted attribute values: `&`, `<`, `>`, `"` and `'` become character references;
+// control characters other than tab and line feed (CR, NUL, ESC, DEL, ...) become U+FFFD.
+std::string EscapeHtml(std::string_view text);
+
+// A logfmt value: bare when it is non-empty and has no space, `"`, `=` or control character;
+// otherwise quoted, with `"` and `\` escaped, \n by name and other control characters as \xNN.
+void AppendLogfmtValue(std::string& out, std::string_view value);
+
+}  // namespace smtp

@@ -109,10 +109,8 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
         timer_(io),
         signals_(io, SIGINT, SIGTERM, SIGHUP),
         http_(io, std::move(web_config), std::move(http_options)) {
-    for (const char* result : {"success", "dns", "refused", "timeout", "unreachable", "reset",
-                               "tls", "protocol", "rejected"}) {
-      self_.probes_total_by_result[result] = 0;
-    }
+    // smtp_exporter_probes_total{result} starts at 0 for every result: the metrics layer seeds
+    // "success" and every FailureReason.
     self_.version = options_.version;
   }
 

@@ -166,13 +166,6 @@ bool IsLabelName(std::string_view name) {
                      [&](char c) { return is_alpha(c) || (c >= '0' && c <= '9') || c == '_'; });
 }
 
-// The failure reasons, for pre-seeding smtp_exporter_probes_total.
-constexpr FailureReason kFailureReasons[] = {
-    FailureReason::kDns,         FailureReason::kRefused,  FailureReason::kTimeout,
-    FailureReason::kUnreachable, FailureReason::kReset,    FailureReason::kTls,
-    FailureReason::kProtocol,    FailureReason::kRejected,
-};
-
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 // Dividing (rather than multiplying by 1e-9, as duration<double> does) gives the double nearest

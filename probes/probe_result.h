@@ -43,6 +43,12 @@ enum class FailureReason {
   kRejected,     // a 4xx/5xx reply where 2xx was needed
 };
 const char* ToString(FailureReason reason);  // "dns", "refused", ... ; "" for kNone
+// Every reason but kNone, in the order above: the closed set users alert on.
+inline constexpr FailureReason kFailureReasons[] = {
+    FailureReason::kDns,         FailureReason::kRefused,  FailureReason::kTimeout,
+    FailureReason::kUnreachable, FailureReason::kReset,    FailureReason::kTls,
+    FailureReason::kProtocol,    FailureReason::kRejected,
+};
 
 struct StepResult {
   Step step = Step::kConnect;

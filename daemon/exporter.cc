@@ -440,11 +440,11 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
                     {"step", last.failed_step ? ToString(*last.failed_step) : ""},
                     {"reason", ToString(last.failure_reason)}});
     } else if (after == StatusState::kOpenRelay) {
-      const RelayResult& relay = last.relay.ran ? last.relay : *snapshot.last_relay;
-      logger_.Info("target state changed", {{"target", target},
-                                            {"module", module},
-                                            {"state", "open_relay"},
-                                            {"relay", JudgeRelay(relay).summary}});
+      logger_.Info("target state changed",
+                   {{"target", target},
+                    {"module", module},
+                    {"state", "open_relay"},
+                    {"relay", ReportedRelayOf(snapshot).judgement.summary}});
     } else {
       logger_.Info("target state changed",
                    {{"target", target}, {"module", module}, {"state", "up"}});

@@ -873,27 +873,8 @@ void AddMechanisms(SeriesCollector& c, const Capabilities& caps, bool over_tls,
   }
 }
 
-// The relay verdict to report: the latest probe's when it ran the relay test, else the one kept
-// from the last relay run; judged by the one verdict function (probes/verdict.h).
-struct RelayFacts {
-  const RelayResult* result = nullptr;
-  std::optional<std::chrono::system_clock::time_point> ran_at;
-  RelayJudgement judgement;
-};
-
-RelayFacts RelayOf(const TargetSnapshot& s) {
-  RelayFacts facts;
-  if (s.last && s.last->relay.ran) {
-    facts = {&s.last->relay, s.last->started_at, {}};
-  } else if (s.last_relay && s.last_relay->ran) {
-    facts = {s.last_relay.get(), s.last_relay_at, {}};
-  }
-  if (facts.result) facts.judgement = JudgeRelay(*facts.result);
-  return facts;
-}
-
 // The series of `family` (any but kGreetingHistogram) for one target.
-void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const RelayFacts& relay,
+void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const ReportedRelay& relay,
                         SeriesCollector& c, BoundedSortedSet& scratch) {
   switch (family) {
     case kRelayOpen:
@@ -1090,7 +1071,7 @@ void EmitProbeFamilies(Sink& sink, const std::vector<Group>& groups) {
     if (g + kAhead < groups.size()) PrefetchResultTargets(*groups[g + kAhead].snapshot);
     sink.BeginGroup(g, groups[g]);
     const TargetSnapshot& s = *groups[g].snapshot;
-    const RelayFacts relay = RelayOf(s);
+    const ReportedRelay relay = ReportedRelayOf(s);
     for (std::size_t f = 0; f < kProbeFamilyCount; ++f) {
       sink.Select(f);
       const auto family = static_cast<ProbeFamily>(f);
@@ -1206,6 +1187,20 @@ void GreetingHistogram::Observe(double seconds) {
   for (auto i = static_cast<std::size_t>(first - bounds_.begin()); i < bounds_.size(); ++i) {
     ++cumulative_counts_[i];
   }
+}
+
+ReportedRelay ReportedRelayOf(const TargetSnapshot& snapshot) {
+  ReportedRelay relay;
+  if (snapshot.last && snapshot.last->relay.ran) {
+    relay.result = &snapshot.last->relay;
+    relay.ran_at = snapshot.last->started_at;
+    relay.from_last = true;
+  } else if (snapshot.last_relay && snapshot.last_relay->ran) {
+    relay.result = snapshot.last_relay.get();
+    relay.ran_at = snapshot.last_relay_at;
+  }
+  if (relay.result != nullptr) relay.judgement = JudgeRelay(*relay.result);
+  return relay;
 }
 
 void GreetingHistogram::ObserveGreeting(const ProbeResult& result) {

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "probes/probe_result.h"
+#include "probes/verdict.h"
 
 namespace smtp {
 
@@ -113,6 +114,18 @@ struct TargetSnapshot {
   std::optional<GreetingHistogram> greeting_histogram;
   std::optional<int> mx_records;  // for `mx:` targets: MX records of the domain
 };
+
+// The relay test a target's relay verdict rests on: the latest probe's when it ran one
+// (from_last), else the one kept from the last relay run; `result` is null when neither ran.
+// Judged by the one verdict function (probes/verdict.h); the metrics, the status page and the
+// daemon's state log all read it from here.
+struct ReportedRelay {
+  const RelayResult* result = nullptr;
+  std::optional<std::chrono::system_clock::time_point> ran_at;  // when that test started
+  bool from_last = false;
+  RelayJudgement judgement;  // verdict kNotTested without a result
+};
+ReportedRelay ReportedRelayOf(const TargetSnapshot& snapshot);
 
 // The per-target families (smtp_probe_*, smtp_greeting_*, smtp_tls_*, smtp_relay_*, ...).
 // `include_target_label` = false for /probe, which answers for one target only; the caller then

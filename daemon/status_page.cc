@@ -104,28 +104,6 @@ std::int64_t DaysLeft(std::int64_t not_after, std::int64_t now) {
 
 // ---- Facts per target -----------------------------------------------------------------------
 
-struct RelayFacts {
-  RelayJudgement judgement;  // of `result`; kNotTested without one
-  const RelayResult* result = nullptr;
-  std::optional<std::int64_t> at_unix;  // when the verdict was taken, when known
-  bool from_last = false;               // the verdict comes from `last` itself
-  RelayVerdict verdict() const { return judgement.verdict; }
-};
-
-RelayFacts RelayFactsOf(const TargetSnapshot& snapshot) {
-  RelayFacts facts;
-  if (snapshot.last && snapshot.last->relay.ran) {
-    facts.result = &snapshot.last->relay;
-    facts.at_unix = WholeUnixSeconds(snapshot.last->started_at);
-    facts.from_last = true;
-  } else if (snapshot.last_relay && snapshot.last_relay->ran) {
-    facts.result = snapshot.last_relay.get();
-    if (snapshot.last_relay_at) facts.at_unix = WholeUnixSeconds(*snapshot.last_relay_at);
-  }
-  if (facts.result != nullptr) facts.judgement = JudgeRelay(*facts.result);
-  return facts;
-}
-
 // "not tested", "open", "closed", "inconclusive".
 std::string VerdictText(RelayVerdict verdict) {
   std::string text = ToString(verdict);
@@ -370,7 +348,7 @@ void Cell(std::string& out, std::string_view label, std::string_view css_class,
 constexpr std::string_view kNone = "<span class=\"muted\">\xE2\x80\x94</span>";  // em dash
 
 std::string ProblemCell(const TargetSnapshot& snapshot, StatusState state,
-                        const RelayFacts& relay) {
+                        const ReportedRelay& relay) {
   if (state == StatusState::kPending) return "<span class=\"muted\">not probed yet</span>";
   const ProbeResult& result = *snapshot.last;
   if (!result.success) {
@@ -393,7 +371,7 @@ std::string ProblemCell(const TargetSnapshot& snapshot, StatusState state,
     }
     return html;
   }
-  if (relay.verdict() == RelayVerdict::kOpen) {
+  if (relay.judgement.verdict == RelayVerdict::kOpen) {
     std::vector<std::string> accepted;
     for (const RelayAttempt& attempt : relay.result->attempts) {
       if (attempt.outcome == RelayOutcome::kAccepted) accepted.push_back(attempt.variant);
@@ -562,9 +540,9 @@ std::string CertificateCell(const ProbeResult* result, std::int64_t now) {
   return "<span class=\"tip\"" + Title(tooltip) + ">" + html + "</span>";
 }
 
-std::string RelayCell(const RelayFacts& relay, std::int64_t now) {
+std::string RelayCell(const ReportedRelay& relay, std::int64_t now) {
   std::string html;
-  switch (relay.verdict()) {
+  switch (relay.judgement.verdict) {
     case RelayVerdict::kNotTested:
       return "<span class=\"muted\">not tested</span>";
     case RelayVerdict::kOpen:
@@ -588,9 +566,11 @@ std::string RelayCell(const RelayFacts& relay, std::int64_t now) {
                ReplyCodeText(attempt.mail_code) + ", RCPT " + ReplyCodeText(attempt.rcpt_code) +
                ")";
   }
-  if (relay.at_unix) tooltip += "\ntested " + UtcTime(*relay.at_unix);
+  if (relay.ran_at) tooltip += "\ntested " + UtcTime(WholeUnixSeconds(*relay.ran_at));
   html = "<span class=\"tip\"" + Title(tooltip) + ">" + html + "</span>";
-  if (relay.at_unix) html += "<span class=\"sub\">" + FormatAge(now - *relay.at_unix) + "</span>";
+  if (relay.ran_at) {
+    html += "<span class=\"sub\">" + FormatAge(now - WholeUnixSeconds(*relay.ran_at)) + "</span>";
+  }
   return html;
 }
 
@@ -598,7 +578,7 @@ void AppendRow(std::string& out, const StatusTarget& target, std::size_t index, 
   const TargetSnapshot& snapshot = target.snapshot;
   const ProbeResult* result = snapshot.last.get();
   const StatusState state = StateOf(snapshot);
-  const RelayFacts relay = RelayFactsOf(snapshot);
+  const ReportedRelay relay = ReportedRelayOf(snapshot);
   const std::string id = RowId(index);
 
   out += "<tr class=\"" + std::string(StateClass(state)) + "\" id=\"" + id + "\">";
@@ -698,7 +678,7 @@ const char* ToString(StatusState state) {
 }
 
 RelayVerdict RelayVerdictOf(const TargetSnapshot& snapshot) {
-  return RelayFactsOf(snapshot).verdict();
+  return ReportedRelayOf(snapshot).judgement.verdict;
 }
 
 StatusState StateOf(const TargetSnapshot& snapshot) {
@@ -829,7 +809,7 @@ std::string RenderTranscriptPage(const TargetSnapshot& snapshot, std::string_vie
          "</span> probe started " + UtcTime(started) + " (" + FormatAge(now_unix - started) +
          "), took " + FormatDuration(result->duration) + "</p>\n";
   // The relay verdict kept from a separate run is part of this target's verdict too.
-  const RelayFacts relay = RelayFactsOf(snapshot);
+  const ReportedRelay relay = ReportedRelayOf(snapshot);
   const Verdict verdict = Judge(*result, now_unix, relay.from_last ? nullptr : relay.result);
   out += "<h2>Verdict</h2>\n<pre>" + EscapeHtml(verdict.summary);
   for (const std::string& finding : verdict.findings) out += "\n- " + EscapeHtml(finding);
@@ -837,10 +817,11 @@ std::string RenderTranscriptPage(const TargetSnapshot& snapshot, std::string_vie
       "</pre>\n<h2>Conversation</h2>\n<pre>" + EscapeHtml(FormatTranscript(*result)) + "</pre>\n";
   if (relay.result != nullptr && !relay.from_last) {
     out += "<h2>Relay test (separate run";
-    if (relay.at_unix) {
-      out += ", " + UtcTime(*relay.at_unix) + ", " + FormatAge(now_unix - *relay.at_unix);
+    if (relay.ran_at) {
+      const std::int64_t at = WholeUnixSeconds(*relay.ran_at);
+      out += ", " + UtcTime(at) + ", " + FormatAge(now_unix - at);
     }
-    out += "): " + VerdictText(relay.verdict()) + "</h2>\n<pre>";
+    out += "): " + VerdictText(relay.judgement.verdict) + "</h2>\n<pre>";
     for (const RelayAttempt& attempt : relay.result->attempts) {
       out += EscapeHtml(attempt.variant + ": " + ToString(attempt.outcome) + "  MAIL " +
                         ReplyCodeText(attempt.mail_code) + " RCPT " +

@@ -609,10 +609,9 @@ asio::awaitable<void> Probe::RelayTest() {
         // RFC 5321 §4.1.1.5: RSET aborts the transaction. A server that refuses it (530 before
         // STARTTLS) still answers the next MAIL; only a lost session needs a new one.
         auto reset = co_await Talk("RSET", "");
-        if (const Reply* reply = std::get_if<Reply>(&reset)) RecordReply(*reply);
-        if (std::holds_alternative<IoFailure>(reset) || std::get<Reply>(reset).code == 421) {
-          session_ok = false;
-        }
+        const Reply* reply = std::get_if<Reply>(&reset);
+        if (reply != nullptr) RecordReply(*reply);
+        session_ok = reply != nullptr && reply->code != 421;
         break;
       }
       session_ok = false;

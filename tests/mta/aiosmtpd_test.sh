@@ -46,9 +46,7 @@ common_checks() {
     '.greeting.hostname == "mx.test" and .greeting.software == "aiosmtpd"'
   jcheck "${f}" "${n}: greeting.version is the installed aiosmtpd's (${aiosmtpd_version})" \
     '.greeting.version == $v' --arg v "${aiosmtpd_version}"
-  jcheck "${f}" "${n}: transcript has QUIT and 221, no DATA/BDAT" \
-    'any(.transcript[]; .text | test("^QUIT$"; "i")) and any(.transcript[]; .text | test("^221"))
-     and all(.transcript[]; (.text | test("^(DATA|BDAT)\\b"; "i")) | not)'
+  transcript_quit_no_data "${f}" "${n}"
 }
 
 # ---- aiosmtpd servers ----

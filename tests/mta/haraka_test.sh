@@ -42,9 +42,7 @@ common_checks() {
     '.greeting.hostname == "mx.test" and .greeting.software == "Haraka"'
   jcheck "${f}" "${n}: greeting.version is the installed Haraka's (${haraka_version})" \
     '.greeting.version == $v' --arg v "${haraka_version}"
-  jcheck "${f}" "${n}: transcript has QUIT and 221, no DATA/BDAT" \
-    'any(.transcript[]; .text | test("^QUIT$"; "i")) and any(.transcript[]; .text | test("^221"))
-     and all(.transcript[]; (.text | test("^(DATA|BDAT)\\b"; "i")) | not)'
+  transcript_quit_no_data "${f}" "${n}"
 }
 
 # ---- Haraka instances ----

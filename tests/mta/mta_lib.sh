@@ -420,6 +420,14 @@ outcomes_by_domain() {
   return 0
 }
 
+# transcript_quit_no_data FILE NAME: the probe ended the session with QUIT, answered 221, and
+# never sent DATA or BDAT.
+transcript_quit_no_data() {
+  jcheck "$1" "$2: transcript has QUIT and 221, no DATA/BDAT" \
+    'any(.transcript[]; .text | test("^QUIT$"; "i")) and any(.transcript[]; .text | test("^221"))
+     and all(.transcript[]; (.text | test("^(DATA|BDAT)\\b"; "i")) | not)'
+}
+
 # relay_common_checks FILE: what holds for every complete relay test against a real server,
 # whatever its verdict.
 relay_common_checks() {

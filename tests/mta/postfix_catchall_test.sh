@@ -58,9 +58,7 @@ common_checks() {
          and .rcpt_code == 250 and .accepted == true)'
   jcheck "${f}" "${n}: no attempt has outcome accepted, no finding says open relay" \
     'all(.relay.attempts[]; .outcome != "accepted") and all(.findings[]; test("open relay"; "i") | not)'
-  jcheck "${f}" "${n}: transcript has QUIT and 221, no DATA/BDAT" \
-    'any(.transcript[]; .text | test("^QUIT$"; "i")) and any(.transcript[]; .text | test("^221"))
-     and all(.transcript[]; (.text | test("^(DATA|BDAT)\\b"; "i")) | not)'
+  transcript_quit_no_data "${f}" "${n}"
 }
 pf_end='smtpd\[[0-9]+\]: disconnect from '
 pf_cmd=': < [^ ]+: '

@@ -83,10 +83,8 @@ RelayOutcome ClassifyAttempt(const RelayAttempt& attempt,
   if (mail == 0 || (Class(mail) == 2 && rcpt == 0)) return RelayOutcome::kNotRun;
   // RFC 4954 §6 / RFC 3207 §4: 530 = authentication (or TLS) required first.
   if (mail == 530 || rcpt == 530) return RelayOutcome::kAuthRequired;
-  const int deciding = rcpt != 0 ? rcpt : mail;
-  switch (Class(deciding)) {
+  switch (Class(DecidingCode(attempt))) {
     case 2:
-      if (rcpt == 0) return RelayOutcome::kInconclusive;  // unreachable: MAIL 2yz has a RCPT
       if (!attempt.hack) return RelayOutcome::kAccepted;
       if (std::optional<bool> any = CatchAllAt(catch_all_checks, attempt.local_domain)) {
         return *any ? RelayOutcome::kCatchAll : RelayOutcome::kAccepted;

@@ -128,7 +128,7 @@ TargetSnapshot RealisticTarget(int index, std::mt19937_64& rng) {
   TargetSnapshot s;
   s.target = host + ":25";
   s.labels = {{"env", index % 3 == 0 ? "staging" : "prod"}, {"site", index % 2 ? "eu" : "us"}};
-  s.greeting_histogram.emplace();
+  s.greeting_histogram.emplace(GreetingBounds());
   std::lognormal_distribution<double> latency(-3.0, 1.0);  // median ~50 ms
   for (int i = 0; i < 500; ++i) s.greeting_histogram->Observe(latency(rng));
   s.last = std::make_shared<const ProbeResult>(std::move(r));
@@ -143,7 +143,8 @@ SelfMetrics RealisticSelf() {
   self.last_reload_successful = true;
   self.last_reload_success_unix = 1700000000.25;
   self.probes_in_flight = 17;
-  self.scheduler_lag = {1234567, 812.345678, {{0.5, 0.000412}, {0.9, 0.0021}, {0.99, 0.0133}}};
+  self.scheduler_lag = Histogram({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
+  for (int i = 0; i < 1000; ++i) self.scheduler_lag.Observe(0.0001 * i);
   return self;
 }
 

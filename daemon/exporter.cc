@@ -34,7 +34,6 @@ using SystemClock = std::chrono::system_clock;
 
 namespace {
 
-constexpr std::size_t kLagSamples = 4096;                 // window for the lag quantiles
 constexpr auto kShutdownGrace = std::chrono::seconds(3);  // probes in flight may finish
 constexpr int kStatusRefreshSeconds = 15;
 constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -112,6 +111,8 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     // smtp_exporter_probes_total{result} starts at 0 for every result: the metrics layer seeds
     // "success" and every FailureReason.
     self_.version = options_.version;
+    self_.scheduler_lag = Histogram(Histogram::MakeBounds(
+        {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}));
   }
 
   bool Start(Config config, std::string* error) {
@@ -241,12 +242,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     });
   }
 
-  void RecordLag(double seconds) {
-    lag_samples_.push_back(seconds);
-    if (lag_samples_.size() > kLagSamples) lag_samples_.pop_front();
-    self_.scheduler_lag.count += 1;
-    self_.scheduler_lag.sum += seconds;
-  }
+  void RecordLag(double seconds) { self_.scheduler_lag.Observe(seconds); }
 
   void RunEntry(const Entry& entry, bool with_relay, SteadyClock::time_point started) {
     auto self = shared_from_this();
@@ -416,19 +412,12 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     // The relay verdict is kept between relay runs: a probe without the relay test does not
     // make an open relay look healthy. The state is the status page's (StateOf), which renders
     // the one verdict (probes/verdict.h): up, down, or an open relay that is up.
-    const StatusState before = StateOf(snapshot);
     snapshot.target = child.target_label;
     snapshot.labels = child.labels;
     snapshot.mx_records = child.mx_records;
-    if (!snapshot.greeting_histogram) snapshot.greeting_histogram.emplace();
-    snapshot.greeting_histogram->ObserveGreeting(result);
-    if (result.relay.ran) {
-      snapshot.last_relay = std::make_shared<const RelayResult>(result.relay);
-      snapshot.last_relay_at = result.started_at;
-    }
-    snapshot.last = std::make_shared<const ProbeResult>(std::move(result));
-    const StatusState after = StateOf(snapshot);
-    if (after == before) return;
+    const StateChange change = Record(snapshot, std::move(result));
+    if (!change.changed()) return;
+    const StatusState after = change.after;
     const ProbeResult& last = *snapshot.last;
     const std::string& target = child.target_label;
     const std::string& module = entry.module_name;
@@ -489,22 +478,8 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     return snapshots;
   }
 
-  SelfMetrics CurrentSelfMetrics() const {
-    SelfMetrics self = self_;
-    std::vector<double> sorted(lag_samples_.begin(), lag_samples_.end());
-    std::sort(sorted.begin(), sorted.end());
-    for (double quantile : {0.5, 0.9, 0.99}) {
-      double value = sorted.empty()
-                         ? 0.0
-                         : sorted[std::min(sorted.size() - 1,
-                                           static_cast<std::size_t>(quantile * sorted.size()))];
-      self.scheduler_lag.quantiles.emplace_back(quantile, value);
-    }
-    return self;
-  }
-
   HttpResponse MetricsResponse() const {
-    const SelfMetrics self = CurrentSelfMetrics();
+    const SelfMetrics& self = self_;
     HttpResponse response;
     response.content_type = kMetricsContentType;
     response.body = RenderProbeMetrics(Snapshots(), true, &self);
@@ -694,7 +669,6 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
   asio::signal_set signals_;
   HttpServer http_;
   SelfMetrics self_;
-  std::deque<double> lag_samples_;
   SystemClock::time_point started_at_ = SystemClock::now();
   std::int64_t last_reload_attempt_unix_ = 0;
   std::string last_reload_error_;

@@ -597,12 +597,10 @@ class SeriesCollector {
   LabelArena arena_;
 };
 
-using Quantiles = std::span<const std::pair<double, double>>;  // {quantile, value}, sorted
-
 // ---- Sinks: where the series go -----------------------------------------------------------------
 //
 // The emitters below decide which series exist and hand them to a sink, target by target and,
-// within a target, family by family: Select(family), then Sample/Histogram/Summary.
+// within a target, family by family: Select(family), then Sample/Histogram.
 //   * FamilySink builds prometheus::MetricFamily objects (BuildProbeFamilies, BuildSelfFamilies).
 //   * FragmentSink is the first pass of the text path (RenderProbeMetrics).
 
@@ -633,7 +631,7 @@ class FamilySink {
     }
   }
 
-  void Histogram(const GreetingHistogram& h) {
+  void Histogram(const Histogram& h) {
     ClientMetric& metric = NewMetric({});
     metric.histogram.sample_count = h.count();
     metric.histogram.sample_sum = h.sum();
@@ -641,15 +639,6 @@ class FamilySink {
     for (std::size_t i = 0; i < h.bounds().size(); ++i) {
       metric.histogram.bucket.push_back(
           ClientMetric::Bucket{h.cumulative_counts()[i], h.bounds()[i]});
-    }
-  }
-
-  void Summary(std::uint64_t count, double sum, Quantiles quantiles) {
-    ClientMetric& metric = NewMetric({});
-    metric.summary.sample_count = count;
-    metric.summary.sample_sum = sum;
-    for (const auto& [quantile, value] : quantiles) {
-      metric.summary.quantile.push_back(ClientMetric::Quantile{quantile, value});
     }
   }
 
@@ -747,7 +736,7 @@ class FragmentSink {
     Fragment(kNone, LineRest{own, {}, {}, Number(value).view()});
   }
 
-  void Histogram(const GreetingHistogram& h) {
+  void Histogram(const Histogram& h) {
     Fragment(kCount, LineRest{{}, {}, {}, Number(h.count()).view()});
     Fragment(kSum, LineRest{{}, {}, {}, Number(h.sum()).view()});
     // Every target has the same bounds, as a rule: format them once, not once per target.
@@ -760,14 +749,6 @@ class FragmentSink {
       Fragment(kBucket, LineRest{{}, "le", le_texts_[i], Number(h.cumulative_counts()[i]).view()});
     }
     Fragment(kBucket, LineRest{{}, "le", "+Inf", Number(h.count()).view()});
-  }
-
-  void Summary(std::uint64_t count, double sum, Quantiles quantiles) {
-    Fragment(kCount, LineRest{{}, {}, {}, Number(count).view()});
-    Fragment(kSum, LineRest{{}, {}, {}, Number(sum).view()});
-    for (const auto& [quantile, value] : quantiles) {
-      Fragment(kNone, LineRest{{}, "quantile", Number(quantile).view(), Number(value).view()});
-    }
   }
 
   // The size of WriteText()'s text: known from pass 1, so that the caller allocates it once.
@@ -1109,7 +1090,7 @@ constexpr FamilyDef kSelfFamilyDefs[kSelfFamilyCount] = {
     {"smtp_exporter_config_last_reload_success_timestamp_seconds", MetricType::Gauge,
      "Unix time of the last successful configuration (re)load."},
     {"smtp_exporter_probes_in_flight", MetricType::Gauge, "Probes running right now."},
-    {"smtp_exporter_scheduler_lag_seconds", MetricType::Summary,
+    {"smtp_exporter_scheduler_lag_seconds", MetricType::Histogram,
      "How late scheduled probes started against their planned time, in seconds."},
 };
 
@@ -1120,12 +1101,6 @@ void EmitSelfFamilies(Sink& sink, const SelfMetrics& self, const std::vector<Gro
   std::map<std::string, std::uint64_t> totals = self.probes_total_by_result;
   totals.try_emplace("success", 0);
   for (FailureReason reason : kFailureReasons) totals.try_emplace(ToString(reason), 0);
-  std::vector<std::pair<double, double>> quantiles;
-  for (const auto& [quantile, value] : self.scheduler_lag.quantiles) {
-    if (quantile >= 0 && quantile <= 1) quantiles.emplace_back(quantile, value);
-  }
-  std::stable_sort(quantiles.begin(), quantiles.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
 
   SeriesCollector c;
   sink.BeginGroup(0, groups.front());
@@ -1150,7 +1125,7 @@ void EmitSelfFamilies(Sink& sink, const SelfMetrics& self, const std::vector<Gro
         c.Add(self.probes_in_flight);
         break;
       case kSchedulerLag:
-        sink.Summary(self.scheduler_lag.count, self.scheduler_lag.sum, quantiles);
+        sink.Histogram(self.scheduler_lag);
         break;
       case kSelfFamilyCount:
         break;
@@ -1160,54 +1135,6 @@ void EmitSelfFamilies(Sink& sink, const SelfMetrics& self, const std::vector<Gro
 }
 
 }  // namespace
-
-const std::vector<double>& GreetingHistogram::DefaultBounds() {
-  static const std::vector<double> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                              0.5,   1,    2.5,   5,    10,  30};
-  return kBounds;
-}
-
-GreetingHistogram::GreetingHistogram() : GreetingHistogram(DefaultBounds()) {}
-
-GreetingHistogram::GreetingHistogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)) {
-  std::erase_if(bounds_, [](double b) { return std::isnan(b) || std::isinf(b); });
-  std::sort(bounds_.begin(), bounds_.end());
-  bounds_.erase(std::unique(bounds_.begin(), bounds_.end()), bounds_.end());
-  cumulative_counts_.assign(bounds_.size(), 0);
-}
-
-void GreetingHistogram::Observe(double seconds) {
-  if (std::isnan(seconds)) return;
-  seconds = std::max(seconds, 0.0);
-  ++count_;
-  sum_ += seconds;
-  // Buckets are cumulative: the observation counts in every bucket whose bound is >= it.
-  auto first = std::lower_bound(bounds_.begin(), bounds_.end(), seconds);
-  for (auto i = static_cast<std::size_t>(first - bounds_.begin()); i < bounds_.size(); ++i) {
-    ++cumulative_counts_[i];
-  }
-}
-
-ReportedRelay ReportedRelayOf(const TargetSnapshot& snapshot) {
-  ReportedRelay relay;
-  if (snapshot.last && snapshot.last->relay.ran) {
-    relay.result = &snapshot.last->relay;
-    relay.ran_at = snapshot.last->started_at;
-    relay.from_last = true;
-  } else if (snapshot.last_relay && snapshot.last_relay->ran) {
-    relay.result = snapshot.last_relay.get();
-    relay.ran_at = snapshot.last_relay_at;
-  }
-  if (relay.result != nullptr) relay.judgement = JudgeRelay(*relay.result);
-  return relay;
-}
-
-void GreetingHistogram::ObserveGreeting(const ProbeResult& result) {
-  const StepResult* greeting = result.FindStep(Step::kGreeting);
-  if (greeting == nullptr || !greeting->ok) return;
-  Observe(std::chrono::duration<double>(greeting->duration).count());
-}
 
 std::vector<prometheus::MetricFamily> BuildProbeFamilies(const std::vector<TargetSnapshot>& targets,
                                                          bool include_target_label) {

@@ -55,77 +55,13 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/target_state.h"
 #include "probes/probe_result.h"
-#include "probes/verdict.h"
 
 namespace smtp {
 
 inline constexpr std::size_t kMaxLabelValueBytes = 512;
 inline constexpr std::size_t kMaxSeriesPerList = 64;
-
-// Banner latency over time, for heatmaps and quantiles (smtp_greeting_duration_seconds). The
-// owner (the result store) calls ObserveGreeting() with every probe; the metrics layer only reads
-// it. Not thread-safe: guard it like the rest
-// of the stored result.
-class GreetingHistogram {
- public:
-  // 5 ms to 30 s: a healthy local MTA answers in milliseconds, a tarpitting one (Postfix
-  // postscreen greet pause, Exim's smtp_banner delay) in seconds, and RFC 5321 §4.5.3.2 lets a
-  // client wait up to 5 minutes, which the +Inf bucket covers.
-  static const std::vector<double>& DefaultBounds();
-
-  GreetingHistogram();  // DefaultBounds()
-  // Upper bounds in seconds; sorted and de-duplicated here, NaN and +Inf dropped (the +Inf bucket
-  // is implicit and equals count()).
-  explicit GreetingHistogram(std::vector<double> upper_bounds);
-
-  // Negative values count as 0; NaN is ignored.
-  void Observe(double seconds);
-  // Observes the banner latency of `result` when its greeting was a 220 (RFC 5321 §4.2): the
-  // histogram is "connected to final 220 line", so a 4xx/5xx banner, or none, is no sample.
-  void ObserveGreeting(const ProbeResult& result);
-
-  const std::vector<double>& bounds() const { return bounds_; }
-  // cumulative_counts()[i] = observations <= bounds()[i].
-  const std::vector<std::uint64_t>& cumulative_counts() const { return cumulative_counts_; }
-  double sum() const { return sum_; }
-  std::uint64_t count() const { return count_; }
-
- private:
-  std::vector<double> bounds_;
-  std::vector<std::uint64_t> cumulative_counts_;
-  double sum_ = 0;
-  std::uint64_t count_ = 0;
-};
-
-// What the metrics layer knows about one target at scrape time. Results are held through
-// shared_ptr<const ...> so that a scrape can copy the snapshots of 10,000 targets under the
-// store's lock for the price of pointer copies, and build and render outside of it.
-struct TargetSnapshot {
-  std::string target;                         // value of the `target` label, e.g. "mx1:25"
-  std::map<std::string, std::string> labels;  // configured extra labels
-  std::shared_ptr<const ProbeResult> last;    // latest finished probe; null = not probed yet
-  // The relay test runs on its own, longer interval, so its verdict is kept between runs. When
-  // `last` itself ran the relay test, `last` wins and these are ignored.
-  std::shared_ptr<const RelayResult> last_relay;
-  std::optional<std::chrono::system_clock::time_point> last_relay_at;  // when that run started
-  // Accumulated by the owner over the target's lifetime; nullopt = do not export (e.g. /probe,
-  // where one probe has no history). Exported once the target was probed at least once.
-  std::optional<GreetingHistogram> greeting_histogram;
-  std::optional<int> mx_records;  // for `mx:` targets: MX records of the domain
-};
-
-// The relay test a target's relay verdict rests on: the latest probe's when it ran one
-// (from_last), else the one kept from the last relay run; `result` is null when neither ran.
-// Judged by the one verdict function (probes/verdict.h); the metrics, the status page and the
-// daemon's state log all read it from here.
-struct ReportedRelay {
-  const RelayResult* result = nullptr;
-  std::optional<std::chrono::system_clock::time_point> ran_at;  // when that test started
-  bool from_last = false;
-  RelayJudgement judgement;  // verdict kNotTested without a result
-};
-ReportedRelay ReportedRelayOf(const TargetSnapshot& snapshot);
 
 // The per-target families (smtp_probe_*, smtp_greeting_*, smtp_tls_*, smtp_relay_*, ...).
 // `include_target_label` = false for /probe, which answers for one target only; the caller then
@@ -135,14 +71,6 @@ ReportedRelay ReportedRelayOf(const TargetSnapshot& snapshot);
 // verdict was taken), because the relay verdict is usually older than the rest of the probe.
 std::vector<prometheus::MetricFamily> BuildProbeFamilies(const std::vector<TargetSnapshot>& targets,
                                                          bool include_target_label);
-
-// Latency of the scheduler (how late probes started against their slot), as a summary: the
-// owner keeps the observations and computes the quantiles.
-struct LagSummary {
-  std::uint64_t count = 0;
-  double sum = 0;                                    // seconds
-  std::vector<std::pair<double, double>> quantiles;  // {quantile in [0, 1], seconds}, e.g. p50, p99
-};
 
 struct SelfMetrics {
   std::string version;   // e.g. "0.1.0"
@@ -154,7 +82,9 @@ struct SelfMetrics {
   bool last_reload_successful = false;
   double last_reload_success_unix = 0;  // Unix seconds of the last successful (re)load
   int probes_in_flight = 0;
-  LagSummary scheduler_lag;
+  // How late scheduled probes started against their slot (start - due), in seconds; a
+  // histogram so that replicas aggregate (the owner, the probe loop, picks the bounds).
+  Histogram scheduler_lag;
 };
 
 // smtp_exporter_build_info and the other smtp_exporter_* families.

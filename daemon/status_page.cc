@@ -663,31 +663,6 @@ std::string TranscriptUrl(std::string_view target, std::string_view module) {
          "&module=" + UrlEncodeQueryValue(module);
 }
 
-const char* ToString(StatusState state) {
-  switch (state) {
-    case StatusState::kPending:
-      return "PENDING";
-    case StatusState::kDown:
-      return "DOWN";
-    case StatusState::kOpenRelay:
-      return "OPEN RELAY";
-    case StatusState::kUp:
-      return "UP";
-  }
-  return "PENDING";
-}
-
-RelayVerdict RelayVerdictOf(const TargetSnapshot& snapshot) {
-  return ReportedRelayOf(snapshot).judgement.verdict;
-}
-
-StatusState StateOf(const TargetSnapshot& snapshot) {
-  if (!snapshot.last) return StatusState::kPending;
-  if (!snapshot.last->success) return StatusState::kDown;
-  if (RelayVerdictOf(snapshot) == RelayVerdict::kOpen) return StatusState::kOpenRelay;
-  return StatusState::kUp;
-}
-
 std::string RenderStatusPage(const StatusPageInput& input) {
   const std::vector<std::size_t> order = SortedOrder(input.targets);
   const std::int64_t now = input.now_unix;

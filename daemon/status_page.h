@@ -2,8 +2,8 @@
 //
 // Both renderers are pure: they read only their arguments (the time "now" included; there are no
 // clock reads, no I/O, no globals), and equal inputs give byte-identical output, whatever the
-// order of the targets in the input. The caller (the HTTP handler) copies the snapshots under the
-// result store's lock, as it does for /metrics, and renders outside of it.
+// order of the targets in the input. The caller (the HTTP handler) renders from a copy of the
+// fleet's snapshots (daemon/fleet.h), as /metrics does.
 //
 // The status page is one self-contained HTML5 document: inline CSS, no scripts, no external
 // assets, no fonts to fetch, so it works behind any proxy and on an air-gapped host. It reloads
@@ -37,7 +37,7 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/metrics.h"
+#include "daemon/target_state.h"
 #include "probes/escape.h"  // EscapeHtml
 #include "probes/verdict.h"
 
@@ -85,22 +85,6 @@ struct StatusPageInput {
 
   std::vector<StatusTarget> targets;
 };
-
-// The state of one target, in this order of precedence:
-//   kPending    never probed (TargetSnapshot::last is null);
-//   kDown       the last probe failed (ProbeResult::success is false);
-//   kOpenRelay  the last probe succeeded, but the latest relay verdict says open;
-//   kUp         otherwise.
-// A target that is down but whose latest relay verdict was open shows DOWN, and still counts
-// as an open relay in the summary (and the relay column says so in red).
-enum class StatusState { kPending, kDown, kOpenRelay, kUp };
-const char* ToString(StatusState state);  // "PENDING", "DOWN", "OPEN RELAY", "UP"
-StatusState StateOf(const TargetSnapshot& snapshot);
-
-// The latest relay verdict of a target, as the one verdict function judges it (smtp::JudgeRelay,
-// probes/verdict.h): from `last` when that probe ran the relay test (dated by its start),
-// otherwise from last_relay / last_relay_at; kNotTested when neither ran.
-RelayVerdict RelayVerdictOf(const TargetSnapshot& snapshot);
 
 // The status page described above. Its ten columns show per target (a second fact sits on a
 // smaller second line of the same cell):

@@ -1232,12 +1232,6 @@ std::string RenderText(const std::vector<prometheus::MetricFamily>& families) {
   return out;
 }
 
-std::string ProbeResultLabel(const ProbeResult& result) {
-  if (result.success) return "success";
-  std::string reason = ToString(result.failure_reason);
-  return reason.empty() ? "unknown" : reason;
-}
-
 std::string CompilerDescription() {
 #if defined(__clang__)
   return "clang " + std::to_string(__clang_major__) + "." + std::to_string(__clang_minor__) + "." +

@@ -105,10 +105,6 @@ std::string RenderProbeMetrics(const std::vector<TargetSnapshot>& targets,
 // _count, _sum, then buckets or quantiles).
 std::string RenderText(const std::vector<prometheus::MetricFamily>& families);
 
-// "success", or the failure reason ("dns", "refused", "timeout", ...): the `result` label of
-// smtp_exporter_probes_total for this probe.
-std::string ProbeResultLabel(const ProbeResult& result);
-
 // "gcc 12.2.0", "clang 14.0.6": the compiler of this build, for smtp_exporter_build_info.
 std::string CompilerDescription();
 

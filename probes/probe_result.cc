@@ -87,4 +87,10 @@ const StepResult* ProbeResult::FindStep(Step step) const {
   return nullptr;
 }
 
+std::string ProbeResultLabel(const ProbeResult& result) {
+  if (result.success) return "success";
+  std::string reason = ToString(result.failure_reason);
+  return reason.empty() ? "unknown" : reason;
+}
+
 }  // namespace smtp

@@ -192,4 +192,8 @@ struct ProbeResult {
   const StepResult* FindStep(Step step) const;
 };
 
+// "success", or the failure reason ("dns", "refused", "timeout", ...; "unknown" for a failure
+// without one): the `result` label of smtp_exporter_probes_total.
+std::string ProbeResultLabel(const ProbeResult& result);
+
 }  // namespace smtp

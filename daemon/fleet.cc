@@ -1,0 +1,161 @@
+#include "daemon/fleet.h"
+
+#include <set>
+#include <utility>
+
+#include "daemon/shard.h"
+#include "probes/text.h"
+
+namespace smtp {
+
+ExpansionRequest FleetEntry::Expansion() const {
+  ExpansionRequest request;
+  request.target = target.target;
+  request.label = target.address;
+  request.default_port = module->DefaultPort();
+  request.ip_protocol = module->ip_protocol;
+  request.dns_server = module->dns_server;
+  request.timeout = module->timeout;
+  return request;
+}
+
+ProbeSpec FleetEntry::Spec(const ExpandedTarget& series, bool with_relay) const {
+  ProbeSpec spec = MakeProbeSpec(*module, series.host, series.port);
+  spec.address = series.address;
+  spec.relay.enabled = with_relay && module->relay_test.enabled;
+  return spec;
+}
+
+std::map<std::string, std::string> SeriesLabels(const std::map<std::string, std::string>& configured,
+                                                const std::string& domain,
+                                                const std::optional<std::string>& ip) {
+  std::map<std::string, std::string> labels = configured;
+  if (!domain.empty()) labels["domain"] = domain;
+  if (ip) labels["ip"] = *ip;
+  return labels;
+}
+
+std::vector<ScheduleEntry> Fleet::Apply(Config config, ShardSelector shard) {
+  std::map<std::string, std::shared_ptr<const Module>> modules;
+  for (const auto& [name, module] : config.modules) {
+    modules.emplace(name, std::make_shared<const Module>(module));
+  }
+  std::map<std::string, std::shared_ptr<const FleetEntry>> entries;
+  std::vector<ScheduleEntry> schedule;
+  for (const TargetConfig& target : config.targets) {
+    if (ShardOf(target.address, shard.count) != shard.index) continue;
+    auto entry = std::make_shared<FleetEntry>();
+    entry->key = target.address + "|" + target.module;
+    entry->target = target;
+    entry->module_name = target.module;
+    entry->module = modules.at(target.module);
+    ScheduleEntry scheduled;
+    scheduled.key = entry->key;
+    scheduled.interval = target.interval;
+    if (entry->module->relay_test.enabled) {
+      scheduled.relay_interval = entry->module->relay_test.interval;
+    }
+    schedule.push_back(scheduled);
+    entries.emplace(entry->key, std::move(entry));
+  }
+  // Series of removed targets disappear; kept ones take the new labels.
+  for (auto it = series_.begin(); it != series_.end();) {
+    auto entry = entries.find(it->second.entry_key);
+    if (entry == entries.end()) {
+      it = series_.erase(it);
+      continue;
+    }
+    StoredSeries& series = it->second;
+    series.snapshot.labels = SeriesLabels(entry->second->target.labels, series.domain, series.ip);
+    ++it;
+  }
+  entries_ = std::move(entries);
+  config_ = std::move(config);
+  return schedule;
+}
+
+std::shared_ptr<const FleetEntry> Fleet::Find(const std::string& key) const {
+  auto found = entries_.find(key);
+  return found == entries_.end() ? nullptr : found->second;
+}
+
+void Fleet::Expanded(const std::string& entry_key, const std::vector<ExpandedTarget>& series) {
+  std::set<std::string> keys;
+  for (const ExpandedTarget& one : series) keys.insert(entry_key + one.key);
+  // An entry's series keys start with its key, so they sit next to each other in series_: only
+  // that range is visited, not the whole fleet. Another entry's key may share the prefix
+  // ("a:25|m" and "a:25|m2"), hence the entry_key check.
+  for (auto it = series_.lower_bound(entry_key);
+       it != series_.end() && it->first.starts_with(entry_key);) {
+    const bool ours = it->second.entry_key == entry_key;
+    it = ours && !keys.contains(it->first) ? series_.erase(it) : std::next(it);
+  }
+}
+
+std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry,
+                                             const ExpandedTarget& series, ProbeResult result) {
+  // A target removed by a reload while its probe ran keeps no series. One whose address and
+  // module stayed keeps it (the key holds both), under its current labels.
+  auto current = entries_.find(entry.key);
+  if (current == entries_.end()) return std::nullopt;
+  StoredSeries& stored = series_[entry.key + series.key];
+  stored.entry_key = entry.key;
+  stored.domain = series.domain;
+  stored.ip = series.address;
+  TargetSnapshot& snapshot = stored.snapshot;
+  snapshot.target = series.label;
+  snapshot.labels = SeriesLabels(current->second->target.labels, series.domain, series.address);
+  snapshot.mx_records = series.mx_records;
+  return Recorded{&snapshot, smtp::Record(snapshot, std::move(result))};
+}
+
+std::vector<SeriesView> Fleet::Series(bool include_pending) const {
+  std::vector<SeriesView> views;
+  views.reserve(series_.size());
+  std::set<std::string> probed;
+  for (const auto& [key, series] : series_) {
+    auto entry = entries_.find(series.entry_key);
+    views.push_back({series.snapshot, entry->second->module_name});
+    probed.insert(series.entry_key);
+  }
+  if (!include_pending) return views;
+  for (const auto& [key, entry] : entries_) {
+    if (probed.contains(key)) continue;
+    TargetSnapshot pending;
+    pending.target = entry->target.address;
+    pending.labels = entry->target.labels;
+    views.push_back({std::move(pending), entry->module_name});
+  }
+  return views;
+}
+
+std::vector<TargetSnapshot> Fleet::Snapshots() const {
+  std::vector<TargetSnapshot> snapshots;
+  snapshots.reserve(series_.size());
+  for (const auto& [key, series] : series_) snapshots.push_back(series.snapshot);
+  return snapshots;
+}
+
+std::optional<SeriesView> Fleet::FindSeries(const std::string& target,
+                                            const std::string& module) const {
+  for (const auto& [key, series] : series_) {
+    if (series.snapshot.target != target) continue;
+    auto entry = entries_.find(series.entry_key);
+    if (entry->second->module_name == module) return SeriesView{series.snapshot, module};
+  }
+  return std::nullopt;
+}
+
+bool Fleet::Knows(const std::string& host) const {
+  const std::string wanted = ToLowerAscii(host);
+  for (const TargetConfig& target : config_.targets) {  // every shard's, not just ours
+    if (ToLowerAscii(target.target.host) == wanted) return true;
+  }
+  for (const auto& [key, series] : series_) {
+    const ProbeResult* last = series.snapshot.last.get();
+    if (last != nullptr && ToLowerAscii(last->host) == wanted) return true;
+  }
+  return false;
+}
+
+}  // namespace smtp

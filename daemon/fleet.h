@@ -1,0 +1,121 @@
+// The fleet: what this replica probes, and the latest state of every series it probed.
+//
+//   configured target (address + module)  --expansion-->  series (one per MX host / address)
+//
+// A configured target of this shard is an entry, keyed "<address>|<module>"; the schedule runs
+// entries. At each run an entry expands (probes/expansion.h) into one or more series, keyed
+// "<entry key><ExpandedTarget::key>"; each series has one TargetSnapshot (daemon/target_state.h),
+// which is what /metrics, the status page and the state log read.
+//
+// Rules:
+//  - Apply() replaces the configuration. An entry whose address and module stay keeps its series
+//    (results, greeting histogram, kept relay verdict); their labels follow the new config. The
+//    series of a removed entry disappear at once.
+//  - Expanded() replaces an entry's series with the ones of this run: an MX host gone from DNS
+//    disappears from /metrics, a new one appears once it has a result.
+//  - Record() stores a finished probe of a series and returns the target's state change; a
+//    result that arrives for an entry removed meanwhile is dropped.
+//  - Labels of a series: the configured labels, then `domain` (mx: targets) and `ip`
+//    (ip_protocol both); the config decoder refuses configured labels of those names.
+//
+// Synchronous and single-threaded: no I/O, no clock, no locks; the owner serializes calls.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/schedule.h"
+#include "daemon/target_state.h"
+#include "probes/expansion.h"
+
+namespace smtp {
+
+// Which share of the configured targets this replica probes (daemon/shard.h).
+struct ShardSelector {
+  std::uint32_t index = 0;
+  std::uint32_t count = 1;
+};
+
+// One configured target of this shard. Immutable once applied; held through shared_ptr so a run
+// in flight keeps the entry it started with across a reload.
+struct FleetEntry {
+  std::string key;  // "<address>|<module>"
+  TargetConfig target;
+  std::string module_name;
+  std::shared_ptr<const Module> module;  // shared by every entry of the module
+
+  // What to expand at a run: the configured target with the module's port, DNS and IP family.
+  ExpansionRequest Expansion() const;
+  // The probe of one series: the module's spec for its host and port (and address), with the
+  // relay test when `with_relay` and the module enables it.
+  ProbeSpec Spec(const ExpandedTarget& series, bool with_relay) const;
+};
+
+// The labels of a series: `configured`, then domain="<domain>" for an MX-expanded series and
+// ip="<address>" for a per-address one.
+std::map<std::string, std::string> SeriesLabels(const std::map<std::string, std::string>& configured,
+                                                const std::string& domain,
+                                                const std::optional<std::string>& ip);
+
+// A series as the renderers see it: its record and the module that probes it.
+struct SeriesView {
+  TargetSnapshot snapshot;
+  std::string module;
+};
+
+class Fleet {
+ public:
+  // Replaces the configuration with the targets of `config` that fall into `shard`, and returns
+  // the schedule entries for them (interval, relay interval when the module enables the test).
+  std::vector<ScheduleEntry> Apply(Config config, ShardSelector shard);
+
+  // The entry of `key`, or null when it is not (or no longer) configured.
+  std::shared_ptr<const FleetEntry> Find(const std::string& key) const;
+
+  // The series `entry_key` expanded to at this run replace its previous ones.
+  void Expanded(const std::string& entry_key, const std::vector<ExpandedTarget>& series);
+
+  // Stores `result` as the latest probe of `series` of `entry`. Returns the series' record and
+  // its state change, or nullopt when the result was dropped (the entry was removed meanwhile).
+  // The pointer is valid until the next call that modifies the fleet.
+  struct Recorded {
+    const TargetSnapshot* snapshot = nullptr;
+    StateChange change;
+  };
+  std::optional<Recorded> Record(const FleetEntry& entry, const ExpandedTarget& series,
+                                 ProbeResult result);
+
+  // Every series with a record, in key order; with `include_pending`, also one snapshot without
+  // a result for each entry that has none yet (the status page shows those as pending).
+  std::vector<SeriesView> Series(bool include_pending) const;
+  // Series(false)'s snapshots: the input of /metrics.
+  std::vector<TargetSnapshot> Snapshots() const;
+  // The series of `target` (its `target` label) probed by `module`, if any.
+  std::optional<SeriesView> FindSeries(const std::string& target, const std::string& module) const;
+
+  // Whether `host` is a configured target of any shard (for mx: targets, the domain), or the host
+  // of a series: such hosts may be probed through /probe without the allowlist.
+  bool Knows(const std::string& host) const;
+
+  const Config& config() const { return config_; }
+  std::size_t entry_count() const { return entries_.size(); }
+  std::size_t series_count() const { return series_.size(); }
+
+ private:
+  struct StoredSeries {
+    std::string entry_key;
+    std::string domain;                 // the `domain` label, "" for none
+    std::optional<std::string> ip;      // the `ip` label
+    TargetSnapshot snapshot;
+  };
+  Config config_;
+  std::map<std::string, std::shared_ptr<const FleetEntry>> entries_;
+  std::map<std::string, StoredSeries> series_;
+};
+
+}  // namespace smtp

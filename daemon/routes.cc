@@ -1,0 +1,212 @@
+#include "daemon/routes.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "daemon/metrics.h"
+#include "daemon/status_page.h"
+#include "probes/result_format.h"
+#include "probes/text.h"
+
+namespace smtp {
+namespace asio = boost::asio;
+using SystemClock = std::chrono::system_clock;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kStatusRefreshSeconds = 15;
+
+HttpResponse Text(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = std::move(body);
+  return response;
+}
+
+HttpResponse Html(std::string body) {
+  HttpResponse response;
+  response.content_type = std::string(kStatusPageContentType);
+  response.body = std::move(body);
+  return response;
+}
+
+std::string Param(const HttpRequest& request, const std::string& name) {
+  auto found = request.query.find(name);
+  return found == request.query.end() ? "" : found->second;
+}
+
+// Like blackbox_exporter: finish 0.5 s before Prometheus gives up on the scrape.
+std::optional<std::chrono::milliseconds> ScrapeBudget(const HttpRequest& request) {
+  auto header = request.headers.find("x-prometheus-scrape-timeout-seconds");
+  if (header == request.headers.end()) return std::nullopt;
+  try {
+    const double seconds = std::stod(header->second) - 0.5;
+    if (seconds > 0) return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Routes::Routes(std::shared_ptr<ProbeLoop> loop, const ExporterStatus& status,
+               std::function<bool(std::string*)> reload)
+    : loop_(std::move(loop)), status_(status), reload_(std::move(reload)) {}
+
+void Routes::Install(HttpServer& server) {
+  // The server awaits a handler while the request lives; `this` outlives the server's routes.
+  auto route = [this](asio::awaitable<HttpResponse> (Routes::*handler)(const HttpRequest&)) {
+    return [this, handler](const HttpRequest& request) { return (this->*handler)(request); };
+  };
+  server.Handle(status_.telemetry_path, {"GET"}, route(&Routes::Metrics));
+  server.Handle("/probe", {"GET"}, route(&Routes::Probe));
+  server.Handle("/", {"GET"}, route(&Routes::StatusPage));
+  server.Handle(std::string(kTranscriptPath), {"GET"}, route(&Routes::Transcript));
+  server.Handle("/-/healthy", {"GET"}, route(&Routes::Healthy));
+  server.Handle("/-/ready", {"GET"}, route(&Routes::Ready));
+  server.Handle("/-/reload", {"POST", "PUT"}, route(&Routes::Reload));
+}
+
+asio::awaitable<HttpResponse> Routes::Metrics(const HttpRequest&) {
+  const LoopCounters& counters = loop_->counters();
+  SelfMetrics self;
+  self.version = status_.version;
+  self.revision = status_.revision;
+  self.probes_total_by_result = counters.probes_total_by_result;
+  self.last_reload_successful = status_.reload_successful;
+  self.last_reload_success_unix = status_.last_reload_success_unix;
+  self.probes_in_flight = counters.probes_in_flight;
+  self.scheduler_lag = counters.scheduler_lag;
+  HttpResponse response;
+  response.content_type = kMetricsContentType;
+  response.body = RenderProbeMetrics(loop_->fleet().Snapshots(), true, &self);
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
+  const std::string target_text = Param(request, "target");
+  if (target_text.empty()) co_return Text(400, "target parameter is missing\n");
+  std::string module_name = Param(request, "module");
+  if (module_name.empty()) module_name = "default";
+  const Config& config = loop_->fleet().config();
+  auto found = config.modules.find(module_name);
+  if (found == config.modules.end()) {
+    co_return Text(400, "unknown module \"" + module_name + "\"\n");
+  }
+  const Module module = found->second;  // a reload during the probe must not change it
+  std::string error;
+  const std::optional<Target> target = ParseTarget(target_text, &error);
+  if (!target) co_return Text(400, "invalid target: " + error + "\n");
+  // The allowlist keeps /probe from being a network scanner for whoever can reach it.
+  if (!loop_->fleet().Knows(target->host) &&
+      !ProbeAllowed(config.probe_allowlist, target->host)) {
+    co_return Text(403, "target \"" + target->host +
+                            "\" is neither configured nor allowed by probe_allowlist\n");
+  }
+  const std::optional<std::chrono::milliseconds> budget = ScrapeBudget(request);
+  const auto started = SteadyClock::now();
+
+  std::vector<ExpandedTarget> series;
+  if (target->mx) {
+    ExpansionRequest expansion;
+    expansion.target = *target;
+    expansion.label = target_text;
+    expansion.default_port = module.DefaultPort();
+    expansion.ip_protocol = module.ip_protocol;
+    expansion.dns_server = module.dns_server;
+    expansion.timeout = budget ? std::min(module.timeout, *budget) : module.timeout;
+    series = co_await loop_->ExpandOnce(std::move(expansion));
+  } else {
+    ExpandedTarget one;  // host[:port]: the engine resolves the name, as before mx: existed
+    one.host = target->host;
+    one.port = target->port != 0 ? target->port : module.DefaultPort();
+    one.label = target_text;
+    series.push_back(std::move(one));
+  }
+  auto spec_of = [&](const ExpandedTarget& one) {
+    ProbeSpec spec = MakeProbeSpec(module, one.host, one.port);
+    spec.address = one.address;
+    spec.relay.enabled = module.relay_test.enabled;
+    if (budget) {  // the whole probe, relay test included, must answer before the scrape gives up
+      const auto left = std::max(std::chrono::milliseconds(1),
+                                 *budget - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               SteadyClock::now() - started));
+      spec.timeout = std::min(spec.timeout, left);
+      spec.max_duration = left;
+    }
+    return spec;
+  };
+  std::vector<ProbeResult> results = co_await loop_->ProbeOnce(series, spec_of);
+
+  std::vector<TargetSnapshot> snapshots;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    TargetSnapshot snapshot;
+    snapshot.target = target->mx ? series[i].label : results[i].host;
+    snapshot.labels = SeriesLabels({}, series[i].domain, series[i].address);
+    snapshot.mx_records = series[i].mx_records;
+    snapshot.last = std::make_shared<const ProbeResult>(std::move(results[i]));
+    snapshots.push_back(std::move(snapshot));
+  }
+  std::string metrics = RenderProbeMetrics(snapshots, target->mx);
+  if (Param(request, "debug") != "true") {
+    HttpResponse response;
+    response.content_type = kMetricsContentType;
+    response.body = std::move(metrics);
+    co_return response;
+  }
+  std::string logs;
+  const std::int64_t now = WholeUnixSeconds(SystemClock::now());
+  for (const TargetSnapshot& snapshot : snapshots) {
+    const ProbeResult& result = *snapshot.last;
+    logs += target->mx ? "Logs for the probe of " + snapshot.target + ":\n" : "Logs for the probe:\n";
+    logs += FormatTranscript(result) + FormatReport(result, Judge(result, now)) + "\n\n";
+  }
+  co_return Text(200, logs + "Metrics that would have been returned:\n" + metrics);
+}
+
+asio::awaitable<HttpResponse> Routes::StatusPage(const HttpRequest&) {
+  StatusPageInput input;
+  input.version = status_.version;
+  input.started_unix = WholeUnixSeconds(status_.started_at);
+  input.now_unix = WholeUnixSeconds(SystemClock::now());
+  input.refresh_seconds = kStatusRefreshSeconds;
+  input.metrics_path = status_.telemetry_path;
+  input.config_file = status_.config_file;
+  input.reload_successful = status_.reload_successful;
+  input.last_reload_attempt_unix = status_.last_reload_attempt_unix;
+  input.last_reload_unix = static_cast<std::int64_t>(status_.last_reload_success_unix);
+  input.last_reload_error = status_.last_reload_error;
+  for (SeriesView& view : loop_->fleet().Series(true)) {
+    input.targets.push_back({std::move(view.snapshot), std::move(view.module)});
+  }
+  co_return Html(RenderStatusPage(input));
+}
+
+asio::awaitable<HttpResponse> Routes::Transcript(const HttpRequest& request) {
+  if (!request.query.contains("target") || !request.query.contains("module")) {
+    co_return Text(400, "target and module parameters are required\n");
+  }
+  const std::optional<SeriesView> series =
+      loop_->fleet().FindSeries(Param(request, "target"), Param(request, "module"));
+  if (!series) co_return Text(404, "no result for this target (yet)\n");
+  co_return Html(RenderTranscriptPage(series->snapshot, series->module,
+                                      WholeUnixSeconds(SystemClock::now())));
+}
+
+asio::awaitable<HttpResponse> Routes::Healthy(const HttpRequest&) {
+  co_return Text(200, "Healthy.\n");
+}
+
+asio::awaitable<HttpResponse> Routes::Ready(const HttpRequest&) {
+  co_return status_.ready ? Text(200, "Ready.\n") : Text(503, "Not ready.\n");
+}
+
+asio::awaitable<HttpResponse> Routes::Reload(const HttpRequest&) {
+  std::string error;
+  if (reload_(&error)) co_return Text(200, "Reloaded.\n");
+  co_return Text(500, "failed to reload config: " + error + "\n");
+}
+
+}  // namespace smtp

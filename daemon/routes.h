@@ -1,0 +1,75 @@
+// The exporter's HTTP endpoints (DESIGN §2), each a coroutine that returns its response:
+//
+//   GET <telemetry path>  the latest state of every series, and the smtp_exporter_* families
+//   GET /probe            probes target= with module= (default "default") now and answers with
+//                         its metrics; debug=true answers with the transcript and report instead
+//   GET /                 the status page;  GET /transcript  the last transcript of one series
+//   GET /-/healthy, /-/ready;  POST or PUT /-/reload
+//
+// /probe, like blackbox_exporter's: target is host[:port] or mx:domain[:port]. A host target
+// answers with one series set without a `target` label. An mx: target is expanded as scheduled
+// targets are (probes/expansion.h) and every series is probed at once; the answer has one series
+// set per MX host (and address), labelled target="<mx host>:<port>", domain="<domain>" (and ip) as
+// on /metrics. The probe (expansion included) must finish before Prometheus gives up: the
+// X-Prometheus-Scrape-Timeout-Seconds header minus 0.5 s caps the module's timeout and the relay
+// test. Only configured hosts (of any shard) and hosts the probe_allowlist allows may be probed:
+// 403 otherwise. 400 for a missing or invalid target or an unknown module.
+//
+// Routes read the fleet through the probe loop and never modify it; Reload is the exporter's.
+// All on the probe loop's thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "daemon/http_server.h"
+#include "daemon/probe_loop.h"
+
+namespace smtp {
+
+inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// What the exporter knows of its own life, shown by /metrics, the status page and /-/ready.
+struct ExporterStatus {
+  std::string version;   // e.g. "0.1.0"
+  std::string revision;  // VCS revision of the build, "" when unknown
+  std::string config_file;  // "" = built-in default config
+  std::string telemetry_path = "/metrics";
+  std::chrono::system_clock::time_point started_at;
+  bool ready = false;  // true once the config is applied, false again while shutting down
+  // The last (re)load: whether it succeeded, when the running config was loaded, and after a
+  // failure when it was attempted and why (one line).
+  bool reload_successful = true;
+  double last_reload_success_unix = 0;
+  std::int64_t last_reload_attempt_unix = 0;
+  std::string last_reload_error;
+};
+
+class Routes {
+ public:
+  // `reload` re-reads the config files and applies them; returns false with a one-line error.
+  Routes(std::shared_ptr<ProbeLoop> loop, const ExporterStatus& status,
+         std::function<bool(std::string*)> reload);
+
+  // Registers every endpoint above on `server`.
+  void Install(HttpServer& server);
+
+  boost::asio::awaitable<HttpResponse> Metrics(const HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> Probe(const HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> StatusPage(const HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> Transcript(const HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> Healthy(const HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> Ready(const HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> Reload(const HttpRequest& request);
+
+ private:
+  std::shared_ptr<ProbeLoop> loop_;
+  const ExporterStatus& status_;
+  std::function<bool(std::string*)> reload_;
+};
+
+}  // namespace smtp

@@ -26,9 +26,9 @@ ProbeSpec FleetEntry::Spec(const ExpandedTarget& series, bool with_relay) const 
   return spec;
 }
 
-std::map<std::string, std::string> SeriesLabels(const std::map<std::string, std::string>& configured,
-                                                const std::string& domain,
-                                                const std::optional<std::string>& ip) {
+std::map<std::string, std::string> SeriesLabels(
+    const std::map<std::string, std::string>& configured, const std::string& domain,
+    const std::optional<std::string>& ip) {
   std::map<std::string, std::string> labels = configured;
   if (!domain.empty()) labels["domain"] = domain;
   if (ip) labels["ip"] = *ip;
@@ -92,8 +92,8 @@ void Fleet::Expanded(const std::string& entry_key, const std::vector<ExpandedTar
   }
 }
 
-std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry,
-                                             const ExpandedTarget& series, ProbeResult result) {
+std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry, const ExpandedTarget& series,
+                                             ProbeResult result) {
   // A target removed by a reload while its probe ran keeps no series. One whose address and
   // module stayed keeps it (the key holds both), under its current labels.
   auto current = entries_.find(entry.key);

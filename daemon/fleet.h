@@ -58,9 +58,9 @@ struct FleetEntry {
 
 // The labels of a series: `configured`, then domain="<domain>" for an MX-expanded series and
 // ip="<address>" for a per-address one.
-std::map<std::string, std::string> SeriesLabels(const std::map<std::string, std::string>& configured,
-                                                const std::string& domain,
-                                                const std::optional<std::string>& ip);
+std::map<std::string, std::string> SeriesLabels(
+    const std::map<std::string, std::string>& configured, const std::string& domain,
+    const std::optional<std::string>& ip);
 
 // A series as the renderers see it: its record and the module that probes it.
 struct SeriesView {
@@ -109,8 +109,8 @@ class Fleet {
  private:
   struct StoredSeries {
     std::string entry_key;
-    std::string domain;                 // the `domain` label, "" for none
-    std::optional<std::string> ip;      // the `ip` label
+    std::string domain;             // the `domain` label, "" for none
+    std::optional<std::string> ip;  // the `ip` label
     TargetSnapshot snapshot;
   };
   Config config_;

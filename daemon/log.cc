@@ -92,6 +92,10 @@ void Logger::Log(LogLevel level, std::string_view message, std::initializer_list
   if (!Enabled(level)) return;
   std::string line = Format(level, Timestamp(), message, fields);
   line += '\n';
+  if (sink_) {
+    sink_(line);
+    return;
+  }
   // One write per line keeps lines whole when several threads log.
   [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());
 }

@@ -5,6 +5,7 @@
 // debug; never anything per scrape. Thread-safe (one line per write).
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -23,7 +24,11 @@ using LogField = std::pair<std::string_view, std::string>;
 
 class Logger {
  public:
-  Logger(LogLevel level, LogFormat format) : level_(level), format_(format) {}
+  // Receives each formatted line, newline included. Default: one write(2) to stderr per line.
+  using Sink = std::function<void(std::string_view line)>;
+
+  Logger(LogLevel level, LogFormat format, Sink sink = nullptr)
+      : level_(level), format_(format), sink_(std::move(sink)) {}
   bool Enabled(LogLevel level) const { return level >= level_; }
   void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
   void Debug(std::string_view message, std::initializer_list<LogField> fields = {}) {
@@ -46,6 +51,7 @@ class Logger {
  private:
   LogLevel level_;
   LogFormat format_;
+  Sink sink_;
 };
 
 }  // namespace smtp

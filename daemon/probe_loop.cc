@@ -69,8 +69,8 @@ const Histogram::Bounds& SchedulerLagBounds() {
   return kBounds;
 }
 
-ProbeLoop::ProbeLoop(asio::any_io_executor executor, ProbeRunner runner,
-                     std::size_t max_in_flight, Logger& logger)
+ProbeLoop::ProbeLoop(asio::any_io_executor executor, ProbeRunner runner, std::size_t max_in_flight,
+                     Logger& logger)
     : executor_(std::move(executor)),
       runner_(std::move(runner)),
       logger_(logger),
@@ -113,15 +113,14 @@ asio::awaitable<void> ProbeLoop::RunSchedule() {
   }
 }
 
-asio::awaitable<void> ProbeLoop::RunEntry(std::shared_ptr<const FleetEntry> entry,
-                                          bool with_relay, TimePoint started) {
+asio::awaitable<void> ProbeLoop::RunEntry(std::shared_ptr<const FleetEntry> entry, bool with_relay,
+                                          TimePoint started) {
   auto self = shared_from_this();
   std::vector<ExpandedTarget> series = co_await runner_.expand(entry->Expansion());
   if (!stopping_) fleet_.Expanded(entry->key, series);
   // The series of one entry are probed at once; the entry is finished with its last one.
-  std::vector<ProbeResult> results = co_await ProbeAll(series, [&](const ExpandedTarget& one) {
-    return entry->Spec(one, with_relay);
-  });
+  std::vector<ProbeResult> results = co_await ProbeAll(
+      series, [&](const ExpandedTarget& one) { return entry->Spec(one, with_relay); });
   for (std::size_t i = 0; i < series.size(); ++i) Store(*entry, series[i], std::move(results[i]));
   Finished(entry->key, started, with_relay);
 }
@@ -139,7 +138,8 @@ asio::awaitable<std::vector<ProbeResult>> ProbeLoop::ProbeAll(
       ++counters_.probes_total_by_result[ProbeResultLabel(results[i])];
       continue;
     }
-    operations.push_back(asio::co_spawn(executor_, CountedProbe(spec_of(series[i])), asio::deferred));
+    operations.push_back(
+        asio::co_spawn(executor_, CountedProbe(spec_of(series[i])), asio::deferred));
     probed.push_back(i);
   }
   if (operations.empty()) co_return results;
@@ -173,8 +173,7 @@ void ProbeLoop::Store(const FleetEntry& entry, const ExpandedTarget& series, Pro
                    {"reason", ToString(result.failure_reason)}});
   }
   if (stopping_) return;
-  const std::optional<Fleet::Recorded> recorded =
-      fleet_.Record(entry, series, std::move(result));
+  const std::optional<Fleet::Recorded> recorded = fleet_.Record(entry, series, std::move(result));
   if (!recorded || !recorded->change.changed()) return;
   LogStateChange(logger_, *recorded->snapshot, entry.module_name, recorded->change.after);
 }

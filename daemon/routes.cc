@@ -100,8 +100,7 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   const std::optional<Target> target = ParseTarget(target_text, &error);
   if (!target) co_return Text(400, "invalid target: " + error + "\n");
   // The allowlist keeps /probe from being a network scanner for whoever can reach it.
-  if (!loop_->fleet().Knows(target->host) &&
-      !ProbeAllowed(config.probe_allowlist, target->host)) {
+  if (!loop_->fleet().Knows(target->host) && !ProbeAllowed(config.probe_allowlist, target->host)) {
     co_return Text(403, "target \"" + target->host +
                             "\" is neither configured nor allowed by probe_allowlist\n");
   }
@@ -160,7 +159,8 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   const std::int64_t now = WholeUnixSeconds(SystemClock::now());
   for (const TargetSnapshot& snapshot : snapshots) {
     const ProbeResult& result = *snapshot.last;
-    logs += target->mx ? "Logs for the probe of " + snapshot.target + ":\n" : "Logs for the probe:\n";
+    logs +=
+        target->mx ? "Logs for the probe of " + snapshot.target + ":\n" : "Logs for the probe:\n";
     logs += FormatTranscript(result) + FormatReport(result, Judge(result, now)) + "\n\n";
   }
   co_return Text(200, logs + "Metrics that would have been returned:\n" + metrics);
@@ -191,8 +191,8 @@ asio::awaitable<HttpResponse> Routes::Transcript(const HttpRequest& request) {
   const std::optional<SeriesView> series =
       loop_->fleet().FindSeries(Param(request, "target"), Param(request, "module"));
   if (!series) co_return Text(404, "no result for this target (yet)\n");
-  co_return Html(RenderTranscriptPage(series->snapshot, series->module,
-                                      WholeUnixSeconds(SystemClock::now())));
+  co_return Html(
+      RenderTranscriptPage(series->snapshot, series->module, WholeUnixSeconds(SystemClock::now())));
 }
 
 asio::awaitable<HttpResponse> Routes::Healthy(const HttpRequest&) {

@@ -35,8 +35,8 @@ inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; c
 
 // What the exporter knows of its own life, shown by /metrics, the status page and /-/ready.
 struct ExporterStatus {
-  std::string version;   // e.g. "0.1.0"
-  std::string revision;  // VCS revision of the build, "" when unknown
+  std::string version;      // e.g. "0.1.0"
+  std::string revision;     // VCS revision of the build, "" when unknown
   std::string config_file;  // "" = built-in default config
   std::string telemetry_path = "/metrics";
   std::chrono::system_clock::time_point started_at;

@@ -77,7 +77,8 @@ std::vector<std::string> Targets(const Fleet& fleet) {
   return targets;
 }
 
-const TargetSnapshot& Only(const std::vector<TargetSnapshot>& snapshots, const std::string& target) {
+const TargetSnapshot& Only(const std::vector<TargetSnapshot>& snapshots,
+                           const std::string& target) {
   for (const TargetSnapshot& snapshot : snapshots) {
     if (snapshot.target == target) return snapshot;
   }
@@ -196,8 +197,8 @@ TEST(FleetTest, MxChurnReplacesTheSeriesOfTheEntryOnly) {
   fleet.Expanded(mx->key, {Mx("mx1.example.org"), Mx("mx2.example.org")});
   fleet.Record(*mx, Mx("mx1.example.org"), Ok("mx1.example.org"));
   fleet.Record(*mx, Mx("mx2.example.org"), Ok("mx2.example.org"));
-  EXPECT_EQ(Targets(fleet), (std::vector<std::string>{"192.0.2.1:25", "mx1.example.org:25",
-                                                      "mx2.example.org:25"}));
+  EXPECT_EQ(Targets(fleet),
+            (std::vector<std::string>{"192.0.2.1:25", "mx1.example.org:25", "mx2.example.org:25"}));
   // mx1 left DNS, mx3 arrived: mx1 disappears now, mx3 appears with its first result.
   fleet.Expanded(mx->key, {Mx("mx2.example.org"), Mx("mx3.example.org")});
   EXPECT_EQ(Targets(fleet), (std::vector<std::string>{"192.0.2.1:25", "mx2.example.org:25"}));

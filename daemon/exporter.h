@@ -1,23 +1,22 @@
 // The daemon: probes every configured target on its schedule and serves the latest results.
+// This file is the wiring; the data flows one way through the parts it builds:
 //
-// One io_context on one thread runs everything: the schedule's timer, the probes (coroutines of
-// the engine), DNS expansion of mx: targets, and the HTTP server. State is therefore touched from
-// that thread only and needs no locks; bcrypt checks run on the HTTP server's helper thread.
+//   config files --> ProbeLoop (daemon/probe_loop.h): Schedule -> expand -> probe
+//                       --> Fleet (daemon/fleet.h): one TargetSnapshot per series
+//                             --> Routes (daemon/routes.h): /metrics, /probe, status page, ...
+//                                   --> HttpServer (daemon/http_server.h)
 //
-// Series: a configured target is one schedule entry. A host:port target is one series labelled
-// target="<address as configured>". An mx:DOMAIN target is expanded at every run into one series
-// per MX host, labelled target="<mx host>:<port>" and domain="<DOMAIN>"; MX hosts that disappear
-// from DNS disappear from /metrics. With ip_protocol both, a host name is expanded into one
-// series per address, labelled ip="<address>". The concurrency cap counts schedule entries.
+// One io_context on one thread runs the schedule, the probes, DNS and the HTTP server, so state
+// is touched from that thread only; bcrypt checks run on the HTTP server's helper thread.
 //
 // Sharding (--shard.index, --shard.count): replicas sharing one config each keep only their share
 // of the targets (daemon/shard.h); /probe is not sharded.
 //
-// Reload (SIGHUP or POST /-/reload) re-reads --config.file; a bad file keeps the running config
-// and sets smtp_exporter_config_last_reload_successful to 0. Targets whose address and module
-// stay keep their results, their schedule and their relay verdict. SIGTERM/SIGINT stop accepting
-// and scheduling, let probes in flight finish (they end with QUIT) for up to a few seconds, and
-// return.
+// Reload (SIGHUP or POST /-/reload) re-reads --config.file and --web.config.file; a bad file keeps
+// the running config and sets smtp_exporter_config_last_reload_successful to 0. Targets whose
+// address and module stay keep their series, schedule and relay verdict. SIGTERM/SIGINT stop
+// accepting and scheduling, await the probes in flight (they end with QUIT) for up to 3 seconds,
+// and return.
 #pragma once
 
 #include <cstddef>

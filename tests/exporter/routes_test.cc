@@ -1,0 +1,283 @@
+// Specification of the exporter's endpoints (daemon/routes.h): what each answers, first called
+// directly, then through the real HTTP server on 127.0.0.1 (status codes and header fields).
+// The network behind /probe and the schedule is made up (fake_runner.h).
+#include "daemon/routes.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/status_page.h"
+#include "tests/exporter/fake_runner.h"
+#include "tests/http/http_test_client.h"
+
+namespace smtp {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::ConfigOf;
+using testing::FakeNetwork;
+
+class RoutesTest : public ::testing::Test {
+ protected:
+  RoutesTest() {
+    loop_ = std::make_shared<ProbeLoop>(io_.get_executor(), network_.Runner(), 16, logger_);
+    Config config = ConfigOf({"192.0.2.1:25", "mx:example.org"}, milliseconds(60000));
+    config.probe_allowlist = {"127.0.0.0/8", "*.allowed.test"};
+    config.modules["relay"].relay_test.enabled = true;
+    loop_->Apply(config, {});
+    status_.version = "1.2.3";
+    status_.revision = "abc123";
+    status_.ready = true;
+    routes_ = std::make_unique<Routes>(loop_, status_, [this](std::string* error) {
+      ++reloads_;
+      if (reload_error_.empty()) return true;
+      *error = reload_error_;
+      return false;
+    });
+  }
+
+  // Runs one route to completion on the test's thread.
+  HttpResponse Call(boost::asio::awaitable<HttpResponse> (Routes::*route)(const HttpRequest&),
+                    HttpRequest request) {
+    std::optional<HttpResponse> response;
+    boost::asio::co_spawn(io_, (routes_.get()->*route)(request),
+                          [&](std::exception_ptr error, HttpResponse r) {
+                            EXPECT_FALSE(error);
+                            response = std::move(r);
+                          });
+    for (int i = 0; i < 2000 && !response; ++i) io_.run_for(milliseconds(5));
+    io_.restart();
+    return response.value_or(HttpResponse{599, "", "no answer", {}});
+  }
+
+  static HttpRequest Get(std::map<std::string, std::string> query,
+                         std::map<std::string, std::string> headers = {}) {
+    HttpRequest request;
+    request.method = "GET";
+    request.query = std::move(query);
+    request.headers = std::move(headers);
+    return request;
+  }
+
+  // Runs the schedule until every configured target has a result.
+  void ProbeFleetOnce() {
+    loop_->Start();
+    for (int i = 0; i < 2000 && loop_->fleet().series_count() < 2; ++i) {
+      io_.run_for(milliseconds(5));
+    }
+    ASSERT_EQ(loop_->fleet().series_count(), 2u);
+  }
+
+  boost::asio::io_context io_;
+  FakeNetwork network_;
+  Logger logger_{LogLevel::kError, LogFormat::kLogfmt, [](std::string_view) {}};
+  std::shared_ptr<ProbeLoop> loop_;
+  ExporterStatus status_;
+  std::unique_ptr<Routes> routes_;
+  int reloads_ = 0;
+  std::string reload_error_;
+};
+
+TEST_F(RoutesTest, MetricsShowEveryProbedSeriesAndTheExportersOwnFamilies) {
+  ProbeFleetOnce();
+  const HttpResponse response = Call(&Routes::Metrics, Get({}));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(response.body.find("smtp_probe_success{target=\"192.0.2.1:25\"} 1"),
+            std::string::npos);
+  EXPECT_NE(response.body.find("smtp_probe_success{target=\"mx:example.org\"} 1"),
+            std::string::npos);
+  EXPECT_NE(response.body.find("smtp_exporter_build_info{version=\"1.2.3\",revision=\"abc123\""),
+            std::string::npos);
+  EXPECT_NE(response.body.find("smtp_exporter_probes_total{result=\"success\"} 2"),
+            std::string::npos);
+  EXPECT_NE(response.body.find("smtp_exporter_scheduler_lag_seconds_count 2"), std::string::npos);
+}
+
+TEST_F(RoutesTest, ProbeRefusesWhatItCannotOrMayNotProbe) {
+  EXPECT_EQ(Call(&Routes::Probe, Get({})).status, 400);
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", ""}})).status, 400);
+  const HttpResponse unknown = Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"module", "x"}}));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.body, "unknown module \"x\"\n");
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "127.0.0.1:99999"}})).status, 400);
+  const HttpResponse forbidden = Call(&Routes::Probe, Get({{"target", "198.51.100.7"}}));
+  EXPECT_EQ(forbidden.status, 403);
+  EXPECT_EQ(forbidden.body,
+            "target \"198.51.100.7\" is neither configured nor allowed by probe_allowlist\n");
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mx:elsewhere.test"}})).status, 403);
+  EXPECT_TRUE(network_.probes.empty());
+}
+
+TEST_F(RoutesTest, ProbeOfAHostAnswersOneSeriesSetWithoutATargetLabel) {
+  const HttpResponse response = Call(&Routes::Probe, Get({{"target", "127.0.0.5:2525"}}));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(response.body.find("\nsmtp_probe_success 1\n"), std::string::npos);
+  EXPECT_EQ(response.body.find("target="), std::string::npos);
+  EXPECT_EQ(response.body.find("smtp_exporter_"), std::string::npos);  // no self metrics
+  ASSERT_EQ(network_.probes.size(), 1u);
+  EXPECT_EQ(network_.probes[0].host, "127.0.0.5");
+  EXPECT_EQ(network_.probes[0].port, 2525);
+  EXPECT_FALSE(network_.probes[0].relay.enabled);
+  EXPECT_EQ(loop_->fleet().series_count(), 0u);  // not recorded
+  EXPECT_EQ(loop_->counters().probes_total_by_result.at("success"), 1u);
+}
+
+TEST_F(RoutesTest, ProbeOfAConfiguredHostNeedsNoAllowlistAndTheModuleDecidesTheRelayTest) {
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "192.0.2.1"}, {"module", "relay"}})).status, 200);
+  ASSERT_EQ(network_.probes.size(), 1u);
+  EXPECT_TRUE(network_.probes[0].relay.enabled);
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mail.allowed.test"}})).status, 200);
+}
+
+// Like blackbox_exporter: the probe must answer 0.5 s before Prometheus gives up.
+TEST_F(RoutesTest, ProbeFitsIntoThePrometheusScrapeTimeout) {
+  Call(&Routes::Probe,
+       Get({{"target", "127.0.0.1"}}, {{"x-prometheus-scrape-timeout-seconds", "3"}}));
+  ASSERT_EQ(network_.probes.size(), 1u);
+  EXPECT_LE(network_.probes[0].timeout, milliseconds(2500));
+  EXPECT_GT(network_.probes[0].timeout, milliseconds(2000));
+  ASSERT_TRUE(network_.probes[0].max_duration.has_value());
+  EXPECT_LE(*network_.probes[0].max_duration, milliseconds(2500));
+  // An unparsable or too small header leaves the module's timeout.
+  Call(&Routes::Probe,
+       Get({{"target", "127.0.0.1"}}, {{"x-prometheus-scrape-timeout-seconds", "soon"}}));
+  EXPECT_EQ(network_.probes[1].timeout, Module{}.timeout);
+}
+
+TEST_F(RoutesTest, ProbeOfAnMxTargetAnswersOneSeriesSetPerMxHost) {
+  network_.expand = [](const ExpansionRequest& request) {
+    std::vector<ExpandedTarget> hosts;
+    for (const char* host : {"mx1.example.org", "mx2.example.org"}) {
+      ExpandedTarget series;
+      series.host = host;
+      series.port = request.default_port;
+      series.label = std::string(host) + ":25";
+      series.domain = request.target.host;
+      series.mx_records = 2;
+      series.key = std::string("|") + host;
+      hosts.push_back(series);
+    }
+    return hosts;
+  };
+  const HttpResponse response = Call(&Routes::Probe, Get({{"target", "mx:example.org"}}));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_NE(
+      response.body.find("smtp_probe_success{target=\"mx1.example.org:25\",domain=\"example.org\"} 1"),
+      std::string::npos)
+      << response.body;
+  EXPECT_NE(
+      response.body.find("smtp_probe_success{target=\"mx2.example.org:25\",domain=\"example.org\"} 1"),
+      std::string::npos);
+  EXPECT_EQ(network_.probes.size(), 2u);
+  const HttpResponse debug =
+      Call(&Routes::Probe, Get({{"target", "mx:example.org"}, {"debug", "true"}}));
+  EXPECT_NE(debug.body.find("Logs for the probe of mx1.example.org:25:\n"), std::string::npos);
+  EXPECT_NE(debug.body.find("Logs for the probe of mx2.example.org:25:\n"), std::string::npos);
+}
+
+TEST_F(RoutesTest, ProbeDebugShowsTheConversationAndTheMetrics) {
+  const HttpResponse response =
+      Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"debug", "true"}}));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, "text/plain; charset=utf-8");
+  EXPECT_TRUE(response.body.starts_with("Logs for the probe:\n")) << response.body;
+  EXPECT_NE(response.body.find("\nMetrics that would have been returned:\n"), std::string::npos);
+}
+
+TEST_F(RoutesTest, StatusPageListsProbedAndPendingTargets) {
+  HttpResponse response = Call(&Routes::StatusPage, Get({}));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, kStatusPageContentType);
+  EXPECT_NE(response.body.find("not probed yet"), std::string::npos);
+  ProbeFleetOnce();
+  response = Call(&Routes::StatusPage, Get({}));
+  EXPECT_EQ(response.body.find("not probed yet"), std::string::npos);
+  EXPECT_NE(response.body.find("192.0.2.1:25"), std::string::npos);
+}
+
+TEST_F(RoutesTest, TranscriptOfOneSeries) {
+  EXPECT_EQ(Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}})).status, 400);
+  EXPECT_EQ(Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "default"}}))
+                .status,
+            404);
+  ProbeFleetOnce();
+  const HttpResponse response =
+      Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "default"}}));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, kStatusPageContentType);
+  EXPECT_EQ(Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "relay"}}))
+                .status,
+            404);
+}
+
+TEST_F(RoutesTest, HealthReadinessAndReload) {
+  EXPECT_EQ(Call(&Routes::Healthy, Get({})).body, "Healthy.\n");
+  EXPECT_EQ(Call(&Routes::Ready, Get({})).status, 200);
+  status_.ready = false;
+  const HttpResponse not_ready = Call(&Routes::Ready, Get({}));
+  EXPECT_EQ(not_ready.status, 503);
+  EXPECT_EQ(not_ready.body, "Not ready.\n");
+  EXPECT_EQ(Call(&Routes::Reload, Get({})).body, "Reloaded.\n");
+  reload_error_ = "targets[0].module: unknown module \"x\" (line 3)";
+  const HttpResponse failed = Call(&Routes::Reload, Get({}));
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_EQ(failed.body,
+            "failed to reload config: targets[0].module: unknown module \"x\" (line 3)\n");
+  EXPECT_EQ(reloads_, 2);
+}
+
+// The routes behind the real server: paths, methods, status codes and header fields.
+TEST_F(RoutesTest, ServedOverHttp) {
+  HttpServer server(io_, WebConfig{});
+  routes_->Install(server);
+  std::string error;
+  ASSERT_TRUE(server.Listen("127.0.0.1:0", &error)) << error;
+  std::thread io_thread([this] { io_.run_for(std::chrono::seconds(20)); });
+  struct Case {
+    std::string request;
+    int status;
+    std::string content_type;
+    std::string allow;
+  };
+  const std::vector<Case> cases = {
+      {testing::Request("GET", "/metrics"), 200, "text/plain; version=0.0.4; charset=utf-8", ""},
+      {testing::Request("HEAD", "/metrics"), 200, "text/plain; version=0.0.4; charset=utf-8", ""},
+      {testing::Request("POST", "/metrics"), 405, "", "GET, HEAD"},
+      {testing::Request("GET", "/probe?target=127.0.0.1"), 200,
+       "text/plain; version=0.0.4; charset=utf-8", ""},
+      {testing::Request("GET", "/probe?target=198.51.100.1"), 403, "text/plain; charset=utf-8", ""},
+      {testing::Request("GET", "/"), 200, "text/html; charset=utf-8", ""},
+      {testing::Request("GET", "/transcript?target=x&module=default"), 404,
+       "text/plain; charset=utf-8", ""},
+      {testing::Request("GET", "/-/healthy"), 200, "text/plain; charset=utf-8", ""},
+      {testing::Request("GET", "/-/ready"), 200, "text/plain; charset=utf-8", ""},
+      {testing::Request("GET", "/-/reload"), 405, "", "POST, PUT"},
+      {testing::Request("POST", "/-/reload"), 200, "text/plain; charset=utf-8", ""},
+      {testing::Request("PUT", "/-/reload"), 200, "text/plain; charset=utf-8", ""},
+      {testing::Request("GET", "/nope"), 404, "", ""},
+  };
+  for (const Case& c : cases) {
+    testing::TestConnection connection(server.port());
+    ASSERT_TRUE(connection.ok()) << connection.error();
+    ASSERT_TRUE(connection.Send(c.request));
+    auto response = connection.ReadResponse(c.request.starts_with("HEAD"));
+    ASSERT_TRUE(response.has_value()) << c.request;
+    EXPECT_EQ(response->status, c.status) << c.request;
+    if (!c.content_type.empty()) EXPECT_EQ(response->headers["content-type"], c.content_type) << c.request;
+    if (!c.allow.empty()) EXPECT_EQ(response->headers["allow"], c.allow) << c.request;
+  }
+  boost::asio::post(io_, [&] { server.Stop(); });
+  io_.stop();
+  io_thread.join();
+}
+
+}  // namespace
+}  // namespace smtp

@@ -121,8 +121,9 @@ std::vector<Field> Items(const Field& parent) {
   std::vector<Field> items;
   for (std::size_t i = 0; i < parent.value.size(); ++i) {
     const YAML::Node item = parent.value[i];
-    items.push_back(
-        Field{"", IndexPath(parent.path, i), item, parent.line, LineOf(item, parent.line)});
+    // A null item has no position of its own (see LineOf): point at the sequence.
+    const int line = item.IsNull() ? parent.line : LineOf(item, parent.line);
+    items.push_back(Field{"", IndexPath(parent.path, i), item, parent.line, line});
   }
   return items;
 }

@@ -73,7 +73,8 @@ enum class Nulls {
 // (yaml-cpp 0.7 keeps duplicates). Entries with a null value are dropped unless Nulls::kKeep.
 std::vector<Field> Fields(const Field& parent, std::initializer_list<std::string_view> known,
                           Nulls nulls = Nulls::kDrop);
-// The items of sequence `parent`, in order; an error when it is not a sequence.
+// The items of sequence `parent`, in order; an error when it is not a sequence. A null item's
+// line is the sequence's (yaml-cpp gives it none).
 std::vector<Field> Items(const Field& parent);
 
 // The scalar's text; an error for mappings, sequences and null.

@@ -53,6 +53,45 @@ struct Options {
   std::string output = "text";
 };
 
+// One flag per Options member; the module's flags are checked by BuildSpec, not here, so that
+// their rules and messages are the config's.
+void AddFlags(CLI::App& app, Options& options) {
+  app.add_option("target", options.target, "HOST[:PORT], [IPv6]:PORT or mx:DOMAIN")->required();
+  app.add_option("--timeout", options.timeout,
+                 "deadline for the health steps (connect to QUIT, relay test aside)")
+      ->capture_default_str();
+  app.add_option("--starttls", options.starttls, "off | opportunistic | required")
+      ->capture_default_str();
+  app.add_flag("--implicit-tls", options.implicit_tls, "TLS from the first byte (SMTPS, port 465)");
+  app.add_option("--ehlo-name", options.ehlo_name, "name sent with EHLO/HELO")
+      ->capture_default_str();
+  app.add_flag("--relay-test", options.relay_test,
+               "test for an open relay (MAIL/RCPT/RSET, never DATA)");
+  app.add_option("--relay-variants", options.relay_variants, "basic | all | comma-separated names")
+      ->capture_default_str();
+  app.add_option("--relay-timeout", options.relay_timeout,
+                 "the relay test's own time budget; variants it does not reach are not run")
+      ->capture_default_str();
+  app.add_option("--mail-from", options.mail_from, "sender for the relay test")
+      ->capture_default_str();
+  app.add_option("--rcpt-to", options.rcpt_to, "foreign recipient for the relay test")
+      ->capture_default_str();
+  app.add_option("--ca-file", options.ca_file,
+                 "PEM CA bundle to verify against (default: system store)");
+  app.add_option("--server-name", options.server_name,
+                 "SNI and name to verify (default: the host)");
+  app.add_flag("--no-verify", options.no_verify, "do not fail required TLS on verification errors");
+  app.add_flag("-4", options.ip4, "IPv4 only (default)");
+  app.add_flag("-6", options.ip6, "IPv6 only (-4 -6: prefer IPv6, fall back to IPv4)");
+  app.add_option("--dns-server", options.dns_server,
+                 "DNS server IP[:PORT] (default: system resolver)");
+  app.add_flag("--no-reverse-dns", options.no_reverse_dns,
+               "skip the forward-confirmed reverse DNS check");
+  app.add_option("--output", options.output, "text | json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+}
+
 // The flag each module input comes from, for errors.
 const char* FlagOf(ModuleField field) {
   switch (field) {
@@ -148,40 +187,7 @@ int RunProbeCommand(int argc, char** argv) {
       "2 bad usage.",
       "smtp_exporter probe"};
   Options options;
-  app.add_option("target", options.target, "HOST[:PORT], [IPv6]:PORT or mx:DOMAIN")->required();
-  app.add_option("--timeout", options.timeout,
-                 "deadline for the health steps (connect to QUIT, relay test aside)")
-      ->capture_default_str();
-  app.add_option("--starttls", options.starttls, "off | opportunistic | required")
-      ->capture_default_str();
-  app.add_flag("--implicit-tls", options.implicit_tls, "TLS from the first byte (SMTPS, port 465)");
-  app.add_option("--ehlo-name", options.ehlo_name, "name sent with EHLO/HELO")
-      ->capture_default_str();
-  app.add_flag("--relay-test", options.relay_test,
-               "test for an open relay (MAIL/RCPT/RSET, never DATA)");
-  app.add_option("--relay-variants", options.relay_variants, "basic | all | comma-separated names")
-      ->capture_default_str();
-  app.add_option("--relay-timeout", options.relay_timeout,
-                 "the relay test's own time budget; variants it does not reach are not run")
-      ->capture_default_str();
-  app.add_option("--mail-from", options.mail_from, "sender for the relay test")
-      ->capture_default_str();
-  app.add_option("--rcpt-to", options.rcpt_to, "foreign recipient for the relay test")
-      ->capture_default_str();
-  app.add_option("--ca-file", options.ca_file,
-                 "PEM CA bundle to verify against (default: system store)");
-  app.add_option("--server-name", options.server_name,
-                 "SNI and name to verify (default: the host)");
-  app.add_flag("--no-verify", options.no_verify, "do not fail required TLS on verification errors");
-  app.add_flag("-4", options.ip4, "IPv4 only (default)");
-  app.add_flag("-6", options.ip6, "IPv6 only (-4 -6: prefer IPv6, fall back to IPv4)");
-  app.add_option("--dns-server", options.dns_server,
-                 "DNS server IP[:PORT] (default: system resolver)");
-  app.add_flag("--no-reverse-dns", options.no_reverse_dns,
-               "skip the forward-confirmed reverse DNS check");
-  app.add_option("--output", options.output, "text | json")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
+  AddFlags(app, options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {

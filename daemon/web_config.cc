@@ -183,6 +183,43 @@ std::string CheckReadable(const std::string& path) {
   return "";
 }
 
+// Go's crypto/tls client auth policies in OpenSSL's terms.
+void SetClientAuth(SSL_CTX* ctx, ClientAuth policy) {
+  // Accepts any client certificate: for the two policies that ask for one without verifying it.
+  auto accept_any = [](int, X509_STORE_CTX*) { return 1; };
+  switch (policy) {
+    case ClientAuth::kNoClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+      break;
+    case ClientAuth::kRequestClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
+      break;
+    case ClientAuth::kRequireAnyClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+      break;
+    case ClientAuth::kVerifyClientCertIfGiven:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+      break;
+    case ClientAuth::kRequireAndVerifyClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+      break;
+  }
+}
+
+int ProtocolVersion(TlsVersion version) {
+  switch (version) {
+    case TlsVersion::kTls10:
+      return TLS1_VERSION;
+    case TlsVersion::kTls11:
+      return TLS1_1_VERSION;
+    case TlsVersion::kTls12:
+      return TLS1_2_VERSION;
+    case TlsVersion::kTls13:
+      break;
+  }
+  return TLS1_3_VERSION;
+}
+
 }  // namespace
 
 std::shared_ptr<ssl_ctx_st> NewServerTlsContext(const TlsServerConfig& tls, std::string* error) {
@@ -232,41 +269,9 @@ std::shared_ptr<ssl_ctx_st> NewServerTlsContext(const TlsServerConfig& tls, std:
     ERR_clear_error();
   }
 
-  // Accepts any client certificate: for the two policies that ask for one without verifying it.
-  auto accept_any = [](int, X509_STORE_CTX*) { return 1; };
-  switch (tls.client_auth) {
-    case ClientAuth::kNoClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-      break;
-    case ClientAuth::kRequestClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
-      break;
-    case ClientAuth::kRequireAnyClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
-      break;
-    case ClientAuth::kVerifyClientCertIfGiven:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-      break;
-    case ClientAuth::kRequireAndVerifyClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-      break;
-  }
-
-  auto protocol = [](TlsVersion version) {
-    switch (version) {
-      case TlsVersion::kTls10:
-        return TLS1_VERSION;
-      case TlsVersion::kTls11:
-        return TLS1_1_VERSION;
-      case TlsVersion::kTls12:
-        return TLS1_2_VERSION;
-      case TlsVersion::kTls13:
-        break;
-    }
-    return TLS1_3_VERSION;
-  };
-  SSL_CTX_set_min_proto_version(ctx, protocol(tls.min_version));
-  if (tls.max_version) SSL_CTX_set_max_proto_version(ctx, protocol(*tls.max_version));
+  SetClientAuth(ctx, tls.client_auth);
+  SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(tls.min_version));
+  if (tls.max_version) SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(*tls.max_version));
   return context;
 }
 

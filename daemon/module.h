@@ -58,11 +58,11 @@ struct Module {
 // A module as the user wrote it. Unset = the default (Module's). Text is checked by
 // ValidateModule; booleans have no rule beyond their type, which the reader checks.
 struct ModuleInput {
-  std::optional<std::string> timeout;          // Prometheus duration (duration.h), > 0
-  std::optional<std::string> ehlo_name;        // domain or address literal (RFC 5321 §4.1.1.1)
-  std::optional<std::string> starttls;         // off | opportunistic | required
-  std::optional<bool> implicit_tls;            //
-  std::optional<bool> tls_verify;              //
+  std::optional<std::string> timeout;    // Prometheus duration (duration.h), > 0
+  std::optional<std::string> ehlo_name;  // domain or address literal (RFC 5321 §4.1.1.1)
+  std::optional<std::string> starttls;   // off | opportunistic | required
+  std::optional<bool> implicit_tls;
+  std::optional<bool> tls_verify;
   std::optional<std::string> tls_server_name;  // "", a host name or an IP literal
   std::optional<std::string> tls_ca_file;      // "" or a readable file (relative: to base_dir)
   std::optional<std::string> ip_protocol;      // ip4 | ip6 | both

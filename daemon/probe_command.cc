@@ -7,9 +7,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "daemon/duration.h"
+#include "daemon/module.h"
 #include "probes/prober.h"
-#include "probes/relay_variants.h"
 #include "probes/result_format.h"
 #include "probes/target.h"
 #include "probes/text.h"
@@ -22,11 +21,12 @@ constexpr int kExitUnhealthy = 1;
 constexpr int kExitUsage = 2;
 
 // RFC 5321 §4.1.1.1: EHLO takes the client's FQDN. Use this machine's name when it is fully
-// qualified, else a name that is obviously a probe's (RFC 2606 .invalid).
+// qualified (and a valid name: the user did not type it, so it must not fail validation), else a
+// name that is obviously a probe's (RFC 2606 .invalid).
 std::string DefaultEhloName() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) == 0 &&
-      std::string_view(name).find('.') != std::string_view::npos) {
+      std::string_view(name).find('.') != std::string_view::npos && IsHostName(name)) {
     return name;
   }
   return "smtp-exporter.invalid";
@@ -53,76 +53,9 @@ struct Options {
   std::string output = "text";
 };
 
-// Checks the options and builds the spec; returns an error message naming the flag, or "".
-std::string BuildSpec(const Options& options, const Target& target, ProbeSpec* spec) {
-  auto timeout = ParseDuration(options.timeout);
-  if (!timeout || timeout->count() <= 0)
-    return "--timeout: invalid duration \"" + options.timeout + "\"";
-  auto relay_timeout = ParseDuration(options.relay_timeout);
-  if (!relay_timeout || relay_timeout->count() <= 0)
-    return "--relay-timeout: invalid duration \"" + options.relay_timeout + "\"";
-  auto starttls = ParseStartTlsMode(options.starttls);
-  if (!starttls) return "--starttls: must be off, opportunistic or required";
-  spec->host = target.host;
-  spec->port = target.port != 0 ? target.port : (options.implicit_tls ? 465 : 25);
-  spec->timeout = *timeout;
-  spec->ehlo_name = options.ehlo_name;
-  spec->starttls = *starttls;
-  spec->implicit_tls = options.implicit_tls;
-  spec->tls.verify = !options.no_verify;
-  spec->tls.ca_file = options.ca_file;
-  spec->tls.server_name = options.server_name;
-  spec->ip_protocol = options.ip4 == options.ip6
-                          ? (options.ip4 ? IpProtocol::kBoth : IpProtocol::kIp4)
-                      : options.ip6 ? IpProtocol::kIp6
-                                    : IpProtocol::kIp4;
-  spec->dns_server = options.dns_server;
-  spec->check_fcrdns = !options.no_reverse_dns;
-  spec->relay.enabled = options.relay_test;
-  spec->relay.timeout = *relay_timeout;
-  spec->relay.mail_from = options.mail_from;
-  spec->relay.rcpt_to = options.rcpt_to;
-  if (options.relay_variants == "all") {
-    spec->relay.variants = AllRelayVariants();
-  } else if (options.relay_variants != "basic") {
-    std::string_view list = options.relay_variants;
-    while (!list.empty()) {
-      const std::size_t comma = list.find(',');
-      std::string name(list.substr(0, comma));
-      if (!IsRelayVariant(name)) return "--relay-variants: unknown variant \"" + name + "\"";
-      spec->relay.variants.push_back(name);
-      list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
-    }
-  }
-  for (const auto& [flag, value] :
-       {std::pair{"--ehlo-name", &options.ehlo_name}, std::pair{"--mail-from", &options.mail_from},
-        std::pair{"--rcpt-to", &options.rcpt_to}}) {
-    if (value->find_first_of("\r\n <>") != std::string::npos) {
-      return std::string(flag) + ": must not contain spaces, angle brackets or line breaks";
-    }
-  }
-  if (options.ehlo_name.empty()) return "--ehlo-name: must not be empty";
-  if (options.rcpt_to.find('@') == std::string::npos) return "--rcpt-to: needs local@domain";
-  return "";
-}
-
-void Print(const ProbeResult& result, const Options& options, const Verdict& verdict) {
-  if (options.output == "json") {
-    std::cout << ToJson(result, verdict);
-  } else {
-    std::cout << FormatTranscript(result) << FormatReport(result, verdict);
-  }
-}
-
-}  // namespace
-
-int RunProbeCommand(int argc, char** argv) {
-  CLI::App app{
-      "Probe one mail server once and print the SMTP conversation and a verdict.\n"
-      "Exit status: 0 healthy, 1 unhealthy (down, required TLS failing, open relay), "
-      "2 bad usage.",
-      "smtp_exporter probe"};
-  Options options;
+// One flag per Options member; the module's flags are checked by BuildSpec, not here, so that
+// their rules and messages are the config's.
+void AddFlags(CLI::App& app, Options& options) {
   app.add_option("target", options.target, "HOST[:PORT], [IPv6]:PORT or mx:DOMAIN")->required();
   app.add_option("--timeout", options.timeout,
                  "deadline for the health steps (connect to QUIT, relay test aside)")
@@ -151,12 +84,110 @@ int RunProbeCommand(int argc, char** argv) {
   app.add_flag("-4", options.ip4, "IPv4 only (default)");
   app.add_flag("-6", options.ip6, "IPv6 only (-4 -6: prefer IPv6, fall back to IPv4)");
   app.add_option("--dns-server", options.dns_server,
-                 "DNS server HOST[:PORT] (default: system resolver)");
+                 "DNS server IP[:PORT] (default: system resolver)");
   app.add_flag("--no-reverse-dns", options.no_reverse_dns,
                "skip the forward-confirmed reverse DNS check");
   app.add_option("--output", options.output, "text | json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+}
+
+// The flag each module input comes from, for errors.
+const char* FlagOf(ModuleField field) {
+  switch (field) {
+    case ModuleField::kTimeout:
+      return "--timeout";
+    case ModuleField::kEhloName:
+      return "--ehlo-name";
+    case ModuleField::kStartTls:
+      return "--starttls";
+    case ModuleField::kTlsServerName:
+      return "--server-name";
+    case ModuleField::kTlsCaFile:
+      return "--ca-file";
+    case ModuleField::kIpProtocol:
+      return "-4/-6";
+    case ModuleField::kDnsServer:
+      return "--dns-server";
+    case ModuleField::kRelayInterval:
+      return "relay interval";  // no flag: one probe has no schedule
+    case ModuleField::kRelayTimeout:
+      return "--relay-timeout";
+    case ModuleField::kRelayMailFrom:
+      return "--mail-from";
+    case ModuleField::kRelayRcptTo:
+      return "--rcpt-to";
+    case ModuleField::kRelayVariants:
+      return "--relay-variants";
+  }
+  return "?";
+}
+
+// The flags as a module, as a config file would spell it, for ValidateModule.
+ModuleInput InputOf(const Options& options) {
+  ModuleInput input;
+  input.timeout = options.timeout;
+  input.ehlo_name = options.ehlo_name;
+  input.starttls = options.starttls;
+  input.implicit_tls = options.implicit_tls;
+  input.tls_verify = !options.no_verify;
+  input.tls_server_name = options.server_name;
+  input.tls_ca_file = options.ca_file;
+  // -4 alone or neither: ip4 (the default); -6: ip6; both: prefer IPv6, fall back to IPv4.
+  input.ip_protocol = options.ip6 ? (options.ip4 ? "both" : "ip6") : "ip4";
+  input.dns_server = options.dns_server;
+  input.relay_enabled = options.relay_test;
+  input.relay_timeout = options.relay_timeout;
+  input.relay_mail_from = options.mail_from;
+  input.relay_rcpt_to = options.rcpt_to;
+  // "basic" and "all" are words; anything else is a comma-separated list ("" is neither, and
+  // ValidateModule refuses it as a word).
+  if (options.relay_variants.empty() || options.relay_variants == "basic" ||
+      options.relay_variants == "all") {
+    input.relay_variants = options.relay_variants;
+  } else {
+    std::vector<std::string> names;
+    const std::string& list = options.relay_variants;
+    for (std::size_t start = 0;;) {
+      const std::size_t comma = list.find(',', start);
+      names.push_back(list.substr(start, comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    input.relay_variants = std::move(names);
+  }
+  return input;
+}
+
+// Checks the options with the config's module rules (module.h) and builds the spec; returns an
+// error message naming the flag, or "".
+std::string BuildSpec(const Options& options, const Target& target, ProbeSpec* spec) {
+  const ModuleResult module = ValidateModule(InputOf(options), /*base_dir=*/"");
+  if (module.error) return std::string(FlagOf(module.error->field)) + ": " + module.error->message;
+  *spec = MakeProbeSpec(*module.module, target.host, target.port);
+  spec->relay.enabled = module.module->relay_test.enabled;
+  spec->check_fcrdns = !options.no_reverse_dns;
+  return "";
+}
+
+void Print(const ProbeResult& result, const Options& options, const Verdict& verdict) {
+  if (options.output == "json") {
+    std::cout << ToJson(result, verdict);
+  } else {
+    std::cout << FormatTranscript(result) << FormatReport(result, verdict);
+  }
+}
+
+}  // namespace
+
+int RunProbeCommand(int argc, char** argv) {
+  CLI::App app{
+      "Probe one mail server once and print the SMTP conversation and a verdict.\n"
+      "Exit status: 0 healthy, 1 unhealthy (down, required TLS failing, open relay), "
+      "2 bad usage.",
+      "smtp_exporter probe"};
+  Options options;
+  AddFlags(app, options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {

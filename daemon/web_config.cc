@@ -4,73 +4,42 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509err.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <set>
-#include <sstream>
 #include <utility>
-#include <vector>
+
+#include "daemon/yaml_decode.h"
 
 namespace smtp {
 namespace {
 
-// Thrown inside the decoder only; ParseWebConfig turns it into WebConfigResult::error.
-struct DecodeError {
-  std::string message;
-};
+using strict::ChildPath;
+using strict::Fail;
+using strict::Field;
+using strict::Fields;
+using strict::Nulls;
+using strict::Quote;
+using strict::String;
 
-[[noreturn]] void Fail(const std::string& path, const YAML::Node& node, const std::string& what) {
-  throw DecodeError{path + ": " + what + " (line " + std::to_string(node.Mark().line + 1) + ")"};
-}
-
-std::string Join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
-}
-
-struct Entry {
-  std::string key;
-  YAML::Node key_node;  // errors about the key itself point at its line
-  YAML::Node value;
-};
-
-// Iterates a mapping, refusing duplicate and non-scalar keys (yaml-cpp 0.7 keeps duplicates).
-std::vector<Entry> Entries(const YAML::Node& map, const std::string& path) {
-  std::vector<Entry> entries;
-  std::set<std::string> seen;
-  for (const auto& item : map) {
-    if (!item.first.IsScalar()) Fail(path, item.first, "keys must be strings");
-    std::string key = item.first.Scalar();
-    if (!seen.insert(key).second) Fail(Join(path, key), item.first, "duplicate key");
-    entries.push_back({std::move(key), item.first, item.second});
-  }
-  return entries;
-}
-
-std::string Scalar(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) Fail(path, node, "expected a string");
-  return node.Scalar();
-}
-
-TlsVersion DecodeVersion(const YAML::Node& node, const std::string& path) {
+TlsVersion DecodeVersion(const Field& field) {
   static const std::pair<const char*, TlsVersion> kVersions[] = {
       {"TLS10", TlsVersion::kTls10},
       {"TLS11", TlsVersion::kTls11},
       {"TLS12", TlsVersion::kTls12},
       {"TLS13", TlsVersion::kTls13},
   };
-  std::string value = Scalar(node, path);
+  const std::string value = String(field);
   for (const auto& [name, version] : kVersions) {
     if (value == name) return version;
   }
-  Fail(path, node, "unknown TLS version \"" + value + "\"");
+  Fail(field.path, field.line, "unknown TLS version " + Quote(value));
 }
 
-ClientAuth DecodeClientAuth(const YAML::Node& node, const std::string& path) {
+ClientAuth DecodeClientAuth(const Field& field) {
   static const std::pair<const char*, ClientAuth> kPolicies[] = {
       {"NoClientCert", ClientAuth::kNoClientCert},
       {"RequestClientCert", ClientAuth::kRequestClientCert},
@@ -78,17 +47,11 @@ ClientAuth DecodeClientAuth(const YAML::Node& node, const std::string& path) {
       {"VerifyClientCertIfGiven", ClientAuth::kVerifyClientCertIfGiven},
       {"RequireAndVerifyClientCert", ClientAuth::kRequireAndVerifyClientCert},
   };
-  std::string value = Scalar(node, path);
+  const std::string value = String(field);
   for (const auto& [name, policy] : kPolicies) {
     if (value == name) return policy;
   }
-  Fail(path, node, "unknown client auth type \"" + value + "\"");
-}
-
-std::string ResolvePath(const std::string& value, const std::string& base_dir) {
-  std::filesystem::path path(value);
-  if (path.is_relative() && !base_dir.empty()) path = std::filesystem::path(base_dir) / path;
-  return path.lexically_normal().string();
+  Fail(field.path, field.line, "unknown client auth type " + Quote(value));
 }
 
 // A bcrypt hash in modular crypt format: $2a$, $2b$ or $2y$, a two-digit cost from 04 to 31, then
@@ -110,83 +73,87 @@ bool IsBcryptHash(const std::string& hash) {
   return true;
 }
 
-// The struct under construction plus the nodes that errors found after decoding point at.
-struct TlsNodes {
-  YAML::Node section, cert_file, key_file, client_ca_file, client_auth, max_version;
+// Where the keys of tls_server_config were written, for the errors found after reading them.
+struct TlsSources {
+  std::optional<Field> cert_file, key_file, client_ca_file, client_auth, max_version;
 };
 
-TlsServerConfig DecodeTls(const YAML::Node& node, const std::string& base_dir) {
-  const std::string path = "tls_server_config";
-  TlsServerConfig tls;
-  TlsNodes nodes;
-  nodes.section = node;
-  for (const auto& [key, key_node, value] : Entries(node, path)) {
-    std::string key_path = Join(path, key);
-    if (value.IsNull()) continue;  // `key:` without a value means the default
-    if (key == "cert_file") {
-      tls.cert_file = ResolvePath(Scalar(value, key_path), base_dir);
-      nodes.cert_file = value;
-    } else if (key == "key_file") {
-      tls.key_file = ResolvePath(Scalar(value, key_path), base_dir);
-      nodes.key_file = value;
-    } else if (key == "client_ca_file") {
-      tls.client_ca_file = ResolvePath(Scalar(value, key_path), base_dir);
-      nodes.client_ca_file = value;
-    } else if (key == "client_auth_type") {
-      tls.client_auth = DecodeClientAuth(value, key_path);
-      nodes.client_auth = value;
-    } else if (key == "min_version") {
-      tls.min_version = DecodeVersion(value, key_path);
-    } else if (key == "max_version") {
-      tls.max_version = DecodeVersion(value, key_path);
-      nodes.max_version = value;
-    } else {
-      Fail(key_path, key_node, "unknown key");
+void ReadTls(const Field& section, const std::string& base_dir, TlsServerConfig* tls,
+             TlsSources* sources) {
+  for (const Field& field : Fields(section, {"cert_file", "key_file", "client_auth_type",
+                                             "client_ca_file", "min_version", "max_version"})) {
+    if (field.key == "cert_file") {
+      tls->cert_file = strict::ResolvePath(String(field), base_dir);
+      sources->cert_file = field;
+    } else if (field.key == "key_file") {
+      tls->key_file = strict::ResolvePath(String(field), base_dir);
+      sources->key_file = field;
+    } else if (field.key == "client_ca_file") {
+      tls->client_ca_file = strict::ResolvePath(String(field), base_dir);
+      sources->client_ca_file = field;
+    } else if (field.key == "client_auth_type") {
+      tls->client_auth = DecodeClientAuth(field);
+      sources->client_auth = field;
+    } else if (field.key == "min_version") {
+      tls->min_version = DecodeVersion(field);
+    } else if (field.key == "max_version") {
+      tls->max_version = DecodeVersion(field);
+      sources->max_version = field;
     }
   }
-  if (tls.cert_file.empty()) Fail(Join(path, "cert_file"), node, "required");
-  if (tls.key_file.empty()) Fail(Join(path, "key_file"), node, "required");
+}
+
+TlsServerConfig DecodeTls(const Field& section, const std::string& base_dir) {
+  TlsServerConfig tls;
+  TlsSources sources;
+  ReadTls(section, base_dir, &tls, &sources);
+  if (tls.cert_file.empty()) Fail(ChildPath(section, "cert_file"), section.line, "required");
+  if (tls.key_file.empty()) Fail(ChildPath(section, "key_file"), section.line, "required");
   const bool verifies = tls.client_auth == ClientAuth::kVerifyClientCertIfGiven ||
                         tls.client_auth == ClientAuth::kRequireAndVerifyClientCert;
   if (verifies && tls.client_ca_file.empty()) {
-    Fail(Join(path, "client_ca_file"), nodes.client_auth,
-         "required by client_auth_type \"" + nodes.client_auth.Scalar() + "\"");
+    Fail(ChildPath(section, "client_ca_file"), sources.client_auth->line,
+         "required by client_auth_type " + Quote(String(*sources.client_auth)));
   }
   if (!tls.client_ca_file.empty() && tls.client_auth == ClientAuth::kNoClientCert) {
-    Fail(Join(path, "client_ca_file"), nodes.client_ca_file,
+    Fail(sources.client_ca_file->path, sources.client_ca_file->line,
          "set, but client_auth_type is NoClientCert");
   }
   if (tls.max_version && *tls.max_version < tls.min_version) {
-    Fail(Join(path, "max_version"), nodes.max_version, "below min_version");
+    Fail(sources.max_version->path, sources.max_version->line, "below min_version");
   }
 
-  // Build the context now so that a bad certificate fails the load, not the first handshake. The
-  // error names the key whose file is at fault.
+  // Build the context now so that a bad certificate fails the load, not the first handshake.
+  // NewServerTlsContext prefixes its errors with the name of the key whose file is at fault.
   std::string error;
   tls.context = NewServerTlsContext(tls, &error);
   if (tls.context == nullptr) {
-    // NewServerTlsContext prefixes its errors with the key name.
-    std::string key = error.substr(0, error.find(':'));
-    YAML::Node at = key == "cert_file"        ? nodes.cert_file
-                    : key == "key_file"       ? nodes.key_file
-                    : key == "client_ca_file" ? nodes.client_ca_file
-                                              : node;
-    Fail(path + "." + key, at, error.substr(key.size() + 2));
+    const std::string key = error.substr(0, error.find(':'));
+    const std::optional<Field>& at = key == "cert_file"        ? sources.cert_file
+                                     : key == "key_file"       ? sources.key_file
+                                     : key == "client_ca_file" ? sources.client_ca_file
+                                                               : std::nullopt;
+    Fail(ChildPath(section, key), at ? at->line : section.line,
+         strict::Escape(error.substr(key.size() + 2)));
   }
   return tls;
 }
 
-std::map<std::string, std::string> DecodeUsers(const YAML::Node& node) {
-  const std::string path = "basic_auth_users";
-  if (!node.IsMap()) Fail(path, node, "expected a mapping of user names to bcrypt hashes");
+std::map<std::string, std::string> DecodeUsers(const Field& section) {
+  if (!section.value.IsMap()) {
+    Fail(section.path, section.line,
+         "expected a mapping of user names to bcrypt hashes, got " + strict::KindOf(section.value));
+  }
   std::map<std::string, std::string> users;
-  for (const auto& [user, key_node, value] : Entries(node, path)) {
-    std::string key_path = Join(path, user);
-    if (user.empty()) Fail(path, key_node, "empty user name");
-    if (user.find(':') != std::string::npos) Fail(key_path, key_node, "user name contains ':'");
-    std::string hash = Scalar(value, key_path);
-    if (!IsBcryptHash(hash)) Fail(key_path, value, "not a bcrypt hash");
-    users.emplace(user, std::move(hash));
+  for (const Field& field : Fields(section, {}, Nulls::kKeep)) {
+    if (field.key.empty()) Fail(section.path, field.key_line, "empty user name");
+    // RFC 7617 §2: the user-id cannot contain a colon.
+    if (field.key.find(':') != std::string::npos) {
+      Fail(field.path, field.key_line, "user name contains ':'");
+    }
+    std::string hash = String(field);
+    if (!IsBcryptHash(hash)) Fail(field.path, field.line, "not a bcrypt hash");
+    users.emplace(field.key, std::move(hash));
   }
   return users;
 }
@@ -214,6 +181,43 @@ std::string CheckReadable(const std::string& path) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error)) return path + ": not a regular file";
   return "";
+}
+
+// Go's crypto/tls client auth policies in OpenSSL's terms.
+void SetClientAuth(SSL_CTX* ctx, ClientAuth policy) {
+  // Accepts any client certificate: for the two policies that ask for one without verifying it.
+  auto accept_any = [](int, X509_STORE_CTX*) { return 1; };
+  switch (policy) {
+    case ClientAuth::kNoClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+      break;
+    case ClientAuth::kRequestClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
+      break;
+    case ClientAuth::kRequireAnyClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+      break;
+    case ClientAuth::kVerifyClientCertIfGiven:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+      break;
+    case ClientAuth::kRequireAndVerifyClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+      break;
+  }
+}
+
+int ProtocolVersion(TlsVersion version) {
+  switch (version) {
+    case TlsVersion::kTls10:
+      return TLS1_VERSION;
+    case TlsVersion::kTls11:
+      return TLS1_1_VERSION;
+    case TlsVersion::kTls12:
+      return TLS1_2_VERSION;
+    case TlsVersion::kTls13:
+      break;
+  }
+  return TLS1_3_VERSION;
 }
 
 }  // namespace
@@ -265,82 +269,37 @@ std::shared_ptr<ssl_ctx_st> NewServerTlsContext(const TlsServerConfig& tls, std:
     ERR_clear_error();
   }
 
-  // Accepts any client certificate: for the two policies that ask for one without verifying it.
-  auto accept_any = [](int, X509_STORE_CTX*) { return 1; };
-  switch (tls.client_auth) {
-    case ClientAuth::kNoClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-      break;
-    case ClientAuth::kRequestClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
-      break;
-    case ClientAuth::kRequireAnyClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
-      break;
-    case ClientAuth::kVerifyClientCertIfGiven:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-      break;
-    case ClientAuth::kRequireAndVerifyClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-      break;
-  }
-
-  auto protocol = [](TlsVersion version) {
-    switch (version) {
-      case TlsVersion::kTls10:
-        return TLS1_VERSION;
-      case TlsVersion::kTls11:
-        return TLS1_1_VERSION;
-      case TlsVersion::kTls12:
-        return TLS1_2_VERSION;
-      case TlsVersion::kTls13:
-        break;
-    }
-    return TLS1_3_VERSION;
-  };
-  SSL_CTX_set_min_proto_version(ctx, protocol(tls.min_version));
-  if (tls.max_version) SSL_CTX_set_max_proto_version(ctx, protocol(*tls.max_version));
+  SetClientAuth(ctx, tls.client_auth);
+  SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(tls.min_version));
+  if (tls.max_version) SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(*tls.max_version));
   return context;
 }
 
 WebConfigResult ParseWebConfig(std::string_view yaml, const std::string& base_dir) {
-  WebConfigResult result;
-  try {
-    YAML::Node root = YAML::Load(std::string(yaml));
-    WebConfig config;
-    if (!root.IsNull()) {
-      if (!root.IsMap()) Fail("web config", root, "expected a mapping");
-      for (const auto& [key, key_node, value] : Entries(root, "")) {
-        if (value.IsNull()) continue;
-        if (key == "tls_server_config") {
-          if (!value.IsMap()) Fail(key, value, "expected a mapping");
-          if (value.size() > 0) config.tls = DecodeTls(value, base_dir);
-        } else if (key == "basic_auth_users") {
-          config.basic_auth_users = DecodeUsers(value);
-        } else {
-          Fail(key, key_node, "unknown key");
+  WebConfig config;
+  const auto decode = [&](const Field& root) {
+    if (root.value.IsNull()) return;  // an empty file: plain HTTP, no authentication
+    for (const Field& field : Fields(root, {"tls_server_config", "basic_auth_users"})) {
+      if (field.key == "tls_server_config") {
+        // An empty mapping, like a null one, means plain HTTP (web_config.h).
+        if (!field.value.IsMap() || field.value.size() > 0) {
+          config.tls = DecodeTls(field, base_dir);
         }
+      } else if (field.key == "basic_auth_users") {
+        config.basic_auth_users = DecodeUsers(field);
       }
     }
-    result.config = std::move(config);
-  } catch (const DecodeError& error) {
-    result.error = error.message;
-  } catch (const YAML::Exception& error) {
-    result.error =
-        "invalid YAML: " + error.msg + " (line " + std::to_string(error.mark.line + 1) + ")";
-  }
+  };
+  WebConfigResult result;
+  result.error = strict::DecodeDocument(yaml, "web config", decode);
+  if (result.error.empty()) result.config = std::move(config);
   return result;
 }
 
 WebConfigResult LoadWebConfigFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return {.config = std::nullopt, .error = path + ": " + std::strerror(errno)};
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) return {.config = std::nullopt, .error = path + ": read error"};
-  std::error_code error;
-  std::filesystem::path folder = std::filesystem::absolute(path, error).parent_path();
-  return ParseWebConfig(contents.str(), folder.string());
+  const strict::FileText file = strict::ReadConfigFile(path);
+  if (!file.error.empty()) return {.config = std::nullopt, .error = file.error};
+  return ParseWebConfig(file.text, file.base_dir);
 }
 
 }  // namespace smtp

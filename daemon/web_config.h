@@ -11,10 +11,12 @@
 //   basic_auth_users:
 //     alice: $2y$10$...              # bcrypt hash, e.g. from `htpasswd -nBC 10 alice`
 //
-// Decoding is strict, like the main config: an unknown key, a value of the wrong type, an unknown
+// Decoding is strict, with the main config's rules (yaml_decode.h: key paths, null = absent, one
+// document, no unknown or duplicate keys): an unknown key, a value of the wrong type, an unknown
 // enum value, a missing file or a certificate that does not match its key is an error. Every error
 // is one line naming the key path and the 1-based line, e.g.
-// `tls_server_config.min_version: unknown TLS version "TLS14" (line 4)`.
+// `tls_server_config.min_version: unknown TLS version "TLS14" (line 4)`; errors about the file as
+// a whole name it "web config" (`web config: invalid YAML: ... (line 2)`).
 //
 // Conventions where the exporter-toolkit is lenient or silent:
 //  - An empty file, or `tls_server_config:` with a null or empty mapping, means plain HTTP. Any

@@ -1,0 +1,200 @@
+// Strict YAML decoding; see yaml_decode.h for the contract.
+#include "daemon/yaml_decode.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <utility>
+
+namespace smtp::strict {
+namespace {
+
+std::string EscapeText(std::string_view text, bool for_quotes) {
+  std::string escaped;
+  for (unsigned char c : text) {
+    if (for_quotes && (c == '"' || c == '\\')) {
+      escaped += '\\';
+      escaped += static_cast<char>(c);
+    } else if (c == '\r') {
+      escaped += "\\r";
+    } else if (c == '\n') {
+      escaped += "\\n";
+    } else if (c == '\t') {
+      escaped += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      escaped += "\\x";
+      escaped += kHex[c >> 4];
+      escaped += kHex[c & 0xf];
+    } else {
+      escaped += static_cast<char>(c);
+    }
+  }
+  return escaped;
+}
+
+std::string KnownKeys(std::initializer_list<std::string_view> known) {
+  std::string list;
+  for (std::string_view key : known) {
+    if (!list.empty()) list += ", ";
+    list += key;
+  }
+  return list;
+}
+
+}  // namespace
+
+std::string Escape(std::string_view text) { return EscapeText(text, false); }
+
+std::string Quote(std::string_view text) { return "\"" + EscapeText(text, true) + "\""; }
+
+void Fail(std::string_view path, int line, std::string_view message) {
+  std::string text = Escape(path);
+  text += ": ";
+  text += message;
+  if (line > 0) text += " (line " + std::to_string(line) + ")";
+  throw Error{std::move(text)};
+}
+
+int LineOf(const YAML::Node& node, int fallback) {
+  const int line = node.Mark().line;
+  return line >= 0 ? line + 1 : fallback;
+}
+
+std::string KindOf(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a sequence";
+    case YAML::NodeType::Scalar:
+      return "a string";
+    default:
+      return "null";
+  }
+}
+
+std::string ChildPath(const Field& parent, std::string_view key) {
+  if (parent.root) return std::string(key);
+  return parent.path + "." + std::string(key);
+}
+
+std::string IndexPath(std::string_view path, std::size_t index) {
+  return std::string(path) + "[" + std::to_string(index) + "]";
+}
+
+std::vector<Field> Fields(const Field& parent, std::initializer_list<std::string_view> known,
+                          Nulls nulls) {
+  if (!parent.value.IsMap()) {
+    Fail(parent.path, parent.line,
+         std::string(parent.root ? "expected a mapping at the top level, got "
+                                 : "expected a mapping, got ") +
+             KindOf(parent.value));
+  }
+  std::vector<Field> fields;
+  std::set<std::string> seen;
+  for (auto it = parent.value.begin(); it != parent.value.end(); ++it) {
+    const YAML::Node key = it->first;
+    const int key_line = LineOf(key, parent.line);
+    if (!key.IsScalar()) Fail(parent.path, key_line, "keys must be strings, got " + KindOf(key));
+    const std::string& name = key.Scalar();
+    const std::string path = ChildPath(parent, name);
+    if (known.size() != 0 && std::find(known.begin(), known.end(), name) == known.end()) {
+      Fail(path, key_line, "unknown key (expected one of: " + KnownKeys(known) + ")");
+    }
+    if (!seen.insert(name).second) Fail(path, key_line, "duplicate key");
+    if (it->second.IsNull() && nulls == Nulls::kDrop) continue;
+    const int line = it->second.IsNull() ? key_line : LineOf(it->second, key_line);
+    fields.push_back(Field{name, path, it->second, key_line, line});
+  }
+  return fields;
+}
+
+std::vector<Field> Items(const Field& parent) {
+  if (!parent.value.IsSequence()) {
+    Fail(parent.path, parent.line, "expected a sequence, got " + KindOf(parent.value));
+  }
+  std::vector<Field> items;
+  for (std::size_t i = 0; i < parent.value.size(); ++i) {
+    const YAML::Node item = parent.value[i];
+    // A null item has no position of its own (see LineOf): point at the sequence.
+    const int line = item.IsNull() ? parent.line : LineOf(item, parent.line);
+    items.push_back(Field{"", IndexPath(parent.path, i), item, parent.line, line});
+  }
+  return items;
+}
+
+std::string String(const Field& field) {
+  if (!field.value.IsScalar()) {
+    Fail(field.path, field.line, "expected a string, got " + KindOf(field.value));
+  }
+  return field.value.Scalar();
+}
+
+bool Bool(const Field& field) {
+  const std::string text = String(field);
+  // Only plain (unquoted) scalars or an explicit !!bool: "true" in quotes is a string.
+  const std::string& tag = field.value.Tag();
+  if (tag == "?" || tag == "tag:yaml.org,2002:bool") {
+    if (text == "true" || text == "True" || text == "TRUE") return true;
+    if (text == "false" || text == "False" || text == "FALSE") return false;
+  }
+  Fail(field.path, field.line, "expected true or false, got " + Quote(text));
+}
+
+std::string DecodeDocument(std::string_view yaml, std::string_view root_name,
+                           const std::function<void(const Field& root)>& decode) {
+  try {
+    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
+    if (documents.size() > 1) {
+      Fail(root_name, LineOf(documents[1], 1), "more than one YAML document");
+    }
+    const YAML::Node node = documents.empty() ? YAML::Node() : documents[0];
+    decode(Field{"", std::string(root_name), node, 1, LineOf(node, 1), /*root=*/true});
+  } catch (const Error& error) {
+    return error.message;
+  } catch (const YAML::Exception& error) {
+    std::string message = std::string(root_name) + ": invalid YAML: " + error.msg;
+    if (error.mark.line >= 0) message += " (line " + std::to_string(error.mark.line + 1) + ")";
+    return message;
+  }
+  return "";
+}
+
+FileText ReadConfigFile(const std::string& path) {
+  FileText file;
+  std::error_code error;
+  // An ifstream opens a directory and then reads nothing: that must not pass for an empty file.
+  if (std::filesystem::is_directory(path, error)) {
+    file.error = path + ": is a directory";
+    return file;
+  }
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) {
+    file.error = path + ": " + std::strerror(errno);
+    return file;
+  }
+  std::ostringstream text;
+  text << stream.rdbuf();
+  if (stream.bad()) {
+    file.error = path + ": read error";
+    return file;
+  }
+  std::filesystem::path base = std::filesystem::absolute(path, error).parent_path();
+  if (error) base = std::filesystem::path(path).parent_path();
+  file.text = text.str();
+  file.base_dir = base.string();
+  return file;
+}
+
+std::string ResolvePath(const std::string& value, const std::string& base_dir) {
+  std::filesystem::path path(value);
+  if (path.is_relative() && !base_dir.empty()) path = std::filesystem::path(base_dir) / path;
+  return path.lexically_normal().string();
+}
+
+}  // namespace smtp::strict

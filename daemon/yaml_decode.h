@@ -1,0 +1,104 @@
+// Strict YAML decoding, shared by the daemon's config (config.h) and the web config
+// (web_config.h): one home for the rules both files promise their users.
+//
+//  - Every error is one line, `<key path>: <what is wrong> (line N)`, N 1-based. Key paths join
+//    mapping keys with '.' and sequence indexes (0-based) with "[i]", e.g. `targets[2].module`;
+//    keys of the top-level mapping are bare. Errors about the document as a whole name it by its
+//    root name ("config", "web config"). Control characters in paths and quoted values are
+//    escaped (C style), so a hostile or mistyped value cannot break the one-line promise.
+//  - An unknown key, a duplicate key, a non-string key or a value of the wrong type is an error.
+//  - A key whose value is null (`key:` or `key: ~`) is absent: the default applies.
+//  - Booleans are the plain scalars true/false (any case) or an explicit !!bool; "yes", "on" and a
+//    quoted "true" are refused, since YAML 1.1 and 1.2 disagree about them.
+//  - A file holds one YAML document; a second one is an error, not silently ignored.
+//
+// Decoders throw strict::Error through Fail (at the first error) and DecodeDocument turns it into
+// the returned text, instead of threading a status through a dozen nested decoders. Pure apart
+// from ReadConfigFile.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtp::strict {
+
+// `text` with CR, LF, TAB as \r \n \t and other control bytes (and DEL) as \xNN.
+std::string Escape(std::string_view text);
+// `text` between double quotes, escaped as above and with '"' and '\' backslash-escaped.
+std::string Quote(std::string_view text);
+
+// The one-line error a decoder throws; only DecodeDocument catches it.
+struct Error {
+  std::string message;
+};
+
+// Throws Error{"<path>: <message> (line <line>)"}; the line part is left out when line <= 0.
+// `path` is escaped; `message` is taken as is (quote values with Quote).
+[[noreturn]] void Fail(std::string_view path, int line, std::string_view message);
+
+// 1-based line of `node`, or `fallback` for nodes without a position. yaml-cpp places a null value
+// at the start of the next token (often the next line), so Field::line points at the key instead.
+int LineOf(const YAML::Node& node, int fallback = 0);
+// "a mapping", "a sequence", "a string" or "null", for "expected X, got Y" errors.
+std::string KindOf(const YAML::Node& node);
+
+// One node being decoded: a mapping value, a sequence item or the document's root.
+struct Field {
+  std::string key;   // the mapping key; "" for sequence items and the root
+  std::string path;  // for errors: "modules.default.timeout", "targets[2]", or the root name
+  YAML::Node value;
+  int key_line = 0;   // the key's line (the parent's for items and the root)
+  int line = 0;       // where errors about the value point: its own line, or the key's when null
+  bool root = false;  // children of the root have bare paths ("targets", not "config.targets")
+};
+
+// The path of `key` below `parent`: "parent.key", or "key" below the root.
+std::string ChildPath(const Field& parent, std::string_view key);
+// "path[index]".
+std::string IndexPath(std::string_view path, std::size_t index);
+
+enum class Nulls {
+  kDrop,  // a key with a null value is absent (the usual case)
+  kKeep,  // kept, for maps of user-chosen names where the key alone means something
+};
+
+// The entries of mapping `parent`, in file order. Errors: not a mapping, a non-string key, a key
+// not in `known` (an empty list accepts any key; the error lists the known ones), a duplicate key
+// (yaml-cpp 0.7 keeps duplicates). Entries with a null value are dropped unless Nulls::kKeep.
+std::vector<Field> Fields(const Field& parent, std::initializer_list<std::string_view> known,
+                          Nulls nulls = Nulls::kDrop);
+// The items of sequence `parent`, in order; an error when it is not a sequence. A null item's
+// line is the sequence's (yaml-cpp gives it none).
+std::vector<Field> Items(const Field& parent);
+
+// The scalar's text; an error for mappings, sequences and null.
+std::string String(const Field& field);
+// true/false as above; anything else is an error quoting the value.
+bool Bool(const Field& field);
+
+// Parses `yaml`, which must hold at most one document, and calls `decode` with its root (a null
+// Field for an empty document). Returns "" on success, else the one-line error: the first Fail
+// of `decode`, or `<root_name>: invalid YAML: <reason> (line N)` for syntax errors.
+std::string DecodeDocument(std::string_view yaml, std::string_view root_name,
+                           const std::function<void(const Field& root)>& decode);
+
+// A config file's text and the folder relative paths in it resolve against (absolute, so a
+// later chdir does not change their meaning). On failure `error` is `<path>: <reason>` (missing,
+// unreadable, a directory) and the rest is empty.
+struct FileText {
+  std::string text;
+  std::string base_dir;
+  std::string error;
+};
+FileText ReadConfigFile(const std::string& path);
+
+// `value` as a path: relative ones are joined to `base_dir` (when not empty), then normalized.
+std::string ResolvePath(const std::string& value, const std::string& base_dir);
+
+}  // namespace smtp::strict

@@ -87,4 +87,17 @@ const StepResult* ProbeResult::FindStep(Step step) const {
   return nullptr;
 }
 
+ProbeResult InternalErrorResult(std::exception_ptr error) {
+  ProbeResult result;
+  result.failure_reason = FailureReason::kProtocol;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& exception) {
+    result.failure_detail = std::string("internal error: ") + exception.what();
+  } catch (...) {
+    result.failure_detail = "internal error";
+  }
+  return result;
+}
+
 }  // namespace smtp

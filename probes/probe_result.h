@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -191,5 +192,11 @@ struct ProbeResult {
 
   const StepResult* FindStep(Step step) const;
 };
+
+// The result that stands for a probe or a target expansion that threw: a bug, since the engine
+// reports failures as data. Not successful, reason protocol, no failed step, detail
+// "internal error: <what()>"; `error` must not be null. The awaitable entry points
+// (probes/awaitable.h) return it instead of letting the exception escape.
+ProbeResult InternalErrorResult(std::exception_ptr error);
 
 }  // namespace smtp

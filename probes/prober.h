@@ -9,6 +9,9 @@
 //    FailureReason, and still sends QUIT when the channel is sane (a complete reply was just read).
 //  - The engine never sends DATA or BDAT; every command passes through FormatCommand.
 //  - Memory per probe is bounded whatever the server sends (ReplyLimits, transcript caps).
+//  - Failures are data: a probe always completes with a result, never with an exception.
+//
+// The coroutine form of the engine is in probes/awaitable.h (it pulls in Boost.Asio).
 #pragma once
 
 #include <chrono>

@@ -114,6 +114,59 @@ void Print(const ProbeResult& result, const Options& options, const Verdict& ver
   }
 }
 
+// The "=== " line before each series when a target has several: "MX 10 mx1.example.org" for an
+// MX host, then the address when ip_protocol both expanded it.
+std::string SeriesHeader(const ExpandedTarget& series) {
+  std::string header = series.mx_preference
+                           ? "MX " + std::to_string(*series.mx_preference) + " " + series.host
+                           : series.host;
+  if (series.address) header += " " + *series.address;
+  return header;
+}
+
+// One probe per series of the target's expansion (probes/expansion.h): every MX host of an
+// mx: target in preference order (RFC 5321 §5.1), every address with -4 -6. A target that is
+// one series prints as a single probe; several get a "=== " line each in text, or a JSON array.
+// Healthy only when every series is.
+int ProbeEachSeries(const Options& options, const Target& target, const ProbeSpec& spec) {
+  ExpansionRequest request;
+  request.target = target;
+  request.label = options.target;
+  request.default_port = spec.port;
+  request.ip_protocol = spec.ip_protocol;
+  request.dns_server = spec.dns_server;
+  request.timeout = spec.timeout;
+  const std::vector<ExpandedTarget> series = ExpandTarget(request);
+  if (target.mx && series.size() == 1 && series[0].failure && series[0].key.empty()) {
+    // The MX lookup itself failed: there is no host to probe.
+    std::cerr << "smtp_exporter probe: " << series[0].failure->failure_detail << "\n";
+    return kExitUnhealthy;
+  }
+  const bool several = target.mx || series.size() > 1;
+  const bool json = options.output == "json";
+  bool all_healthy = true;
+  if (several && json) std::cout << "[";
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    if (several && json && i > 0) std::cout << ",";
+    if (several && !json) std::cout << (i ? "\n" : "") << "=== " << SeriesHeader(series[i]) << "\n";
+    ProbeResult result;
+    if (series[i].failure) {
+      result = *series[i].failure;
+    } else {
+      ProbeSpec one = spec;
+      one.host = series[i].host;
+      one.port = series[i].port;
+      one.address = series[i].address;
+      result = RunProbe(one);
+    }
+    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
+    all_healthy = all_healthy && verdict.healthy;
+    Print(result, options, verdict);
+  }
+  if (several && json) std::cout << "]\n";
+  return all_healthy ? kExitHealthy : kExitUnhealthy;
+}
+
 }  // namespace
 
 int RunProbeCommand(int argc, char** argv) {
@@ -178,38 +231,7 @@ int RunProbeCommand(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (!target->mx) {
-    ProbeResult result = RunProbe(spec);
-    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
-    Print(result, options, verdict);
-    return verdict.healthy ? kExitHealthy : kExitUnhealthy;
-  }
-
-  // mx:domain: every MX host, in preference order (RFC 5321 §5.1), each probed on its own.
-  MxExpansion mx = ExpandMx(target->host, spec.dns_server, spec.timeout);
-  if (mx.status != DnsStatus::kOk || mx.records.empty()) {
-    std::cerr << "smtp_exporter probe: MX lookup for " << target->host << " failed ("
-              << ToString(mx.status) << "): " << mx.error << "\n";
-    return kExitUnhealthy;
-  }
-  bool all_healthy = true;
-  if (options.output == "json") std::cout << "[";
-  for (std::size_t i = 0; i < mx.records.size(); ++i) {
-    ProbeSpec host_spec = spec;
-    host_spec.host = mx.records[i].host;
-    if (options.output == "text") {
-      std::cout << (i ? "\n" : "") << "=== MX " << mx.records[i].preference << " "
-                << mx.records[i].host << "\n";
-    } else if (i > 0) {
-      std::cout << ",";
-    }
-    ProbeResult result = RunProbe(host_spec);
-    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
-    all_healthy = all_healthy && verdict.healthy;
-    Print(result, options, verdict);
-  }
-  if (options.output == "json") std::cout << "]\n";
-  return all_healthy ? kExitHealthy : kExitUnhealthy;
+  return ProbeEachSeries(options, *target, spec);
 }
 
 }  // namespace smtp

@@ -1,9 +1,7 @@
 #include "probes/prober.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <memory>
 #include <utility>
@@ -45,37 +43,6 @@ ProbeResult RunProbe(const ProbeSpec& spec) {
   StartProbe(io, spec, [&result](ProbeResult finished) { result = std::move(finished); });
   io.run();
   return result;
-}
-
-MxExpansion ExpandMx(const std::string& domain, const std::string& dns_server,
-                     std::chrono::milliseconds timeout) {
-  asio::io_context io;
-  MxExpansion expansion;
-  const auto start = Clock::now();
-  std::string error;
-  std::unique_ptr<DnsResolver> resolver =
-      DnsResolver::Create(io.get_executor(), dns_server, &error);
-  if (!resolver) {
-    expansion.error = error;
-    return expansion;
-  }
-  asio::steady_timer deadline(io, timeout);
-  deadline.async_wait([&](const boost::system::error_code& wait_error) {
-    if (!wait_error) resolver->Cancel();
-  });
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        auto answer = co_await LookupMailHosts(*resolver, domain);
-        expansion.status = answer.status;
-        expansion.error = answer.error;
-        expansion.records = std::move(answer.value);
-        deadline.cancel();
-      },
-      asio::detached);
-  io.run();
-  expansion.duration = Clock::now() - start;
-  return expansion;
 }
 
 }  // namespace smtp

@@ -82,7 +82,7 @@ void AddFlags(CLI::App& app, Options& options) {
                  "SNI and name to verify (default: the host)");
   app.add_flag("--no-verify", options.no_verify, "do not fail required TLS on verification errors");
   app.add_flag("-4", options.ip4, "IPv4 only (default)");
-  app.add_flag("-6", options.ip6, "IPv6 only (-4 -6: prefer IPv6, fall back to IPv4)");
+  app.add_flag("-6", options.ip6, "IPv6 only (-4 -6: every address of both families, one probe each)");
   app.add_option("--dns-server", options.dns_server,
                  "DNS server IP[:PORT] (default: system resolver)");
   app.add_flag("--no-reverse-dns", options.no_reverse_dns,
@@ -133,7 +133,7 @@ ModuleInput InputOf(const Options& options) {
   input.tls_verify = !options.no_verify;
   input.tls_server_name = options.server_name;
   input.tls_ca_file = options.ca_file;
-  // -4 alone or neither: ip4 (the default); -6: ip6; both: prefer IPv6, fall back to IPv4.
+  // -4 alone or neither: ip4 (the default); -6: ip6; both: one probe per address of either family.
   input.ip_protocol = options.ip6 ? (options.ip4 ? "both" : "ip6") : "ip4";
   input.dns_server = options.dns_server;
   input.relay_enabled = options.relay_test;
@@ -178,6 +178,59 @@ void Print(const ProbeResult& result, const Options& options, const Verdict& ver
   }
 }
 
+// The "=== " line before each series when a target has several: "MX 10 mx1.example.org" for an
+// MX host, then the address when ip_protocol both expanded it.
+std::string SeriesHeader(const ExpandedTarget& series) {
+  std::string header = series.mx_preference
+                           ? "MX " + std::to_string(*series.mx_preference) + " " + series.host
+                           : series.host;
+  if (series.address) header += " " + *series.address;
+  return header;
+}
+
+// One probe per series of the target's expansion (probes/expansion.h): every MX host of an
+// mx: target in preference order (RFC 5321 §5.1), every address with -4 -6. A target that is
+// one series prints as a single probe; several get a "=== " line each in text, or a JSON array.
+// Healthy only when every series is.
+int ProbeEachSeries(const Options& options, const Target& target, const ProbeSpec& spec) {
+  ExpansionRequest request;
+  request.target = target;
+  request.label = options.target;
+  request.default_port = spec.port;
+  request.ip_protocol = spec.ip_protocol;
+  request.dns_server = spec.dns_server;
+  request.timeout = spec.timeout;
+  const std::vector<ExpandedTarget> series = ExpandTarget(request);
+  if (target.mx && series.size() == 1 && series[0].failure && series[0].key.empty()) {
+    // The MX lookup itself failed: there is no host to probe.
+    std::cerr << "smtp_exporter probe: " << series[0].failure->failure_detail << "\n";
+    return kExitUnhealthy;
+  }
+  const bool several = target.mx || series.size() > 1;
+  const bool json = options.output == "json";
+  bool all_healthy = true;
+  if (several && json) std::cout << "[";
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    if (several && json && i > 0) std::cout << ",";
+    if (several && !json) std::cout << (i ? "\n" : "") << "=== " << SeriesHeader(series[i]) << "\n";
+    ProbeResult result;
+    if (series[i].failure) {
+      result = *series[i].failure;
+    } else {
+      ProbeSpec one = spec;
+      one.host = series[i].host;
+      one.port = series[i].port;
+      one.address = series[i].address;
+      result = RunProbe(one);
+    }
+    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
+    all_healthy = all_healthy && verdict.healthy;
+    Print(result, options, verdict);
+  }
+  if (several && json) std::cout << "]\n";
+  return all_healthy ? kExitHealthy : kExitUnhealthy;
+}
+
 }  // namespace
 
 int RunProbeCommand(int argc, char** argv) {
@@ -209,38 +262,7 @@ int RunProbeCommand(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (!target->mx) {
-    ProbeResult result = RunProbe(spec);
-    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
-    Print(result, options, verdict);
-    return verdict.healthy ? kExitHealthy : kExitUnhealthy;
-  }
-
-  // mx:domain: every MX host, in preference order (RFC 5321 §5.1), each probed on its own.
-  MxExpansion mx = ExpandMx(target->host, spec.dns_server, spec.timeout);
-  if (mx.status != DnsStatus::kOk || mx.records.empty()) {
-    std::cerr << "smtp_exporter probe: MX lookup for " << target->host << " failed ("
-              << ToString(mx.status) << "): " << mx.error << "\n";
-    return kExitUnhealthy;
-  }
-  bool all_healthy = true;
-  if (options.output == "json") std::cout << "[";
-  for (std::size_t i = 0; i < mx.records.size(); ++i) {
-    ProbeSpec host_spec = spec;
-    host_spec.host = mx.records[i].host;
-    if (options.output == "text") {
-      std::cout << (i ? "\n" : "") << "=== MX " << mx.records[i].preference << " "
-                << mx.records[i].host << "\n";
-    } else if (i > 0) {
-      std::cout << ",";
-    }
-    ProbeResult result = RunProbe(host_spec);
-    Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));
-    all_healthy = all_healthy && verdict.healthy;
-    Print(result, options, verdict);
-  }
-  if (options.output == "json") std::cout << "]\n";
-  return all_healthy ? kExitHealthy : kExitUnhealthy;
+  return ProbeEachSeries(options, *target, spec);
 }
 
 }  // namespace smtp

@@ -18,23 +18,6 @@ namespace {
 
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-// The result that stands for a probe whose runner threw: the engine reports failures as data, so
-// this is a bug, but one that must not leave an entry running forever.
-ProbeResult InternalError(const ProbeSpec& spec, std::exception_ptr error) {
-  ProbeResult result;
-  result.host = spec.host;
-  result.port = spec.port;
-  result.failure_reason = FailureReason::kProtocol;
-  result.failure_detail = "internal error";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& exception) {
-    result.failure_detail += std::string(": ") + exception.what();
-  } catch (...) {
-  }
-  return result;
-}
-
 void LogStateChange(Logger& logger, const TargetSnapshot& snapshot, const std::string& module,
                     StatusState state) {
   const std::string& target = snapshot.target;
@@ -155,7 +138,11 @@ asio::awaitable<ProbeResult> ProbeLoop::CountedProbe(ProbeSpec spec) {
   ++counters_.probes_in_flight;
   auto [error, result] = co_await asio::co_spawn(executor_, runner_.probe(spec), kAwait);
   if (error) {
-    result = InternalError(spec, error);
+    // A runner reports failures as data; this is a bug, but one that must not leave an entry
+    // running forever.
+    result = InternalErrorResult(error);
+    result.host = spec.host;
+    result.port = spec.port;
     logger_.Error("probe failed with an internal error", {{"err", result.failure_detail}});
   }
   --counters_.probes_in_flight;

@@ -8,16 +8,14 @@
 // Query callbacks never resume a coroutine directly: the completion is posted to the awaiting
 // coroutine's executor, so user code never runs inside c-ares (which is not re-entrant) and a
 // resolver may be destroyed by the very coroutine a lookup resumes.
+//
+// What involves no I/O (the server setting, turning c-ares' answers into DnsAnswers) is in
+// probes/dns_parse.{h,cc}; the rules applied to answers are in probes/dns_answer.{h,cc}.
 #include <utility>
 // ^ Before any Boost.Asio header (g++ 12 coroutines); this line stops include sorting moving it.
 #include <ares.h>
-#include <arpa/inet.h>
-#include <arpa/nameser.h>
-#include <netinet/in.h>
 #include <poll.h>
 
-#include <algorithm>
-#include <array>
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -27,7 +25,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -35,55 +32,21 @@
 #include <mutex>
 #include <optional>
 
+#include "probes/dns_parse.h"
 #include "probes/dns_resolver.h"
+#include "probes/text.h"
 
 namespace smtp {
-
-const char* ToString(DnsStatus status) {
-  switch (status) {
-    case DnsStatus::kOk:
-      return "ok";
-    case DnsStatus::kNxDomain:
-      return "nxdomain";
-    case DnsStatus::kNoData:
-      return "nodata";
-    case DnsStatus::kTimeout:
-      return "timeout";
-    case DnsStatus::kServFail:
-      return "servfail";
-    case DnsStatus::kCancelled:
-      return "cancelled";
-    case DnsStatus::kNullMx:
-      return "null_mx";
-    case DnsStatus::kError:
-      return "error";
-  }
-  return "error";
-}
-
 namespace {
 
+using dns::Query;
+using dns::RawAnswer;
 using Executor = boost::asio::any_io_executor;
 
 // Per try; c-ares doubles it for each further round over the server list, so with kTries = 2 a
 // silent server costs 2 s + 4 s. The prober's own deadline (via Cancel) usually comes first.
 constexpr int kTryTimeoutMs = 2000;
 constexpr int kTries = 2;
-constexpr int kDefaultDnsPort = 53;  // RFC 1035 §4.2
-
-// The outcome of one c-ares query: its status and, on success, the whole DNS message.
-struct RawAnswer {
-  int status = ARES_ENOTINITIALIZED;
-  std::vector<unsigned char> message;
-};
-
-struct Query {
-  std::string name;
-  int type = ns_t_a;
-  // true: ares_search, which applies the resolv.conf search list and ndots like getaddrinfo;
-  // false: ares_query, for names that are absolute by construction (in-addr.arpa, ip6.arpa).
-  bool search = true;
-};
 
 // Type-erased completion of a batch of queries. Holds outstanding work on the handler's executor
 // so that the awaiting coroutine's io_context does not run out of work before we post to it.
@@ -135,239 +98,6 @@ void OnQueryDone(void* arg, int status, int /*timeouts*/, unsigned char* abuf, i
   if (--batch.remaining == 0) batch.completion->Complete(std::move(batch.answers));
 }
 
-struct ServerAddress {
-  int family = AF_INET;
-  std::array<unsigned char, 16> bytes{};
-  int port = kDefaultDnsPort;
-  std::string label;  // for error messages: "192.0.2.53:53", "[2001:db8::53]:53"
-};
-
-std::optional<int> ParsePort(std::string_view text) {
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  int port = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    port = port * 10 + (c - '0');
-  }
-  if (port < 1 || port > 65535) return std::nullopt;
-  return port;
-}
-
-// "IP", "IP:port", "[IPv6]:port", "[IPv6]" or a bare IPv6 literal. Host names are refused: the
-// resolver cannot resolve its own server without another resolver.
-std::optional<ServerAddress> ParseServer(std::string_view text, std::string* error) {
-  std::string_view host = text;
-  std::optional<int> port = kDefaultDnsPort;
-  if (!text.empty() && text.front() == '[') {
-    std::size_t close = text.find(']');
-    if (close == std::string_view::npos) {
-      *error = "dns server \"" + std::string(text) + "\": missing ']'";
-      return std::nullopt;
-    }
-    host = text.substr(1, close - 1);
-    std::string_view rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      port = rest.front() == ':' ? ParsePort(rest.substr(1)) : std::nullopt;
-    }
-  } else if (std::count(text.begin(), text.end(), ':') == 1) {
-    std::size_t colon = text.find(':');
-    host = text.substr(0, colon);
-    port = ParsePort(text.substr(colon + 1));
-  }
-  if (!port) {
-    *error = "dns server \"" + std::string(text) + "\": bad port";
-    return std::nullopt;
-  }
-  ServerAddress server;
-  server.port = *port;
-  std::string host_text(host);
-  if (inet_pton(AF_INET, host_text.c_str(), server.bytes.data()) == 1) {
-    server.family = AF_INET;
-    server.label = host_text + ":" + std::to_string(*port);
-  } else if (inet_pton(AF_INET6, host_text.c_str(), server.bytes.data()) == 1) {
-    server.family = AF_INET6;
-    server.label = "[" + host_text + "]:" + std::to_string(*port);
-  } else {
-    *error =
-        "dns server \"" + std::string(text) + "\": not an IP address (IP, IP:port or [IPv6]:port)";
-    return std::nullopt;
-  }
-  return server;
-}
-
-bool IsIpLiteral(const std::string& text) {
-  unsigned char buffer[16];
-  return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
-         inet_pton(AF_INET6, text.c_str(), buffer) == 1;
-}
-
-std::string StripBrackets(std::string text) {
-  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
-    return text.substr(1, text.size() - 2);
-  }
-  return text;
-}
-
-std::string StripTrailingDot(std::string name) {
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  return name;
-}
-
-const char* TypeName(int type) {
-  switch (type) {
-    case ns_t_a:
-      return "A";
-    case ns_t_aaaa:
-      return "AAAA";
-    case ns_t_mx:
-      return "MX";
-    case ns_t_ptr:
-      return "PTR";
-    default:
-      return "?";
-  }
-}
-
-DnsStatus MapStatus(int ares_status) {
-  switch (ares_status) {
-    case ARES_SUCCESS:
-      return DnsStatus::kOk;
-    case ARES_ENOTFOUND:
-      return DnsStatus::kNxDomain;
-    case ARES_ENODATA:
-      return DnsStatus::kNoData;
-    case ARES_ETIMEOUT:
-      return DnsStatus::kTimeout;
-    case ARES_ESERVFAIL:
-    case ARES_EREFUSED:
-    case ARES_ECONNREFUSED:
-    case ARES_EBADRESP:
-    case ARES_EFORMERR:  // the server could not parse our query: its fault or a middlebox's
-    case ARES_ENOTIMP:
-      return DnsStatus::kServFail;
-    case ARES_ECANCELLED:
-    case ARES_EDESTRUCTION:
-      return DnsStatus::kCancelled;
-    default:
-      return DnsStatus::kError;
-  }
-}
-
-// A failed answer with a message naming what was asked, of whom, and what went wrong.
-template <typename T>
-DnsAnswer<T> Failure(int ares_status, const Query& query, const std::string& server) {
-  DnsAnswer<T> answer;
-  answer.status = MapStatus(ares_status);
-  const std::string what = query.name + " " + TypeName(query.type);
-  switch (answer.status) {
-    case DnsStatus::kNxDomain:
-      answer.error = "NXDOMAIN for " + query.name;
-      break;
-    case DnsStatus::kNoData:
-      answer.error = std::string("no ") + TypeName(query.type) + " records for " + query.name;
-      break;
-    case DnsStatus::kTimeout:
-      answer.error = "timeout querying " + server + " for " + what;
-      break;
-    case DnsStatus::kCancelled:
-      answer.error = "lookup of " + what + " cancelled";
-      break;
-    default:
-      answer.error = std::string(ares_strerror(ares_status)) + " (" + server + ", " + what + ")";
-      break;
-  }
-  return answer;
-}
-
-// Names c-ares would mangle: it works on C strings. Everything else (label length, total length)
-// c-ares checks itself and reports as ARES_EBADNAME.
-bool UsableName(const std::string& name) {
-  return !name.empty() && name.find('\0') == std::string::npos;
-}
-
-template <typename T>
-DnsAnswer<T> BadName(const std::string& name) {
-  DnsAnswer<T> answer;
-  answer.status = DnsStatus::kError;
-  answer.error = "invalid DNS name \"" + name + "\"";
-  return answer;
-}
-
-DnsAnswer<std::vector<std::string>> ParseAddresses(const RawAnswer& raw, const Query& query,
-                                                   const std::string& server) {
-  using Result = std::vector<std::string>;
-  if (raw.status != ARES_SUCCESS) return Failure<Result>(raw.status, query, server);
-  hostent* host = nullptr;
-  const int length = static_cast<int>(raw.message.size());
-  const int status =
-      query.type == ns_t_aaaa
-          ? ares_parse_aaaa_reply(raw.message.data(), length, &host, nullptr, nullptr)
-          : ares_parse_a_reply(raw.message.data(), length, &host, nullptr, nullptr);
-  if (status != ARES_SUCCESS) return Failure<Result>(status, query, server);
-  DnsAnswer<Result> answer;
-  answer.status = DnsStatus::kOk;
-  for (char** address = host->h_addr_list; address != nullptr && *address != nullptr; ++address) {
-    char text[INET6_ADDRSTRLEN] = {};
-    if (inet_ntop(host->h_addrtype, *address, text, sizeof(text)) != nullptr) {
-      answer.value.emplace_back(text);
-    }
-  }
-  ares_free_hostent(host);
-  if (answer.value.empty()) return Failure<Result>(ARES_ENODATA, query, server);
-  return answer;
-}
-
-// Orders failures of the two families for kBoth: the most telling one is reported. NXDOMAIN is
-// authoritative for the name; "no AAAA" says least when A failed for another reason.
-int FailureRank(DnsStatus status) {
-  switch (status) {
-    case DnsStatus::kNxDomain:
-      return 5;
-    case DnsStatus::kTimeout:
-      return 4;
-    case DnsStatus::kServFail:
-      return 3;
-    case DnsStatus::kError:
-      return 2;
-    case DnsStatus::kNoData:
-      return 1;
-    default:
-      return 0;
-  }
-}
-
-bool LessCaseInsensitive(const std::string& a, const std::string& b) {
-  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) <
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
-// RFC 1035 §3.5 (in-addr.arpa) and RFC 3596 §2.5 (ip6.arpa, one label per nibble), both with
-// the least significant part first.
-std::optional<std::string> ReverseName(const std::string& address, int* family,
-                                       std::array<unsigned char, 16>* bytes) {
-  if (inet_pton(AF_INET, address.c_str(), bytes->data()) == 1) {
-    *family = AF_INET;
-    std::string name;
-    for (int i = 3; i >= 0; --i) name += std::to_string((*bytes)[i]) + ".";
-    return name + "in-addr.arpa";
-  }
-  if (inet_pton(AF_INET6, address.c_str(), bytes->data()) == 1) {
-    *family = AF_INET6;
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string name;
-    for (int i = 15; i >= 0; --i) {
-      name += kHex[(*bytes)[i] & 0xf];
-      name += '.';
-      name += kHex[(*bytes)[i] >> 4];
-      name += '.';
-    }
-    return name + "ip6.arpa";
-  }
-  return std::nullopt;
-}
-
 class AresResolver final : public DnsResolver {
  public:
   explicit AresResolver(Executor executor) : executor_(std::move(executor)), timer_(executor_) {}
@@ -388,9 +118,9 @@ class AresResolver final : public DnsResolver {
   AresResolver& operator=(const AresResolver&) = delete;
 
   bool Init(std::string_view server_text, std::string* error) {
-    std::optional<ServerAddress> server;
+    std::optional<dns::ServerAddress> server;
     if (!server_text.empty()) {
-      server = ParseServer(server_text, error);
+      server = dns::ParseServer(server_text, error);
       if (!server) return false;
       server_label_ = server->label;
     }
@@ -442,10 +172,11 @@ class AresResolver final : public DnsResolver {
   boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupAddresses(
       std::string host, IpProtocol protocol) override {
     using Result = std::vector<std::string>;
-    if (std::string literal = StripBrackets(host); IsIpLiteral(literal)) {
+    if (std::string literal = dns::StripBrackets(host); IsIpLiteral(literal)) {
       co_return DnsAnswer<Result>{DnsStatus::kOk, "", Result{literal}};
     }
-    if (!UsableName(host)) co_return BadName<Result>(host);
+    if (!dns::UsableName(host))
+      co_return DnsAnswer<Result>{DnsStatus::kError, dns::BadNameText(host), {}};
 
     std::vector<Query> queries;
     if (protocol != IpProtocol::kIp4) queries.push_back({host, ns_t_aaaa, true});
@@ -454,105 +185,33 @@ class AresResolver final : public DnsResolver {
     // them): after the co_await only locals are used.
     const std::string server = server_label_;
     std::vector<RawAnswer> raw = co_await Run(queries);
-
-    DnsAnswer<Result> combined;
-    std::optional<DnsAnswer<Result>> worst;
+    std::vector<DnsAnswer<Result>> parts;
     for (std::size_t i = 0; i < queries.size(); ++i) {
-      DnsAnswer<Result> part = ParseAddresses(raw[i], queries[i], server);
-      if (part.ok()) {
-        combined.status = DnsStatus::kOk;
-        for (auto& address : part.value) combined.value.push_back(std::move(address));
-      } else if (part.status == DnsStatus::kCancelled) {
-        co_return part;
-      } else if (!worst || FailureRank(part.status) > FailureRank(worst->status)) {
-        worst = std::move(part);
-      }
+      parts.push_back(dns::ParseAddresses(raw[i], queries[i], server));
     }
-    if (combined.ok()) co_return combined;
-    co_return std::move(*worst);
+    co_return dns::CombineAddresses(std::move(parts));
   }
 
   boost::asio::awaitable<DnsAnswer<std::vector<MxRecord>>> LookupMx(std::string domain) override {
-    using Result = std::vector<MxRecord>;
-    if (!UsableName(domain)) co_return BadName<Result>(domain);
+    if (!dns::UsableName(domain))
+      co_return DnsAnswer<std::vector<MxRecord>>{DnsStatus::kError, dns::BadNameText(domain), {}};
     const Query query{domain, ns_t_mx, true};
     const std::string server = server_label_;  // `this` may be gone after the co_await
     std::vector<RawAnswer> raw = co_await Run(std::vector<Query>(1, query));
-    if (raw[0].status != ARES_SUCCESS) co_return Failure<Result>(raw[0].status, query, server);
-
-    ares_mx_reply* replies = nullptr;
-    const int status = ares_parse_mx_reply(raw[0].message.data(),
-                                           static_cast<int>(raw[0].message.size()), &replies);
-    if (status != ARES_SUCCESS) co_return Failure<Result>(status, query, server);
-    DnsAnswer<Result> answer;
-    answer.status = DnsStatus::kOk;
-    bool null_mx = false;
-    for (ares_mx_reply* reply = replies; reply != nullptr; reply = reply->next) {
-      std::string host = StripTrailingDot(reply->host != nullptr ? reply->host : "");
-      // RFC 7505: a single MX with the root as exchange ("Null MX") says the domain accepts no
-      // mail. It is not a host to probe.
-      if (host.empty()) {
-        null_mx = true;
-        continue;
-      }
-      answer.value.push_back(MxRecord{reply->priority, std::move(host)});
-    }
-    ares_free_data(replies);
-    if (answer.value.empty()) {
-      answer.status = null_mx ? DnsStatus::kNullMx : DnsStatus::kNoData;
-      answer.error = null_mx ? "null MX (RFC 7505): " + domain + " accepts no mail"
-                             : "no MX records for " + domain;
-      co_return answer;
-    }
-    // RFC 5321 §5.1: lower preference first. Equal preferences would be tried in random order;
-    // a monitor wants stable series, so ties are ordered by name (case-insensitive, RFC 4343).
-    std::sort(answer.value.begin(), answer.value.end(), [](const MxRecord& a, const MxRecord& b) {
-      if (a.preference != b.preference) return a.preference < b.preference;
-      if (LessCaseInsensitive(a.host, b.host)) return true;
-      if (LessCaseInsensitive(b.host, a.host)) return false;
-      return a.host < b.host;
-    });
-    co_return answer;
+    co_return dns::ParseMx(raw[0], query, server);
   }
 
   boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupPtr(
       std::string address) override {
-    using Result = std::vector<std::string>;
-    const std::string literal = StripBrackets(address);
-    int family = AF_INET;
-    std::array<unsigned char, 16> bytes{};
-    std::optional<std::string> reverse = ReverseName(literal, &family, &bytes);
+    std::optional<dns::ReverseQuery> reverse = dns::ReverseName(dns::StripBrackets(address));
     if (!reverse) {
-      co_return DnsAnswer<Result>{DnsStatus::kError, "not an IP address: \"" + address + "\"", {}};
+      co_return DnsAnswer<std::vector<std::string>>{
+          DnsStatus::kError, "not an IP address: \"" + address + "\"", {}};
     }
-    const Query query{*reverse, ns_t_ptr, false};
+    const Query query{reverse->name, ns_t_ptr, false};
     const std::string server = server_label_;  // `this` may be gone after the co_await
     std::vector<RawAnswer> raw = co_await Run(std::vector<Query>(1, query));
-    if (raw[0].status != ARES_SUCCESS) co_return Failure<Result>(raw[0].status, query, server);
-
-    hostent* host = nullptr;
-    const int status =
-        ares_parse_ptr_reply(raw[0].message.data(), static_cast<int>(raw[0].message.size()),
-                             bytes.data(), family == AF_INET ? 4 : 16, family, &host);
-    if (status != ARES_SUCCESS) co_return Failure<Result>(status, query, server);
-    DnsAnswer<Result> answer;
-    answer.status = DnsStatus::kOk;
-    auto add = [&answer](const char* name) {
-      if (name == nullptr) return;
-      std::string stripped = StripTrailingDot(name);
-      if (stripped.empty()) return;
-      if (std::find(answer.value.begin(), answer.value.end(), stripped) == answer.value.end()) {
-        answer.value.push_back(std::move(stripped));
-      }
-    };
-    // c-ares lists every PTR target among the aliases (in answer order) and repeats one of them
-    // as h_name; aliases first keeps the server's order.
-    for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias)
-      add(*alias);
-    add(host->h_name);
-    ares_free_hostent(host);
-    if (answer.value.empty()) co_return Failure<Result>(ARES_ENODATA, query, server);
-    co_return answer;
+    co_return dns::ParsePtr(raw[0], query, server, *reverse);
   }
 
   void Cancel() override {
@@ -718,14 +377,7 @@ std::unique_ptr<DnsResolver> DnsResolver::Create(boost::asio::any_io_executor ex
 boost::asio::awaitable<DnsAnswer<std::vector<MxRecord>>> LookupMailHosts(DnsResolver& resolver,
                                                                          std::string domain) {
   DnsAnswer<std::vector<MxRecord>> answer = co_await resolver.LookupMx(domain);
-  if (answer.status == DnsStatus::kNoData) {
-    // RFC 5321 §5.1: "If an empty list of MXs is returned, the address is treated as if it was
-    // associated with an implicit MX RR, with a preference of 0, pointing to that host."
-    answer.status = DnsStatus::kOk;
-    answer.error.clear();
-    answer.value = {MxRecord{0, StripTrailingDot(domain)}};
-  }
-  co_return answer;
+  co_return MailHostsOf(domain, std::move(answer));
 }
 
 }  // namespace smtp

@@ -3,7 +3,7 @@
 // the executor it was created with.
 //
 // Every lookup completes exactly once. Cancel() makes pending lookups complete promptly with
-// DnsStatus::kCancelled; the prober calls it when the probe's deadline passes.
+// DnsStatus::kCancelled; the prober and the target expansion call it when their deadline passes.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -13,35 +13,10 @@
 #include <string_view>
 #include <vector>
 
+#include "probes/dns_answer.h"
 #include "probes/probe_spec.h"
 
 namespace smtp {
-
-enum class DnsStatus {
-  kOk,
-  kNxDomain,   // the name does not exist
-  kNoData,     // the name exists but has no record of the asked type
-  kTimeout,    // the server did not answer within the resolver's own tries
-  kServFail,   // SERVFAIL / REFUSED / bad answer
-  kCancelled,  // Cancel() was called
-  kNullMx,     // RFC 7505: the domain's only MX is ".": it accepts no mail
-  kError,      // anything else (bad name, out of memory, ...)
-};
-const char* ToString(DnsStatus status);
-
-template <typename T>
-struct DnsAnswer {
-  DnsStatus status = DnsStatus::kError;
-  std::string error;  // human-readable, e.g. "NXDOMAIN for example.invalid"
-  T value{};
-  bool ok() const { return status == DnsStatus::kOk; }
-};
-
-struct MxRecord {
-  int preference = 0;
-  std::string host;  // without the trailing dot
-  bool operator==(const MxRecord&) const = default;
-};
 
 class DnsResolver {
  public:

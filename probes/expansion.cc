@@ -1,144 +1,135 @@
-// TEMPORARY (replaced by the probes/ expansion being written on branch issue8-d).
+// The target expansion's lookups (probes/expansion.h) on the Asio loop: one resolver and one
+// deadline per expansion; probes/expansion_series.cc turns the answers into series.
 #include "probes/expansion.h"
 
+#include <utility>
+// ^ Before any Boost.Asio header (g++ 12 coroutines); this line stops include sorting moving it.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <memory>
 
 #include "probes/awaitable.h"
 #include "probes/dns_resolver.h"
-#include "probes/prober.h"
 #include "probes/text.h"
 
 namespace smtp {
 namespace asio = boost::asio;
-using SteadyClock = std::chrono::steady_clock;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string HostPort(const std::string& host, std::uint16_t port) {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-         std::to_string(port);
-}
+// The lookups of one expansion, all under one deadline. Once it has passed, lookups in flight
+// complete as cancelled (the resolver is cancelled) and no new one starts.
+class Lookups {
+ public:
+  Lookups(asio::any_io_executor executor, std::unique_ptr<DnsResolver> resolver,
+          std::chrono::milliseconds timeout)
+      : resolver_(std::move(resolver)), deadline_(executor, timeout) {
+    // The handler may run after the expansion has finished (it was queued already): it holds
+    // nothing the expansion owns alone.
+    deadline_.async_wait([resolver = std::weak_ptr<DnsResolver>(resolver_),
+                          expired = expired_](const boost::system::error_code& error) {
+      if (error) return;  // cancelled: the expansion finished first
+      *expired = true;
+      if (auto alive = resolver.lock()) alive->Cancel();
+    });
+  }
+  ~Lookups() { deadline_.cancel(); }
 
-ProbeResult DnsFailure(const std::string& host, std::uint16_t port, DnsStatus status,
-                       const std::string& error, std::chrono::nanoseconds took) {
-  ProbeResult result;
-  result.host = host;
-  result.port = port;
-  result.started_at = std::chrono::system_clock::now() -
-                      std::chrono::duration_cast<std::chrono::system_clock::duration>(took);
-  result.duration = took;
-  StepResult step;
-  step.step = Step::kResolve;
-  step.duration = took;
-  step.reason = status == DnsStatus::kCancelled ? FailureReason::kTimeout : FailureReason::kDns;
-  step.detail = error;
-  result.steps.push_back(step);
-  result.failed_step = Step::kResolve;
-  result.failure_reason = step.reason;
-  result.failure_detail = error;
-  return result;
+  asio::awaitable<DnsAnswer<std::vector<MxRecord>>> MailHosts(std::string domain) {
+    if (*expired_) co_return Expired<std::vector<MxRecord>>(domain + " MX");
+    co_return co_await LookupMailHosts(*resolver_, std::move(domain));
+  }
+
+  asio::awaitable<DnsAnswer<std::vector<std::string>>> Addresses(std::string host) {
+    if (*expired_) co_return Expired<std::vector<std::string>>(host + " A/AAAA");
+    co_return co_await resolver_->LookupAddresses(std::move(host), IpProtocol::kBoth);
+  }
+
+ private:
+  template <typename T>
+  static DnsAnswer<T> Expired(const std::string& what) {
+    return DnsAnswer<T>{DnsStatus::kCancelled, "deadline passed before the lookup of " + what, {}};
+  }
+
+  std::shared_ptr<DnsResolver> resolver_;
+  asio::steady_timer deadline_;
+  std::shared_ptr<bool> expired_ = std::make_shared<bool>(false);
+};
+
+asio::awaitable<std::vector<ExpandedTarget>> RunExpansion(ExpansionRequest request) {
+  ExpandedTarget target = TargetSeries(request);
+  if (!ExpansionNeedsDns(request)) co_return std::vector<ExpandedTarget>{std::move(target)};
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  std::string error;
+  std::unique_ptr<DnsResolver> resolver = DnsResolver::Create(executor, request.dns_server, &error);
+  if (!resolver) {
+    if (request.target.mx) target.mx_records = 0;
+    target.failure = ExpansionFailure(target.host, target.port, DnsStatus::kError, error,
+                                      std::chrono::nanoseconds(0));
+    co_return std::vector<ExpandedTarget>{std::move(target)};
+  }
+  Lookups lookups(executor, std::move(resolver), request.timeout);
+
+  std::vector<ExpandedTarget> hosts{target};
+  if (request.target.mx) {
+    const auto start = Clock::now();
+    auto mail_hosts = co_await lookups.MailHosts(request.target.host);
+    hosts = MailHostSeries(request, mail_hosts, Clock::now() - start);
+  }
+  if (request.ip_protocol != IpProtocol::kBoth) co_return hosts;
+
+  std::vector<ExpandedTarget> series;
+  for (ExpandedTarget& host : hosts) {
+    if (host.failure || IsIpLiteral(host.host)) {
+      series.push_back(std::move(host));
+      continue;
+    }
+    const auto start = Clock::now();
+    auto addresses = co_await lookups.Addresses(host.host);
+    for (ExpandedTarget& one : AddressSeries(host, addresses, Clock::now() - start)) {
+      series.push_back(std::move(one));
+    }
+  }
+  co_return series;
 }
 
 }  // namespace
 
 asio::awaitable<std::vector<ExpandedTarget>> Expand(ExpansionRequest request) {
-  auto executor = co_await asio::this_coro::executor;
-  const Target& target = request.target;
-  const std::uint16_t port = target.port != 0 ? target.port : request.default_port;
-  const bool per_address = request.ip_protocol == IpProtocol::kBoth;
-  std::vector<ExpandedTarget> hosts;
-  std::unique_ptr<DnsResolver> resolver;
-  asio::steady_timer deadline(executor);
-  if (target.mx || (per_address && !IsIpLiteral(target.host))) {
-    std::string error;
-    resolver = DnsResolver::Create(executor, request.dns_server, &error);
-    if (!resolver) {
-      ExpandedTarget failed;
-      failed.host = target.host;
-      failed.port = port;
-      failed.label = request.label;
-      failed.failure =
-          DnsFailure(target.host, port, DnsStatus::kError, error, std::chrono::nanoseconds(0));
-      co_return std::vector<ExpandedTarget>{failed};
-    }
-    DnsResolver* raw = resolver.get();
-    deadline.expires_after(request.timeout);
-    deadline.async_wait([raw](const boost::system::error_code& wait_error) {
-      if (!wait_error) raw->Cancel();
-    });
+  ExpandedTarget fallback = TargetSeries(request);
+  std::exception_ptr error;
+  try {
+    co_return co_await RunExpansion(std::move(request));
+  } catch (...) {
+    // Last-resort guard, as in Probe(): failures are data, so this is a bug if it fires.
+    error = std::current_exception();
   }
-  if (target.mx) {
-    const auto start = SteadyClock::now();
-    auto answer = co_await LookupMailHosts(*resolver, target.host);
-    if (!answer.ok() || answer.value.empty()) {
-      ExpandedTarget failed;
-      failed.host = target.host;
-      failed.port = port;
-      failed.label = request.label;
-      failed.mx_records = 0;
-      failed.failure = DnsFailure(target.host, port, answer.status,
-                                  "MX lookup for " + target.host + ": " + answer.error,
-                                  SteadyClock::now() - start);
-      co_return std::vector<ExpandedTarget>{failed};
-    }
-    for (const MxRecord& record : answer.value) {
-      ExpandedTarget child;
-      child.host = record.host;
-      child.port = port;
-      child.label = HostPort(record.host, port);
-      child.key = "|" + ToLowerAscii(record.host);
-      child.domain = target.host;
-      child.mx_records = static_cast<int>(answer.value.size());
-      hosts.push_back(std::move(child));
-    }
-  } else {
-    ExpandedTarget child;
-    child.host = target.host;
-    child.port = port;
-    child.label = request.label;
-    hosts.push_back(std::move(child));
-  }
-  if (!per_address) co_return hosts;
-  std::vector<ExpandedTarget> children;
-  for (ExpandedTarget& host : hosts) {
-    if (IsIpLiteral(host.host)) {
-      children.push_back(std::move(host));
-      continue;
-    }
-    const auto start = SteadyClock::now();
-    auto addresses = co_await resolver->LookupAddresses(host.host, IpProtocol::kBoth);
-    if (!addresses.ok()) {
-      host.failure = DnsFailure(host.host, host.port, addresses.status,
-                                "cannot resolve " + host.host + ": " + addresses.error,
-                                SteadyClock::now() - start);
-      children.push_back(std::move(host));
-      continue;
-    }
-    for (const std::string& address : addresses.value) {
-      ExpandedTarget child = host;
-      child.address = address;
-      child.key = host.key + "|" + address;
-      children.push_back(std::move(child));
-    }
-  }
-  co_return children;
+  fallback.failure = InternalErrorResult(error);
+  fallback.failure->host = fallback.host;
+  fallback.failure->port = fallback.port;
+  co_return std::vector<ExpandedTarget>{std::move(fallback)};
 }
 
-asio::awaitable<ProbeResult> Probe(ProbeSpec spec) {
-  auto executor = co_await asio::this_coro::executor;
-  auto& io = asio::query(executor, asio::execution::context);
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(ProbeResult)>(
-      [&io](auto handler, ProbeSpec s) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        StartProbe(static_cast<asio::io_context&>(io), std::move(s),
-                   [shared](ProbeResult r) { (*shared)(std::move(r)); });
-      },
-      asio::use_awaitable, std::move(spec));
+void StartExpansion(asio::io_context& io, ExpansionRequest request,
+                    std::function<void(std::vector<ExpandedTarget>)> done) {
+  // Expand() returns exceptions as series: the completion's exception_ptr is always null.
+  asio::co_spawn(io, Expand(std::move(request)),
+                 [done = std::move(done)](std::exception_ptr, std::vector<ExpandedTarget> series) {
+                   done(std::move(series));
+                 });
+}
+
+std::vector<ExpandedTarget> ExpandTarget(const ExpansionRequest& request) {
+  if (!ExpansionNeedsDns(request)) return {TargetSeries(request)};
+  asio::io_context io;
+  std::vector<ExpandedTarget> series;
+  StartExpansion(io, request,
+                 [&series](std::vector<ExpandedTarget> done) { series = std::move(done); });
+  io.run();
+  return series;
 }
 
 }  // namespace smtp

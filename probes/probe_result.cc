@@ -93,4 +93,17 @@ std::string ProbeResultLabel(const ProbeResult& result) {
   return reason.empty() ? "unknown" : reason;
 }
 
+ProbeResult InternalErrorResult(std::exception_ptr error) {
+  ProbeResult result;
+  result.failure_reason = FailureReason::kProtocol;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& exception) {
+    result.failure_detail = std::string("internal error: ") + exception.what();
+  } catch (...) {
+    result.failure_detail = "internal error";
+  }
+  return result;
+}
+
 }  // namespace smtp

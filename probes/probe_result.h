@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -195,5 +196,11 @@ struct ProbeResult {
 // "success", or the failure reason ("dns", "refused", "timeout", ...; "unknown" for a failure
 // without one): the `result` label of smtp_exporter_probes_total.
 std::string ProbeResultLabel(const ProbeResult& result);
+
+// The result that stands for a probe or a target expansion that threw: a bug, since the engine
+// reports failures as data. Not successful, reason protocol, no failed step, detail
+// "internal error: <what()>"; `error` must not be null. The awaitable entry points
+// (probes/awaitable.h) return it instead of letting the exception escape.
+ProbeResult InternalErrorResult(std::exception_ptr error);
 
 }  // namespace smtp

@@ -40,8 +40,8 @@ struct RelayTestOptions {
 };
 
 struct ProbeSpec {
-  // Host name or IP literal (no brackets). For "mx:domain" targets the caller expands the MX
-  // records first and builds one ProbeSpec per MX host.
+  // Host name or IP literal (no brackets). A configured target is expanded first
+  // (probes/expansion.h): one ProbeSpec per series, e.g. per MX host of an "mx:domain" target.
   std::string host;
   std::uint16_t port = 25;
   // If set, connect here instead of resolving `host` (used when the caller already resolved, e.g.

@@ -9,14 +9,17 @@
 //    FailureReason, and still sends QUIT when the channel is sane (a complete reply was just read).
 //  - The engine never sends DATA or BDAT; every command passes through FormatCommand.
 //  - Memory per probe is bounded whatever the server sends (ReplyLimits, transcript caps).
+//  - Failures are data: a probe always completes with a result, never with an exception.
+//
+// Three forms of one engine: the callback and blocking forms below, and the coroutine form
+// (probes/awaitable.h, which pulls in Boost.Asio). What to probe for a configured target, one
+// probe per series, is the target expansion's (probes/expansion.h, included here since every
+// caller of the engine expands first).
 #pragma once
 
-#include <chrono>
 #include <functional>
-#include <string>
-#include <vector>
 
-#include "probes/dns_resolver.h"
+#include "probes/expansion.h"
 #include "probes/probe_result.h"
 #include "probes/probe_spec.h"
 
@@ -31,16 +34,5 @@ void StartProbe(boost::asio::io_context& io, ProbeSpec spec, std::function<void(
 
 // Runs one probe to completion on a private io_context. Blocking.
 ProbeResult RunProbe(const ProbeSpec& spec);
-
-// The mail hosts of `domain` (LookupMailHosts: MX records in preference order, or the implicit
-// MX). Blocking, bounded by `timeout`.
-struct MxExpansion {
-  DnsStatus status = DnsStatus::kError;
-  std::string error;
-  std::vector<MxRecord> records;
-  std::chrono::nanoseconds duration{0};
-};
-MxExpansion ExpandMx(const std::string& domain, const std::string& dns_server,
-                     std::chrono::milliseconds timeout);
 
 }  // namespace smtp

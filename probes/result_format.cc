@@ -112,6 +112,130 @@ void WriteCapabilities(JsonWriter& json, const std::optional<Capabilities>& capa
   json.EndObject();
 }
 
+// Objects of ToJson.
+void WriteTls(JsonWriter& json, const TlsInfo& tls) {
+  json.BeginObject();
+  json.Key("handshake_ok").Bool(tls.handshake_ok);
+  json.Key("version").String(tls.version);
+  json.Key("cipher").String(tls.cipher);
+  json.Key("chain_verified").Bool(tls.chain_verified);
+  json.Key("hostname_verified").Bool(tls.hostname_verified);
+  json.Key("verified").Bool(tls.verified());
+  json.Key("verify_error").String(tls.verify_error);
+  json.Key("verified_name").String(tls.verified_name);
+  json.Key("earliest_not_after").Integer(tls.earliest_not_after);
+  json.Key("chain").BeginArray();
+  for (const CertificateInfo& certificate : tls.chain) {
+    json.BeginObject();
+    json.Key("subject").String(certificate.subject);
+    json.Key("issuer").String(certificate.issuer);
+    json.Key("serial").String(certificate.serial);
+    json.Key("not_before").Integer(certificate.not_before);
+    json.Key("not_after").Integer(certificate.not_after);
+    json.Key("dns_names").Strings(certificate.dns_names);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+}
+
+void WriteRelay(JsonWriter& json, const RelayResult& relay, const RelayJudgement& judgement) {
+  json.BeginObject();
+  json.Key("verdict").String(ToString(judgement.verdict));
+  json.Key("summary").String(judgement.summary);
+  json.Key("ran").Bool(relay.ran);
+  json.Key("open").Bool(judgement.verdict == RelayVerdict::kOpen);
+  json.Key("complete").Bool(relay.ran && relay.complete());
+  json.Key("catch_all").OptionalBool(judgement.catch_all);
+  json.Key("over_tls").Bool(relay.over_tls);
+  json.Key("reconnects").Integer(relay.reconnects);
+  json.Key("stop_reason").String(ToString(relay.stop_reason));
+  json.Key("stop_detail").String(relay.stop_detail);
+  json.Key("attempts").BeginArray();
+  for (const RelayAttempt& attempt : relay.attempts) {
+    json.BeginObject();
+    json.Key("variant").String(attempt.variant);
+    json.Key("mail_from").String(attempt.mail_from);
+    json.Key("rcpt_to").String(attempt.rcpt_to);
+    json.Key("hack").Bool(attempt.hack);
+    json.Key("mail_code").Integer(attempt.mail_code);
+    json.Key("rcpt_code").Integer(attempt.rcpt_code);
+    json.Key("outcome").String(ToString(attempt.outcome));
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("catch_all_checks").BeginArray();
+  for (const CatchAllCheck& check : relay.catch_all_checks) {
+    json.BeginObject();
+    json.Key("domain").String(check.domain);
+    json.Key("rcpt_to").String(check.rcpt_to);
+    json.Key("mail_code").Integer(check.mail_code);
+    json.Key("rcpt_code").Integer(check.rcpt_code);
+    json.Key("accepted").OptionalBool(check.accepted);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+}
+
+// The sections of FormatReport.
+void ReportSteps(const ProbeResult& result, std::ostringstream& out) {
+  out << "\nsteps:\n";
+  for (const StepResult& step : result.steps) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-12s %10s  %-4s %-7s %s\n", ToString(step.step),
+                  Milliseconds(step.duration).c_str(),
+                  step.reply_code ? std::to_string(step.reply_code).c_str() : "-",
+                  step.ok ? "ok" : "FAILED", step.ok ? "" : ToString(step.reason));
+    out << line;
+  }
+  out << "  total        " << Milliseconds(result.duration) << "\n";
+}
+
+void ReportTls(const TlsInfo& tls, std::ostringstream& out) {
+  out << "tls:          " << tls.version << " " << tls.cipher << "\n";
+  if (!tls.chain.empty()) {
+    out << "certificate:  " << tls.chain.front().subject << "\n";
+    out << "  issuer      " << tls.chain.front().issuer << "\n";
+    out << "  serial      " << tls.chain.front().serial << "\n";
+  }
+  if (tls.earliest_not_after != 0) {
+    out << "  expires     " << UtcTime(tls.earliest_not_after) << " (earliest in chain)\n";
+  }
+  out << "  verified    "
+      << (tls.verified() ? "yes, for " + tls.verified_name : "NO: " + tls.verify_error) << "\n";
+}
+
+void ReportRelay(const RelayResult& relay, const RelayJudgement& judgement,
+                 std::ostringstream& out) {
+  out << "relay test:   " << judgement.summary << "\n";
+  for (const CatchAllCheck& check : relay.catch_all_checks) {
+    char line[512];
+    std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s\n", "catch-all check",
+                  !check.accepted   ? "no answer"
+                  : *check.accepted ? "accepted"
+                                    : "refused",
+                  ReplyCodeText(check.mail_code).c_str(), ReplyCodeText(check.rcpt_code).c_str(),
+                  check.rcpt_to.c_str());
+    out << line;
+  }
+  for (const RelayAttempt& attempt : relay.attempts) {
+    char line[512];
+    std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s -> %s\n",
+                  attempt.variant.c_str(), ToString(attempt.outcome),
+                  ReplyCodeText(attempt.mail_code).c_str(),
+                  ReplyCodeText(attempt.rcpt_code).c_str(), attempt.mail_from.c_str(),
+                  attempt.rcpt_to.c_str());
+    out << line;
+  }
+  if (judgement.catch_all) {
+    out << "catch-all:    "
+        << (*judgement.catch_all ? "yes, a random local part is accepted at RCPT"
+                                 : "no, a random local part is refused at RCPT")
+        << "\n";
+  }
+}
+
 }  // namespace
 
 std::string FormatTranscript(const ProbeResult& result) {
@@ -130,16 +254,7 @@ std::string FormatTranscript(const ProbeResult& result) {
 
 std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
   std::ostringstream out;
-  out << "\nsteps:\n";
-  for (const StepResult& step : result.steps) {
-    char line[160];
-    std::snprintf(line, sizeof line, "  %-12s %10s  %-4s %-7s %s\n", ToString(step.step),
-                  Milliseconds(step.duration).c_str(),
-                  step.reply_code ? std::to_string(step.reply_code).c_str() : "-",
-                  step.ok ? "ok" : "FAILED", step.ok ? "" : ToString(step.reason));
-    out << line;
-  }
-  out << "  total        " << Milliseconds(result.duration) << "\n";
+  ReportSteps(result, out);
   if (result.greeting) {
     out << "\ngreeting:     " << result.greeting->hostname;
     if (!result.greeting->software.empty()) out << " (" << result.greeting->software;
@@ -169,48 +284,8 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
     if (result.plaintext_fallback) out << "; went on in plaintext";
     out << "\n";
   }
-  if (result.tls && result.tls->handshake_ok) {
-    const TlsInfo& tls = *result.tls;
-    out << "tls:          " << tls.version << " " << tls.cipher << "\n";
-    if (!tls.chain.empty()) {
-      out << "certificate:  " << tls.chain.front().subject << "\n";
-      out << "  issuer      " << tls.chain.front().issuer << "\n";
-      out << "  serial      " << tls.chain.front().serial << "\n";
-    }
-    if (tls.earliest_not_after != 0) {
-      out << "  expires     " << UtcTime(tls.earliest_not_after) << " (earliest in chain)\n";
-    }
-    out << "  verified    "
-        << (tls.verified() ? "yes, for " + tls.verified_name : "NO: " + tls.verify_error) << "\n";
-  }
-  if (result.relay.ran) {
-    out << "relay test:   " << verdict.relay.summary << "\n";
-    for (const CatchAllCheck& check : result.relay.catch_all_checks) {
-      char line[512];
-      std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s\n", "catch-all check",
-                    !check.accepted   ? "no answer"
-                    : *check.accepted ? "accepted"
-                                      : "refused",
-                    ReplyCodeText(check.mail_code).c_str(), ReplyCodeText(check.rcpt_code).c_str(),
-                    check.rcpt_to.c_str());
-      out << line;
-    }
-    for (const RelayAttempt& attempt : result.relay.attempts) {
-      char line[512];
-      std::snprintf(line, sizeof line, "  %-18s %-14s MAIL %s RCPT %s  %s -> %s\n",
-                    attempt.variant.c_str(), ToString(attempt.outcome),
-                    ReplyCodeText(attempt.mail_code).c_str(),
-                    ReplyCodeText(attempt.rcpt_code).c_str(), attempt.mail_from.c_str(),
-                    attempt.rcpt_to.c_str());
-      out << line;
-    }
-    if (verdict.relay.catch_all) {
-      out << "catch-all:    "
-          << (*verdict.relay.catch_all ? "yes, a random local part is accepted at RCPT"
-                                       : "no, a random local part is refused at RCPT")
-          << "\n";
-    }
-  }
+  if (result.tls && result.tls->handshake_ok) ReportTls(*result.tls, out);
+  if (result.relay.ran) ReportRelay(result.relay, verdict.relay, out);
   if (!result.dns.ptr_names.empty() || result.dns.fcrdns_match) {
     out << "reverse dns:  "
         << (result.dns.ptr_names.empty() ? "(none)" : Join(result.dns.ptr_names, ", "));
@@ -292,71 +367,12 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
 
   json.Key("tls");
   if (result.tls) {
-    const TlsInfo& tls = *result.tls;
-    json.BeginObject();
-    json.Key("handshake_ok").Bool(tls.handshake_ok);
-    json.Key("version").String(tls.version);
-    json.Key("cipher").String(tls.cipher);
-    json.Key("chain_verified").Bool(tls.chain_verified);
-    json.Key("hostname_verified").Bool(tls.hostname_verified);
-    json.Key("verified").Bool(tls.verified());
-    json.Key("verify_error").String(tls.verify_error);
-    json.Key("verified_name").String(tls.verified_name);
-    json.Key("earliest_not_after").Integer(tls.earliest_not_after);
-    json.Key("chain").BeginArray();
-    for (const CertificateInfo& certificate : tls.chain) {
-      json.BeginObject();
-      json.Key("subject").String(certificate.subject);
-      json.Key("issuer").String(certificate.issuer);
-      json.Key("serial").String(certificate.serial);
-      json.Key("not_before").Integer(certificate.not_before);
-      json.Key("not_after").Integer(certificate.not_after);
-      json.Key("dns_names").Strings(certificate.dns_names);
-      json.EndObject();
-    }
-    json.EndArray();
-    json.EndObject();
+    WriteTls(json, *result.tls);
   } else {
     json.Null();
   }
-
-  const RelayResult& relay = result.relay;
-  json.Key("relay").BeginObject();
-  json.Key("verdict").String(ToString(verdict.relay.verdict));
-  json.Key("summary").String(verdict.relay.summary);
-  json.Key("ran").Bool(relay.ran);
-  json.Key("open").Bool(verdict.relay.verdict == RelayVerdict::kOpen);
-  json.Key("complete").Bool(relay.ran && relay.complete());
-  json.Key("catch_all").OptionalBool(verdict.relay.catch_all);
-  json.Key("over_tls").Bool(relay.over_tls);
-  json.Key("reconnects").Integer(relay.reconnects);
-  json.Key("stop_reason").String(ToString(relay.stop_reason));
-  json.Key("stop_detail").String(relay.stop_detail);
-  json.Key("attempts").BeginArray();
-  for (const RelayAttempt& attempt : relay.attempts) {
-    json.BeginObject();
-    json.Key("variant").String(attempt.variant);
-    json.Key("mail_from").String(attempt.mail_from);
-    json.Key("rcpt_to").String(attempt.rcpt_to);
-    json.Key("hack").Bool(attempt.hack);
-    json.Key("mail_code").Integer(attempt.mail_code);
-    json.Key("rcpt_code").Integer(attempt.rcpt_code);
-    json.Key("outcome").String(ToString(attempt.outcome));
-    json.EndObject();
-  }
-  json.EndArray();
-  json.Key("catch_all_checks").BeginArray();
-  for (const CatchAllCheck& check : relay.catch_all_checks) {
-    json.BeginObject();
-    json.Key("domain").String(check.domain);
-    json.Key("rcpt_to").String(check.rcpt_to);
-    json.Key("mail_code").Integer(check.mail_code);
-    json.Key("rcpt_code").Integer(check.rcpt_code);
-    json.Key("accepted").OptionalBool(check.accepted);
-    json.EndObject();
-  }
-  json.EndArray();
-  json.EndObject();
+  json.Key("relay");
+  WriteRelay(json, result.relay, verdict.relay);
   json.Key("reply_anomalies").Strings(result.reply_anomalies);
 
   json.Key("dns").BeginObject();

@@ -1,7 +1,7 @@
 // The probe engine's DNS steps against a private dnsmasq on loopback and the fake SMTP server:
 // resolving the target's name, forward-confirmed reverse DNS of the connected address and its
-// match with the banner, MX expansion, and DNS failures that must end the probe with reason dns
-// or timeout. Only 127.0.0.1 is ever contacted.
+// match with the banner, and DNS failures that must end the probe with reason dns or timeout.
+// Only 127.0.0.1 is ever contacted. MX and per-address expansion: expansion_dns_test.cc.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -118,35 +118,6 @@ TEST_F(ProbeDnsTest, SilentDnsServerEndsAtTheProbeDeadlineAsTimeout) {
   EXPECT_EQ(result.failure_reason, FailureReason::kTimeout);
   EXPECT_GE(took, milliseconds(900));
   EXPECT_LT(took, milliseconds(3000)) << "the probe deadline, not c-ares' own retries, ends it";
-}
-
-TEST_F(ProbeDnsTest, MxExpansionIsInPreferenceOrderWithImplicitAndNullMx) {
-  auto dns = StartDns({"mx-host=example.test,mx2.example.test,20",
-                       "mx-host=example.test,mx1.example.test,10",
-                       "mx-host=example.test,backup.example.test,30",
-                       "host-record=nomx.test,127.0.0.1", "mx-host=nullmx.test,.,0",
-                       "local=/test/"});  // authoritative for .test: unknown names are NXDOMAIN
-  ASSERT_NE(dns, nullptr);
-  MxExpansion mx =
-      ExpandMx("example.test", "127.0.0.1:" + std::to_string(dns->port()), milliseconds(5000));
-  ASSERT_EQ(mx.status, DnsStatus::kOk) << mx.error;
-  ASSERT_EQ(mx.records.size(), 3u);
-  EXPECT_EQ(mx.records[0].host, "mx1.example.test");
-  EXPECT_EQ(mx.records[1].host, "mx2.example.test");
-  EXPECT_EQ(mx.records[2].host, "backup.example.test");
-  // RFC 5321 §5.1: no MX records, the domain itself is the implicit MX.
-  MxExpansion implicit =
-      ExpandMx("nomx.test", "127.0.0.1:" + std::to_string(dns->port()), milliseconds(5000));
-  ASSERT_EQ(implicit.status, DnsStatus::kOk) << implicit.error;
-  EXPECT_EQ(implicit.records, (std::vector<MxRecord>{{0, "nomx.test"}}));
-  // RFC 7505: a null MX says the domain takes no mail: nothing to probe.
-  MxExpansion null_mx =
-      ExpandMx("nullmx.test", "127.0.0.1:" + std::to_string(dns->port()), milliseconds(5000));
-  EXPECT_EQ(null_mx.status, DnsStatus::kNullMx);
-  EXPECT_TRUE(null_mx.records.empty());
-  EXPECT_EQ(ExpandMx("nothing.test", "127.0.0.1:" + std::to_string(dns->port()), milliseconds(5000))
-                .status,
-            DnsStatus::kNxDomain);
 }
 
 }  // namespace

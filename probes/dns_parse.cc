@@ -1,0 +1,285 @@
+#include "probes/dns_parse.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace smtp::dns {
+namespace {
+
+std::optional<int> ParsePort(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  int port = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    port = port * 10 + (c - '0');
+  }
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
+std::string StripTrailingDot(std::string name) {
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return name;
+}
+
+const char* TypeName(int type) {
+  switch (type) {
+    case ns_t_a:
+      return "A";
+    case ns_t_aaaa:
+      return "AAAA";
+    case ns_t_mx:
+      return "MX";
+    case ns_t_ptr:
+      return "PTR";
+    default:
+      return "?";
+  }
+}
+
+// Orders failures of the two families for kBoth: the most telling one is reported. NXDOMAIN is
+// authoritative for the name; "no AAAA" says least when A failed for another reason.
+int FailureRank(DnsStatus status) {
+  switch (status) {
+    case DnsStatus::kNxDomain:
+      return 5;
+    case DnsStatus::kTimeout:
+      return 4;
+    case DnsStatus::kServFail:
+      return 3;
+    case DnsStatus::kError:
+      return 2;
+    case DnsStatus::kNoData:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+std::optional<ServerAddress> ParseServer(std::string_view text, std::string* error) {
+  std::string_view host = text;
+  std::optional<int> port = kDefaultPort;
+  if (!text.empty() && text.front() == '[') {
+    std::size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      *error = "dns server \"" + std::string(text) + "\": missing ']'";
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      port = rest.front() == ':' ? ParsePort(rest.substr(1)) : std::nullopt;
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    std::size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    port = ParsePort(text.substr(colon + 1));
+  }
+  if (!port) {
+    *error = "dns server \"" + std::string(text) + "\": bad port";
+    return std::nullopt;
+  }
+  ServerAddress server;
+  server.port = *port;
+  std::string host_text(host);
+  if (inet_pton(AF_INET, host_text.c_str(), server.bytes.data()) == 1) {
+    server.family = AF_INET;
+    server.label = host_text + ":" + std::to_string(*port);
+  } else if (inet_pton(AF_INET6, host_text.c_str(), server.bytes.data()) == 1) {
+    server.family = AF_INET6;
+    server.label = "[" + host_text + "]:" + std::to_string(*port);
+  } else {
+    *error =
+        "dns server \"" + std::string(text) + "\": not an IP address (IP, IP:port or [IPv6]:port)";
+    return std::nullopt;
+  }
+  return server;
+}
+
+DnsStatus MapStatus(int ares_status) {
+  switch (ares_status) {
+    case ARES_SUCCESS:
+      return DnsStatus::kOk;
+    case ARES_ENOTFOUND:
+      return DnsStatus::kNxDomain;
+    case ARES_ENODATA:
+      return DnsStatus::kNoData;
+    case ARES_ETIMEOUT:
+      return DnsStatus::kTimeout;
+    case ARES_ESERVFAIL:
+    case ARES_EREFUSED:
+    case ARES_ECONNREFUSED:
+    case ARES_EBADRESP:
+    case ARES_EFORMERR:  // the server could not parse our query: its fault or a middlebox's
+    case ARES_ENOTIMP:
+      return DnsStatus::kServFail;
+    case ARES_ECANCELLED:
+    case ARES_EDESTRUCTION:
+      return DnsStatus::kCancelled;
+    default:
+      return DnsStatus::kError;
+  }
+}
+
+std::string FailureText(int ares_status, const Query& query, const std::string& server) {
+  const std::string what = query.name + " " + TypeName(query.type);
+  switch (MapStatus(ares_status)) {
+    case DnsStatus::kNxDomain:
+      return "NXDOMAIN for " + query.name;
+    case DnsStatus::kNoData:
+      return std::string("no ") + TypeName(query.type) + " records for " + query.name;
+    case DnsStatus::kTimeout:
+      return "timeout querying " + server + " for " + what;
+    case DnsStatus::kCancelled:
+      return "lookup of " + what + " cancelled";
+    default:
+      return std::string(ares_strerror(ares_status)) + " (" + server + ", " + what + ")";
+  }
+}
+
+bool UsableName(const std::string& name) {
+  return !name.empty() && name.find('\0') == std::string::npos;
+}
+
+std::string BadNameText(const std::string& name) { return "invalid DNS name \"" + name + "\""; }
+
+std::string StripBrackets(std::string text) {
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    return text.substr(1, text.size() - 2);
+  }
+  return text;
+}
+
+DnsAnswer<std::vector<std::string>> ParseAddresses(const RawAnswer& raw, const Query& query,
+                                                   const std::string& server) {
+  using Result = std::vector<std::string>;
+  if (raw.status != ARES_SUCCESS) return Failure<Result>(raw.status, query, server);
+  hostent* host = nullptr;
+  const int length = static_cast<int>(raw.message.size());
+  const int status =
+      query.type == ns_t_aaaa
+          ? ares_parse_aaaa_reply(raw.message.data(), length, &host, nullptr, nullptr)
+          : ares_parse_a_reply(raw.message.data(), length, &host, nullptr, nullptr);
+  if (status != ARES_SUCCESS) return Failure<Result>(status, query, server);
+  DnsAnswer<Result> answer;
+  answer.status = DnsStatus::kOk;
+  for (char** address = host->h_addr_list; address != nullptr && *address != nullptr; ++address) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (inet_ntop(host->h_addrtype, *address, text, sizeof(text)) != nullptr) {
+      answer.value.emplace_back(text);
+    }
+  }
+  ares_free_hostent(host);
+  if (answer.value.empty()) return Failure<Result>(ARES_ENODATA, query, server);
+  return answer;
+}
+
+DnsAnswer<std::vector<std::string>> CombineAddresses(
+    std::vector<DnsAnswer<std::vector<std::string>>> parts) {
+  DnsAnswer<std::vector<std::string>> combined;
+  std::optional<DnsAnswer<std::vector<std::string>>> worst;
+  for (DnsAnswer<std::vector<std::string>>& part : parts) {
+    if (part.ok()) {
+      combined.status = DnsStatus::kOk;
+      for (std::string& address : part.value) combined.value.push_back(std::move(address));
+    } else if (part.status == DnsStatus::kCancelled) {
+      return std::move(part);
+    } else if (!worst || FailureRank(part.status) > FailureRank(worst->status)) {
+      worst = std::move(part);
+    }
+  }
+  if (combined.ok() || !worst) return combined;
+  return std::move(*worst);
+}
+
+DnsAnswer<std::vector<MxRecord>> ParseMx(const RawAnswer& raw, const Query& query,
+                                         const std::string& server) {
+  using Result = std::vector<MxRecord>;
+  if (raw.status != ARES_SUCCESS) return Failure<Result>(raw.status, query, server);
+  ares_mx_reply* replies = nullptr;
+  const int status =
+      ares_parse_mx_reply(raw.message.data(), static_cast<int>(raw.message.size()), &replies);
+  if (status != ARES_SUCCESS) return Failure<Result>(status, query, server);
+  DnsAnswer<Result> answer;
+  answer.status = DnsStatus::kOk;
+  bool null_mx = false;
+  for (ares_mx_reply* reply = replies; reply != nullptr; reply = reply->next) {
+    std::string host = StripTrailingDot(reply->host != nullptr ? reply->host : "");
+    // RFC 7505: a single MX with the root as exchange ("Null MX") says the domain accepts no
+    // mail. It is not a host to probe.
+    if (host.empty()) {
+      null_mx = true;
+      continue;
+    }
+    answer.value.push_back(MxRecord{reply->priority, std::move(host)});
+  }
+  ares_free_data(replies);
+  if (answer.value.empty()) {
+    answer.status = null_mx ? DnsStatus::kNullMx : DnsStatus::kNoData;
+    answer.error = null_mx ? "null MX (RFC 7505): " + query.name + " accepts no mail"
+                           : "no MX records for " + query.name;
+    return answer;
+  }
+  SortMailHosts(answer.value);
+  return answer;
+}
+
+std::optional<ReverseQuery> ReverseName(const std::string& address) {
+  ReverseQuery reverse;
+  if (inet_pton(AF_INET, address.c_str(), reverse.bytes.data()) == 1) {
+    reverse.family = AF_INET;
+    for (int i = 3; i >= 0; --i) reverse.name += std::to_string(reverse.bytes[i]) + ".";
+    reverse.name += "in-addr.arpa";
+    return reverse;
+  }
+  if (inet_pton(AF_INET6, address.c_str(), reverse.bytes.data()) == 1) {
+    reverse.family = AF_INET6;
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i) {  // one label per nibble, least significant first
+      reverse.name += kHex[reverse.bytes[i] & 0xf];
+      reverse.name += '.';
+      reverse.name += kHex[reverse.bytes[i] >> 4];
+      reverse.name += '.';
+    }
+    reverse.name += "ip6.arpa";
+    return reverse;
+  }
+  return std::nullopt;
+}
+
+DnsAnswer<std::vector<std::string>> ParsePtr(const RawAnswer& raw, const Query& query,
+                                             const std::string& server,
+                                             const ReverseQuery& reverse) {
+  using Result = std::vector<std::string>;
+  if (raw.status != ARES_SUCCESS) return Failure<Result>(raw.status, query, server);
+  hostent* host = nullptr;
+  const int status = ares_parse_ptr_reply(raw.message.data(), static_cast<int>(raw.message.size()),
+                                          reverse.bytes.data(), reverse.family == AF_INET ? 4 : 16,
+                                          reverse.family, &host);
+  if (status != ARES_SUCCESS) return Failure<Result>(status, query, server);
+  DnsAnswer<Result> answer;
+  answer.status = DnsStatus::kOk;
+  auto add = [&answer](const char* name) {
+    if (name == nullptr) return;
+    std::string stripped = StripTrailingDot(name);
+    if (stripped.empty()) return;
+    if (std::find(answer.value.begin(), answer.value.end(), stripped) == answer.value.end()) {
+      answer.value.push_back(std::move(stripped));
+    }
+  };
+  // c-ares lists every PTR target among the aliases (in answer order) and repeats one of them
+  // as h_name; aliases first keeps the server's order.
+  for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias) add(*alias);
+  add(host->h_name);
+  ares_free_hostent(host);
+  if (answer.value.empty()) return Failure<Result>(ARES_ENODATA, query, server);
+  return answer;
+}
+
+}  // namespace smtp::dns

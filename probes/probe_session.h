@@ -1,0 +1,137 @@
+// Private to the probe engine (probes/prober.cc and the files below): one ProbeSession per probe
+// owns the connection, the deadline and the result while its coroutine runs. Its steps live in
+//   probe_session.cc  bookkeeping, resolve and connect, greeting, EHLO/HELO, QUIT, reverse DNS,
+//                     the deadline and Run(), the whole pipeline (see probes/prober.h)
+//   probe_tls.cc      implicit TLS, STARTTLS with its plaintext fallback, EHLO over TLS, and
+//                     Reconnect(), the fresh session both the fallback and the relay test use
+//   probe_relay.cc    the relay test
+// Every method runs on the session's executor; deadline handlers hold a weak_ptr only.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "probes/dns_resolver.h"
+#include "probes/probe_result.h"
+#include "probes/probe_spec.h"
+#include "probes/reply_parser.h"
+#include "probes/smtp_connection.h"
+
+namespace smtp {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+// One relay-test question: a MAIL FROM and RCPT TO pair, and where their reply codes go (a
+// catch-all check or a relay attempt of ProbeResult::relay; 0 = not answered).
+struct RelayQuestion {
+  std::string mail_from;
+  std::string rcpt_to;
+  int* mail_code;
+  int* rcpt_code;
+};
+
+class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
+ public:
+  ProbeSession(asio::any_io_executor executor, ProbeSpec spec)
+      : executor_(executor),
+        spec_(std::move(spec)),
+        connection_(std::make_unique<SmtpConnection>(executor)),
+        deadline_(executor),
+        handshake_timer_(executor) {}
+
+  asio::awaitable<ProbeResult> Run();
+
+ private:
+  // --- steps -------------------------------------------------------------------------------
+  void BeginStep(Step step);
+  void FinishStep();  // success
+  void FailStep(FailureReason reason, std::string detail, bool fatal = true);
+  StepResult& current() { return result_.steps.back(); }
+
+  void Note(char direction, std::string text);
+  // Framing the server got wrong and the probe tolerated: in the transcript, and once in the
+  // result's reply_anomalies.
+  void NoteAnomaly(const std::string& anomaly);
+  void RecordReply(const Reply& reply);
+
+  // Sends one command (none when `verb` is empty: the greeting) and reads its reply, keeping the
+  // transcript, the reply anomalies and the channel state; no step bookkeeping.
+  asio::awaitable<std::variant<Reply, IoFailure>> Talk(std::string_view verb,
+                                                       std::string_view argument);
+  // Talk() within the current step: its reply code is recorded; on an I/O failure the step fails
+  // and nullopt is returned. `fatal`: whether such a failure fails the probe (QUIT's does not).
+  asio::awaitable<std::optional<Reply>> Exchange(std::string_view verb, std::string_view argument,
+                                                 bool fatal = true);
+
+  asio::awaitable<bool> ResolveAndConnect();
+  asio::awaitable<bool> Greeting();
+  asio::awaitable<bool> Hello();
+  asio::awaitable<bool> StartTls();
+  // The TLS handshake on the current connection, with the module's trust anchors and name.
+  asio::awaitable<std::optional<IoFailure>> Handshake();
+  asio::awaitable<bool> HandshakeAndInspect(Step step);
+  asio::awaitable<bool> TlsEhlo();
+  // A fresh session to the address already connected to, for the rest of a probe after the
+  // first one broke: connect, implicit TLS when the module uses it, greeting, EHLO (HELO when
+  // that is what worked), then STARTTLS and EHLO again when `starttls`. Only the transcript
+  // records it; the steps keep the first session's facts.
+  asio::awaitable<std::optional<IoFailure>> Reconnect(bool starttls);
+  // The relay test (probe_relay.cc), on its own time budget: PlanRelayTest() fills
+  // result_.relay with the catch-all checks and the variants and returns their questions;
+  // AskRelayQuestions() asks them all, reconnecting when the server hangs up, and says whether
+  // the last session can still take commands; FinishRelayTest() classifies and closes the step.
+  asio::awaitable<void> RelayTest();
+  std::vector<RelayQuestion> PlanRelayTest();
+  asio::awaitable<bool> AskRelayQuestions(const std::vector<RelayQuestion>& questions);
+  asio::awaitable<bool> ReopenRelaySession(int* reconnects_left);
+  // Returns the failure that lost the session; else *session_ok says whether RSET left it usable.
+  asio::awaitable<std::optional<IoFailure>> AskRelayQuestion(const RelayQuestion& question,
+                                                             bool* session_ok);
+  asio::awaitable<std::optional<IoFailure>> AskRelayCommand(std::string_view verb,
+                                                            std::string argument, int* code);
+  void StopRelayTest(FailureReason reason, std::string detail);  // sets relay.stop_*
+  void FinishRelayTest(bool session_ok);
+  asio::awaitable<void> Quit();
+  asio::awaitable<void> ReverseDns();
+
+  // The deadline that aborts every pending operation, moved between the probe's phases; never
+  // past start + spec.max_duration when that is set.
+  void ArmDeadline(Clock::time_point at);
+  bool deadline_passed() const { return deadline_hit_; }
+  bool tls_mandatory() const {
+    return spec_.implicit_tls || spec_.starttls == StartTlsMode::kRequired;
+  }
+  std::string VerifyName() const {
+    return spec_.tls.server_name.empty() ? spec_.host : spec_.tls.server_name;
+  }
+  DnsResolver* Resolver();
+
+  asio::any_io_executor executor_;
+  ProbeSpec spec_;
+  ProbeResult result_;
+  std::unique_ptr<SmtpConnection> connection_;
+  asio::steady_timer deadline_;
+  // Bounds an opportunistic STARTTLS handshake to half of the time left, so that a server that
+  // stalls it still leaves time for the plaintext fallback.
+  asio::steady_timer handshake_timer_;
+  bool handshake_timed_out_ = false;
+  std::unique_ptr<DnsResolver> resolver_;
+  std::string resolver_error_;
+  Clock::time_point start_;
+  Clock::time_point step_start_;
+  bool deadline_hit_ = false;
+  // True while the last exchange ended with a complete reply: the server can still read QUIT.
+  bool channel_sane_ = false;
+  bool server_closing_ = false;  // a 421 was received (RFC 5321 §3.8): the server hangs up
+};
+
+}  // namespace smtp

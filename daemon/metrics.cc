@@ -16,6 +16,7 @@
 #include <limits>
 #include <span>
 
+#include "probes/escape.h"
 #include "probes/text.h"
 #include "probes/verdict.h"
 
@@ -166,8 +167,6 @@ bool IsLabelName(std::string_view name) {
                      [&](char c) { return is_alpha(c) || (c >= '0' && c <= '9') || c == '_'; });
 }
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
 // Dividing (rather than multiplying by 1e-9, as duration<double> does) gives the double nearest
 // to the exact value, which the writer prints in its shortest round-trip form: 9 ms is 0.009.
 double Seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e9; }
@@ -202,8 +201,6 @@ ValueScan ScanValue(std::string_view s) {
   }
   return {unusual == 0, special != 0};
 }
-
-bool IsPlainAscii(std::string_view s) { return ScanValue(s).plain_ascii; }
 
 // ToString(step) without a strlen on every use.
 std::string_view StepName(Step step) {
@@ -1263,22 +1260,7 @@ std::optional<std::string> TargetLabelNameError(std::string_view name) {
 }
 
 std::string SanitizeLabelValue(std::string_view value) {
-  if (value.size() <= kMaxLabelValueBytes && IsPlainAscii(value)) return std::string(value);
-  std::string out;
-  out.reserve(std::min(value.size(), kMaxLabelValueBytes));
-  while (!value.empty()) {
-    std::size_t length = Utf8SequenceLength(value);
-    std::string_view piece = value.substr(0, length);
-    const auto first = static_cast<unsigned char>(value[0]);
-    const bool control =
-        length == 1 && ((first < 0x20 && first != '\t' && first != '\n') || first == 0x7F);
-    // An invalid sequence is replaced one byte at a time: simple, and never loses valid text.
-    if (length == 0 || control) piece = kReplacement;
-    if (out.size() + piece.size() > kMaxLabelValueBytes) break;  // never split a character
-    out.append(piece);
-    value.remove_prefix(std::max<std::size_t>(length, 1));
-  }
-  return out;
+  return ValidUtf8Text(value, kMaxLabelValueBytes);
 }
 
 }  // namespace smtp

@@ -12,6 +12,13 @@ add_library(exporter_state STATIC
 target_include_directories(exporter_state PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(exporter_state PUBLIC smtp_parsers)
 
-add_library(exporter_metrics STATIC ${CMAKE_CURRENT_LIST_DIR}/metrics.cc)
+# metrics.cc decides which series exist, metric_families.cc names them, metric_series.cc
+# assembles them, exposition.cc writes the text format.
+add_library(exporter_metrics STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/metrics.cc
+  ${CMAKE_CURRENT_LIST_DIR}/metric_families.cc
+  ${CMAKE_CURRENT_LIST_DIR}/metric_series.cc
+  ${CMAKE_CURRENT_LIST_DIR}/exposition.cc
+)
 target_include_directories(exporter_metrics PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(exporter_metrics PUBLIC exporter_state smtp_parsers prometheus-cpp::core)

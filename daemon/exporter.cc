@@ -111,6 +111,7 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     // smtp_exporter_probes_total{result} starts at 0 for every result: the metrics layer seeds
     // "success" and every FailureReason.
     self_.version = options_.version;
+    self_.revision = options_.revision;
     self_.scheduler_lag = Histogram(Histogram::MakeBounds(
         {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}));
   }

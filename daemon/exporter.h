@@ -39,6 +39,7 @@ struct ExporterOptions {
   std::uint32_t shard_index = 0;
   std::uint32_t shard_count = 1;
   std::string version;
+  std::string revision;  // git commit of the build, e.g. "3f2c1ab0d9e1", or "unknown"
 };
 
 // Runs the daemon until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean stop,

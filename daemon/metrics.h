@@ -69,7 +69,7 @@ std::vector<prometheus::MetricFamily> BuildProbeFamilies(const std::vector<Targe
 
 struct SelfMetrics {
   std::string version;   // e.g. "0.1.0"
-  std::string revision;  // VCS revision, "" when unknown
+  std::string revision;  // git commit of the build, e.g. "3f2c1ab0d9e1", or "unknown"
   std::string compiler;  // "" = CompilerDescription() of this build
   // Probes finished since start, by ProbeResultLabel(). "success" and every failure reason are
   // always exported (0 until they happen) so that rate() and increase() see the first one.

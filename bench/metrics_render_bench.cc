@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/exposition.h"
 #include "daemon/metrics.h"
 
 namespace smtp {

@@ -97,25 +97,42 @@ def samples(path):
                 yield m.group(1), dict(LABEL.findall(m.group(3) or '')), float(m.group(4))
 
 def summary(path):
-    out = {'probes': 0.0, 'lag_p50': float('nan'), 'lag_p99': float('nan'), 'in_flight': 0.0,
-           'greet_sum': 0.0, 'greet_count': 0.0, 'failed': 0.0}
+    out = {'probes': 0.0, 'in_flight': 0.0, 'greet_sum': 0.0, 'greet_count': 0.0, 'failed': 0.0}
     for name, labels, value in samples(path):
         if name == 'smtp_exporter_probes_total':
             out['probes'] += value
             if labels.get('result') != 'success':
                 out['failed'] += value
-        elif name == 'smtp_exporter_scheduler_lag_seconds':
-            q = labels.get('quantile')
-            if q == '0.5':
-                out['lag_p50'] = value
-            elif q == '0.99':
-                out['lag_p99'] = value
         elif name == 'smtp_exporter_probes_in_flight':
             out['in_flight'] = value
         elif name == 'smtp_greeting_duration_seconds_sum':
             out['greet_sum'] += value
         elif name == 'smtp_greeting_duration_seconds_count':
             out['greet_count'] += value
+    print(' '.join('%s=%r' % kv for kv in out.items()))
+
+def lag_buckets(path):
+    return {float(labels['le']): value for name, labels, value in samples(path)
+            if name == 'smtp_exporter_scheduler_lag_seconds_bucket'}
+
+def lag(path0, path1):
+    # p50 and p99 of the scheduler lag histogram over the window between two scrapes, interpolated
+    # within a bucket as Prometheus' histogram_quantile() does.
+    b0, b1 = lag_buckets(path0), lag_buckets(path1)
+    buckets = sorted((le, count - b0.get(le, 0.0)) for le, count in b1.items())
+    out = {}
+    for name, q in (('lag_p50', 0.5), ('lag_p99', 0.99)):
+        total = buckets[-1][1] if buckets else 0.0
+        value, lower, below = float('nan'), 0.0, 0.0
+        for le, count in buckets if total > 0 else []:
+            if count >= q * total:
+                if le == float('inf'):
+                    value = lower  # the highest finite bound, as histogram_quantile() answers
+                else:
+                    value = lower + (le - lower) * (q * total - below) / max(count - below, 1e-9)
+                break
+            lower, below = le, count
+        out[name] = value
     print(' '.join('%s=%r' % kv for kv in out.items()))
 
 def greeting(delay, paths):
@@ -145,6 +162,8 @@ def median(values):
 
 if sys.argv[1] == 'summary':
     summary(sys.argv[2])
+elif sys.argv[1] == 'lag':
+    lag(sys.argv[2], sys.argv[3])
 elif sys.argv[1] == 'greeting':
     greeting(float(sys.argv[2]), sys.argv[3:])
 elif sys.argv[1] == 'median':
@@ -230,7 +249,7 @@ declare -A R  # results: R[phase.key]
 
 # measure PHASE TARGETS WARMUP: after WARMUP seconds, measures over WINDOW seconds.
 measure() {
-  local phase=$1 targets=$2 warmup=$3 t0 t1 c0 c1 r0 r1 s0 s1 p0 p1 f0 f1 conns=0 samples=0
+  local phase=$1 targets=$2 warmup=$3 t0 t1 c0 c1 r0 r1 s0 s1 lq p0 p1 f0 f1 conns=0 samples=0
   log "$phase: warming up ${warmup}s"
   sleep "$warmup"
   scrape "$WORK/$phase.0.prom"
@@ -257,8 +276,9 @@ measure() {
   R[$phase.cpu_pct]=$(calc "round(($c1 - $c0) * 100.0 / $HZ / ($t1 - $t0), 1)")
   R[$phase.resp_ms]=$(calc "round(($r1 - $r0) * 1000.0 / $HZ / max(1, $p1 - $p0), 4)")
   R[$phase.resp_pct]=$(calc "round(($r1 - $r0) * 100.0 / $HZ / ($t1 - $t0), 1)")
-  R[$phase.lag_p50]=$(calc "round($(field lag_p50 <<<"$s1") * 1000, 3)")
-  R[$phase.lag_p99]=$(calc "round($(field lag_p99 <<<"$s1") * 1000, 3)")
+  lq=$(parse lag "$WORK/$phase.0.prom" "$WORK/$phase.1.prom")
+  R[$phase.lag_p50]=$(calc "round($(field lag_p50 <<<"$lq") * 1000, 3)")
+  R[$phase.lag_p99]=$(calc "round($(field lag_p99 <<<"$lq") * 1000, 3)")
   R[$phase.in_flight]=$(calc "round($conns / max(1, $samples), 1)")
   # Mean signed greeting error over every probe of the window (histogram sum/count deltas).
   R[$phase.greet_mean]=$(calc "round((($(field greet_sum <<<"$s1") - $(field greet_sum <<<"$s0")) \

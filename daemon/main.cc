@@ -13,6 +13,11 @@
 #ifndef SMTP_EXPORTER_VERSION
 #define SMTP_EXPORTER_VERSION "dev"
 #endif
+// The git commit of the build (see the top-level CMakeLists.txt); this file alone sees it, so a
+// new commit recompiles only main.cc.
+#ifndef SMTP_EXPORTER_REVISION
+#define SMTP_EXPORTER_REVISION "unknown"
+#endif
 
 namespace {
 
@@ -36,6 +41,7 @@ int main(int argc, char** argv) {
       "smtp_exporter"};
   smtp::ExporterOptions options;
   options.version = SMTP_EXPORTER_VERSION;
+  options.revision = SMTP_EXPORTER_REVISION;
   bool check_only = false;
   bool show_version = false;
   std::string listen_address = ":9025";
@@ -62,7 +68,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log.level", log_level, "debug | info | warn | error")->capture_default_str();
   app.add_option("--log.format", log_format, "logfmt | json")->capture_default_str();
-  app.add_flag("--version", show_version, "print the version and exit");
+  app.add_flag("--version", show_version, "print the version and git revision, and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -71,7 +77,8 @@ int main(int argc, char** argv) {
     return Fail(error.what());
   }
   if (show_version) {
-    std::cout << "smtp_exporter version " << SMTP_EXPORTER_VERSION << "\n";
+    std::cout << "smtp_exporter version " << SMTP_EXPORTER_VERSION << " (revision "
+              << SMTP_EXPORTER_REVISION << ")\n";
     return 0;
   }
   std::optional<smtp::LogLevel> level = smtp::ParseLogLevel(log_level);

@@ -23,24 +23,16 @@
 //   * The exposition is always valid: two snapshots with the same label set keep only the first,
 //     and a configured label whose name is invalid or collides with a label of ours is dropped
 //     (the config layer should reject such names up front with TargetLabelNameError()).
+//     Nothing here reports an error or throws (but std::bad_alloc): what would make the
+//     exposition invalid is dropped or replaced as these rules say.
 //
-// Rendering: our own exposition writer, not prometheus::TextSerializer. DESIGN says "render with
-// prometheus::TextSerializer", and the issue asks for /metrics of 10,000 targets in < 100 ms.
-// Measured with bench/metrics_render_bench (Release, this project's 2-core VM, 10,000 realistic
-// targets of ~75 series, 78.7 MB of text), the old path took ~730 ms: ~135 ms to build the
-// MetricFamily objects (a std::string per label per series) and ~590 ms in TextSerializer (an
-// ostream insertion per token, a locale-aware double conversion per value); it also printed 16
-// significant digits, so 9 ms showed as 0.008999999999999999, and DBL_MAX rounded out of range.
-// RenderProbeMetrics() takes ~90 ms for the same scrape (~4 ms for 1,000 targets), about 35 ms of
-// which are the kernel's page faults for the freshly allocated output: it writes the text straight
-// from the snapshots, without MetricFamily objects, in two passes (metrics.cc, FragmentSink);
-// numbers in their shortest round-trip form (std::to_chars), integers up to 2^53 as integers.
-// The same code decides which series exist for both paths (it hands them to a "sink": one builds
-// MetricFamily objects, one writes text), so BuildProbeFamilies() and RenderProbeMetrics() cannot
-// disagree; the tests compare our text with TextSerializer's for the same families (equal but for
-// number spelling) and every golden file with RenderText(BuildProbeFamilies()).
+// Two outputs, from the same code that decides which series exist (it hands them to a "sink"),
+// so that they cannot disagree: BuildProbeFamilies()/BuildSelfFamilies() return
+// prometheus::MetricFamily objects, and RenderProbeMetrics() writes the text exposition straight
+// from the snapshots, without them (several times faster; bench/README.md has the figures). The
+// text is that of RenderText() (exposition.h) over the families, byte for byte.
 //
-// This is the only header of the project that includes prometheus-cpp.
+// This header and exposition.h are the only headers of the project that include prometheus-cpp.
 #pragma once
 
 #include <prometheus/metric_family.h>
@@ -60,7 +52,10 @@
 
 namespace smtp {
 
+// Label values are cut to this many bytes (never inside a character).
 inline constexpr std::size_t kMaxLabelValueBytes = 512;
+// Series per target and family from one server-controlled list (EHLO keywords, AUTH mechanisms,
+// each before and after TLS).
 inline constexpr std::size_t kMaxSeriesPerList = 64;
 
 // The per-target families (smtp_probe_*, smtp_greeting_*, smtp_tls_*, smtp_relay_*, ...).
@@ -74,7 +69,7 @@ std::vector<prometheus::MetricFamily> BuildProbeFamilies(const std::vector<Targe
 
 struct SelfMetrics {
   std::string version;   // e.g. "0.1.0"
-  std::string revision;  // VCS revision, "" when unknown
+  std::string revision;  // git commit of the build, e.g. "3f2c1ab0d9e1", or "unknown"
   std::string compiler;  // "" = CompilerDescription() of this build
   // Probes finished since start, by ProbeResultLabel(). "success" and every failure reason are
   // always exported (0 until they happen) so that rate() and increase() see the first one.
@@ -90,20 +85,12 @@ struct SelfMetrics {
 // smtp_exporter_build_info and the other smtp_exporter_* families.
 std::vector<prometheus::MetricFamily> BuildSelfFamilies(const SelfMetrics& self);
 
-// The whole answer of /metrics (or of /probe, with `include_target_label` = false and no `self`):
-// the text of BuildProbeFamilies(targets, include_target_label), followed, when `self` is not
-// null, by that of BuildSelfFamilies(*self); written directly, several times faster than
-// building the families and rendering them (see the top of this file).
+// The whole answer of /metrics (or of /probe, with `include_target_label` = false and no `self`)
+// in the text exposition format 0.0.4 (exposition.h): exactly
+// RenderText(BuildProbeFamilies(targets, include_target_label)), followed, when `self` is not
+// null, by RenderText(BuildSelfFamilies(*self)); written directly, without the families.
 std::string RenderProbeMetrics(const std::vector<TargetSnapshot>& targets,
                                bool include_target_label, const SelfMetrics* self = nullptr);
-
-// The exposition text (version 0.0.4, Content-Type "text/plain; version=0.0.4; charset=utf-8") of
-// any families, in the given order, with the same writer as RenderProbeMetrics(). Compared with
-// prometheus::TextSerializer: numbers in shortest round-trip form, NaN spelled "NaN" (not "Nan"),
-// backslashes and newlines in HELP escaped as the format requires; otherwise the same text (HELP
-// and TYPE lines even for a family without metrics, histogram and summary series in the order
-// _count, _sum, then buckets or quantiles).
-std::string RenderText(const std::vector<prometheus::MetricFamily>& families);
 
 // "gcc 12.2.0", "clang 14.0.6": the compiler of this build, for smtp_exporter_build_info.
 std::string CompilerDescription();
@@ -114,8 +101,8 @@ std::string CompilerDescription();
 // of reserved names; the config decoder reports this text.
 std::optional<std::string> TargetLabelNameError(std::string_view name);
 
-// `value` as a valid, bounded label value (see the rules at the top). Exposed for tests and for
-// the status page, which shows the same strings.
+// `value` as a valid, bounded label value (see the rules at the top): ValidUtf8Text(value,
+// kMaxLabelValueBytes) of the escaping kit (probes/escape.h). Exposed for tests.
 std::string SanitizeLabelValue(std::string_view value);
 
 }  // namespace smtp

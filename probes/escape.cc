@@ -1,6 +1,7 @@
 // The escaping kit; see escape.h for the contract.
 #include "probes/escape.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "probes/text.h"
@@ -10,30 +11,44 @@ namespace {
 
 constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
 
-// Walks `text`: each ASCII byte goes to `ascii(out, byte)`, each valid multi-byte sequence is
-// appended as it is, each byte that starts no valid sequence becomes `replacement`.
+// The one UTF-8 walk of the kit. Walks `text`: each ASCII byte goes to `ascii(out, byte)`, each
+// valid multi-byte sequence is appended as it is, each byte that starts no valid sequence becomes
+// `replacement`. A piece (a character as `ascii` wrote it, a sequence, a replacement) that would
+// take `out` past `max_size` is taken back and ends the walk, so no piece is ever split.
 template <typename Ascii>
-void AppendUtf8(std::string& out, std::string_view text, std::string_view replacement,
-                Ascii ascii) {
+void AppendUtf8(std::string& out, std::string_view text, std::string_view replacement, Ascii ascii,
+                std::size_t max_size = std::string::npos) {
   for (std::size_t i = 0; i < text.size();) {
+    const std::size_t before = out.size();
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       ascii(out, c);
       ++i;
-      continue;
-    }
-    const std::size_t length = Utf8SequenceLength(text.substr(i));
-    if (length == 0) {
+    } else if (const std::size_t length = Utf8SequenceLength(text.substr(i)); length == 0) {
       out += replacement;
       ++i;
     } else {
       out.append(text.substr(i, length));
       i += length;
     }
+    if (out.size() > max_size) {
+      out.resize(before);
+      return;
+    }
   }
 }
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+// Text shown as it is (HTML, label values) keeps tab and line feed and loses the other control
+// characters (CR, NUL, ESC, DEL, ...), which could rewrite what a reader sees.
+void AppendShownAscii(std::string& out, unsigned char c) {
+  if (IsControl(c) && c != '\t' && c != '\n') {
+    out += kReplacementCharacter;
+  } else {
+    out += static_cast<char>(c);
+  }
+}
 
 void AppendHexEscape(std::string& out, const char* format, unsigned char c) {
   char escape[8];
@@ -93,16 +108,8 @@ std::string EscapeHtml(std::string_view text) {
       case '\'':
         o += "&#39;";
         break;
-      case '\t':
-      case '\n':
-        o += static_cast<char>(c);
-        break;
       default:
-        if (IsControl(c)) {
-          o += kReplacementCharacter;
-        } else {
-          o += static_cast<char>(c);
-        }
+        AppendShownAscii(o, c);
     }
   });
   return out;
@@ -132,6 +139,13 @@ void AppendLogfmtValue(std::string& out, std::string_view value) {
     }
   });
   out += '"';
+}
+
+std::string ValidUtf8Text(std::string_view text, std::size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes));
+  AppendUtf8(out, text, kReplacementCharacter, AppendShownAscii, max_bytes);
+  return out;
 }
 
 }  // namespace smtp

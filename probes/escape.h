@@ -5,6 +5,7 @@
 // always valid UTF-8 whatever a hostile server sent. Pure.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,12 @@ std::string EscapeHtml(std::string_view text);
 // A logfmt value: bare when it is non-empty and has no space, `"`, `=` or control character;
 // otherwise quoted, with `"` and `\` escaped, \n by name and other control characters as \xNN.
 void AppendLogfmtValue(std::string& out, std::string_view value);
+
+// `text` as valid UTF-8 without control characters, at most `max_bytes` long, for a format that
+// escapes its own delimiters but must not carry anything else raw (Prometheus label values): each
+// invalid byte and each control character other than tab and line feed becomes U+FFFD, as in
+// EscapeHtml(); the text is cut before the first character (or U+FFFD) that does not fit whole,
+// never inside one.
+std::string ValidUtf8Text(std::string_view text, std::size_t max_bytes = std::string_view::npos);
 
 }  // namespace smtp

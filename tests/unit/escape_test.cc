@@ -48,5 +48,40 @@ TEST(EscapeTest, LogfmtValues) {
   EXPECT_EQ(Logfmt("caf\xc3\xa9\xff"), "caf\xc3\xa9\xEF\xBF\xBD");
 }
 
+// Prometheus label values: valid UTF-8, no control characters but tab and line feed, bounded.
+TEST(EscapeTest, ValidUtf8TextKeepsTextAndEscapableCharacters) {
+  EXPECT_EQ(ValidUtf8Text("mx.example.org"), "mx.example.org");
+  EXPECT_EQ(ValidUtf8Text("a\"b\\c\nd\te<&>"), "a\"b\\c\nd\te<&>");  // the format escapes
+  EXPECT_EQ(ValidUtf8Text("P\xc3\xb6stfix \xe2\x98\x83 \xf0\x9d\x84\x9e"),
+            "P\xc3\xb6stfix \xe2\x98\x83 \xf0\x9d\x84\x9e");  // ö, snowman, G clef
+  EXPECT_EQ(ValidUtf8Text(""), "");
+}
+
+TEST(EscapeTest, ValidUtf8TextReplacesInvalidBytesAndControls) {
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(ValidUtf8Text("a\xff"
+                          "b"),
+            "a" + r + "b");
+  EXPECT_EQ(ValidUtf8Text("\xc0\xaf"), r + r);                  // overlong "/"
+  EXPECT_EQ(ValidUtf8Text("\xed\xa0\x80"), r + r + r);          // UTF-16 surrogate
+  EXPECT_EQ(ValidUtf8Text("\xf4\x90\x80\x80"), r + r + r + r);  // above U+10FFFF
+  EXPECT_EQ(ValidUtf8Text("\xe2\x98"), r + r);                  // truncated sequence
+  EXPECT_EQ(ValidUtf8Text(std::string("a\rb\0c\x7f\x1b", 7)), "a" + r + "b" + r + "c" + r + r);
+}
+
+TEST(EscapeTest, ValidUtf8TextIsCutBetweenCharacters) {
+  EXPECT_EQ(ValidUtf8Text(std::string(10000, 'x'), 512), std::string(512, 'x'));
+  std::string snowmen;
+  for (int i = 0; i < 1000; ++i) snowmen += "\xe2\x98\x83";  // 3 bytes each
+  const std::string cut = ValidUtf8Text(snowmen, 512);
+  EXPECT_EQ(cut.size(), 510u);
+  EXPECT_EQ(ValidUtf8Text(cut, 512), cut);
+  // A replacement (3 bytes) is not split either, and nothing after it is taken.
+  const std::string invalid_in_the_middle = std::string("ab") + '\xff' + "cd";
+  EXPECT_EQ(ValidUtf8Text(invalid_in_the_middle, 4), "ab");
+  EXPECT_EQ(ValidUtf8Text(invalid_in_the_middle, 5), "ab\xEF\xBF\xBD");
+  EXPECT_EQ(ValidUtf8Text("abc", 0), "");
+}
+
 }  // namespace
 }  // namespace smtp

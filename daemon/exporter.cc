@@ -4,12 +4,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -49,6 +51,30 @@ HttpResponse Text(int status, std::string body) {
   response.content_type = "text/plain; charset=utf-8";
   response.body = std::move(body);
   return response;
+}
+
+// A route handler that answers at once with what `answer` returns.
+Handler Immediate(std::function<HttpResponse(const HttpRequest&)> answer) {
+  return [answer = std::move(answer)](const HttpRequest& request) -> asio::awaitable<HttpResponse> {
+    co_return answer(request);
+  };
+}
+
+// StartProbe's callback as an awaitable: a stopgap until the awaitable probe function lands.
+asio::awaitable<ProbeResult> AwaitProbe(asio::io_context& io, ProbeSpec spec) {
+  auto initiate = [&io](auto handler, ProbeSpec probe_spec) {
+    // StartProbe takes a std::function, which must be copyable; the handler is move-only.
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    auto executor = asio::get_associated_executor(*shared, io.get_executor());
+    StartProbe(io, std::move(probe_spec), [shared, executor](ProbeResult result) {
+      // Resume the awaiting coroutine from the loop, not from inside the prober's callback.
+      asio::post(executor, [shared, result = std::move(result)]() mutable {
+        std::move (*shared)(std::move(result));
+      });
+    });
+  };
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(ProbeResult)>(
+      initiate, asio::use_awaitable, std::move(spec));
 }
 
 // A failed result for a series whose DNS expansion failed before any probe could run, so that
@@ -445,30 +471,30 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
   void RegisterRoutes() {
     auto self = shared_from_this();
     http_.Handle(options_.telemetry_path, {"GET"},
-                 [self](const HttpRequest&, Respond respond) { respond(self->MetricsResponse()); });
-    http_.Handle("/probe", {"GET"}, [self](const HttpRequest& request, Respond respond) {
-      self->HandleProbe(request, std::move(respond));
-    });
-    http_.Handle("/", {"GET"}, [self](const HttpRequest&, Respond respond) {
-      HttpResponse response;
-      response.content_type = std::string(kStatusPageContentType);
-      response.body = RenderStatusPage(self->StatusInput());
-      respond(std::move(response));
-    });
-    http_.Handle(std::string(kTranscriptPath), {"GET"},
-                 [self](const HttpRequest& request, Respond respond) {
-                   self->HandleTranscript(request, std::move(respond));
-                 });
+                 Immediate([self](const HttpRequest&) { return self->MetricsResponse(); }));
+    // The Handler (and so `self`) outlives the awaitable HandleProbe returns.
+    http_.Handle("/probe", {"GET"},
+                 [self](const HttpRequest& request) { return self->HandleProbe(request); });
+    http_.Handle("/", {"GET"}, Immediate([self](const HttpRequest&) {
+                   HttpResponse response;
+                   response.content_type = std::string(kStatusPageContentType);
+                   response.body = RenderStatusPage(self->StatusInput());
+                   return response;
+                 }));
+    http_.Handle(
+        std::string(kTranscriptPath), {"GET"},
+        Immediate([self](const HttpRequest& request) { return self->HandleTranscript(request); }));
     http_.Handle("/-/healthy", {"GET"},
-                 [](const HttpRequest&, Respond respond) { respond(Text(200, "Healthy.\n")); });
-    http_.Handle("/-/ready", {"GET"}, [self](const HttpRequest&, Respond respond) {
-      respond(self->ready_ ? Text(200, "Ready.\n") : Text(503, "Not ready.\n"));
-    });
-    http_.Handle("/-/reload", {"POST", "PUT"}, [self](const HttpRequest&, Respond respond) {
-      std::string error;
-      respond(self->Reload(&error) ? Text(200, "Reloaded.\n")
-                                   : Text(500, "failed to reload config: " + error + "\n"));
-    });
+                 Immediate([](const HttpRequest&) { return Text(200, "Healthy.\n"); }));
+    http_.Handle("/-/ready", {"GET"}, Immediate([self](const HttpRequest&) {
+                   return self->ready_ ? Text(200, "Ready.\n") : Text(503, "Not ready.\n");
+                 }));
+    http_.Handle("/-/reload", {"POST", "PUT"}, Immediate([self](const HttpRequest&) {
+                   std::string error;
+                   return self->Reload(&error)
+                              ? Text(200, "Reloaded.\n")
+                              : Text(500, "failed to reload config: " + error + "\n");
+                 }));
   }
 
   std::vector<TargetSnapshot> Snapshots() const {
@@ -514,12 +540,11 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     return input;
   }
 
-  void HandleTranscript(const HttpRequest& request, Respond respond) {
+  HttpResponse HandleTranscript(const HttpRequest& request) const {
     auto target = request.query.find("target");
     auto module = request.query.find("module");
     if (target == request.query.end() || module == request.query.end()) {
-      respond(Text(400, "target and module parameters are required\n"));
-      return;
+      return Text(400, "target and module parameters are required\n");
     }
     for (const auto& [key, series] : series_) {
       if (series.snapshot.target != target->second || series.module_name != module->second) {
@@ -529,10 +554,9 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
       response.content_type = std::string(kStatusPageContentType);
       response.body = RenderTranscriptPage(series.snapshot, series.module_name,
                                            WholeUnixSeconds(SystemClock::now()));
-      respond(std::move(response));
-      return;
+      return response;
     }
-    respond(Text(404, "no result for this target (yet)\n"));
+    return Text(404, "no result for this target (yet)\n");
   }
 
   bool Configured(const std::string& host) const {
@@ -546,11 +570,10 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     return false;
   }
 
-  void HandleProbe(const HttpRequest& request, Respond respond) {
+  asio::awaitable<HttpResponse> HandleProbe(const HttpRequest& request) {
     auto target_param = request.query.find("target");
     if (target_param == request.query.end() || target_param->second.empty()) {
-      respond(Text(400, "target parameter is missing\n"));
-      return;
+      co_return Text(400, "target parameter is missing\n");
     }
     auto module_param = request.query.find("module");
     const std::string module_name =
@@ -558,24 +581,20 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
                                                                             : module_param->second;
     auto module = config_.modules.find(module_name);
     if (module == config_.modules.end()) {
-      respond(Text(400, "unknown module \"" + module_name + "\"\n"));
-      return;
+      co_return Text(400, "unknown module \"" + module_name + "\"\n");
     }
     std::string error;
     std::optional<Target> target = ParseTarget(target_param->second, &error);
     if (!target) {
-      respond(Text(400, "invalid target: " + error + "\n"));
-      return;
+      co_return Text(400, "invalid target: " + error + "\n");
     }
     if (target->mx) {
-      respond(Text(400, "mx: targets are probed by the schedule; /probe takes host[:port]\n"));
-      return;
+      co_return Text(400, "mx: targets are probed by the schedule; /probe takes host[:port]\n");
     }
     // The allowlist keeps /probe from being a network scanner for whoever can reach it.
     if (!Configured(target->host) && !ProbeAllowed(config_.probe_allowlist, target->host)) {
-      respond(Text(403, "target \"" + target->host +
-                            "\" is neither configured nor allowed by probe_allowlist\n"));
-      return;
+      co_return Text(403, "target \"" + target->host +
+                              "\" is neither configured nor allowed by probe_allowlist\n");
     }
     ProbeSpec spec = MakeProbeSpec(module->second, target->host, target->port);
     spec.relay.enabled = module->second.relay_test.enabled;
@@ -595,26 +614,24 @@ class Exporter : public std::enable_shared_from_this<Exporter> {
     }
     const bool debug = request.query.contains("debug") && request.query.at("debug") == "true";
     ++self_.probes_in_flight;
-    StartProbe(io_, spec, [self = shared_from_this(), debug, respond](ProbeResult result) {
-      --self->self_.probes_in_flight;
-      self->self_.probes_total_by_result[ProbeResultLabel(result)] += 1;
-      TargetSnapshot snapshot;
-      snapshot.target = result.host;
-      auto shared = std::make_shared<const ProbeResult>(std::move(result));
-      snapshot.last = shared;
-      std::string metrics = RenderProbeMetrics({snapshot}, false);
-      if (!debug) {
-        HttpResponse response;
-        response.content_type = kMetricsContentType;
-        response.body = std::move(metrics);
-        respond(std::move(response));
-        return;
-      }
-      const Verdict verdict = Judge(*shared, WholeUnixSeconds(SystemClock::now()));
-      respond(Text(200, "Logs for the probe:\n" + FormatTranscript(*shared) +
+    ProbeResult result = co_await AwaitProbe(io_, spec);
+    --self_.probes_in_flight;
+    self_.probes_total_by_result[ProbeResultLabel(result)] += 1;
+    TargetSnapshot snapshot;
+    snapshot.target = result.host;
+    auto shared = std::make_shared<const ProbeResult>(std::move(result));
+    snapshot.last = shared;
+    std::string metrics = RenderProbeMetrics({snapshot}, false);
+    if (!debug) {
+      HttpResponse response;
+      response.content_type = kMetricsContentType;
+      response.body = std::move(metrics);
+      co_return response;
+    }
+    const Verdict verdict = Judge(*shared, WholeUnixSeconds(SystemClock::now()));
+    co_return Text(200, "Logs for the probe:\n" + FormatTranscript(*shared) +
                             FormatReport(*shared, verdict) +
-                            "\n\nMetrics that would have been returned:\n" + metrics));
-    });
+                            "\n\nMetrics that would have been returned:\n" + metrics);
   }
 
   // --- signals and shutdown ---------------------------------------------------------------

@@ -211,7 +211,7 @@ asio::awaitable<HttpResponse> HttpServerImpl::Dispatch(const HttpRequest& reques
   }
   Handler handler;
   if (std::optional<HttpResponse> refusal = FindHandler(request, &handler)) co_return *refusal;
-  // No co_await is allowed in a handler block, so the 500 is answered after it.
+  // co_await is not allowed in a catch clause: the 500 is answered after the try statement.
   std::string failure;
   try {
     co_return co_await handler(request);

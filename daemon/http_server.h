@@ -10,7 +10,7 @@
 //     the path, so unauthenticated clients learn nothing about the routes;
 //   - answers 404 to an unknown path and 405 with an Allow header to a method the route does not
 //     accept; HEAD is accepted wherever GET is, and answered with GET's header fields and no body;
-//   - otherwise calls the route's handler.
+//   - otherwise co_awaits the route's handler (see Handler).
 // Responses carry Content-Length and Date; a body over 1 KiB is gzip-compressed when the
 // request's Accept-Encoding allows it (Content-Encoding: gzip, Vary: Accept-Encoding).
 // Connections are persistent (HTTP/1.1 keep-alive, and HTTP/1.0 when asked for); requests on one
@@ -28,8 +28,8 @@
 // verifications are cached for a minute, keyed by the user and a salted digest of the password.
 //
 // Thread safety: construct, Handle, Listen, Stop and SetWebConfig on one thread, and only while
-// that thread is the io_context's thread or the io_context is not running. Handlers are called on
-// the io_context's thread.
+// that thread is the io_context's thread or the io_context is not running. Handlers run on the
+// io_context's thread.
 #pragma once
 
 #include <chrono>
@@ -40,6 +40,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+// Only asio's awaitable (for Handler); Beast stays in daemon/http_session.cc.
+#include <boost/asio/awaitable.hpp>
 
 #include "daemon/web_config.h"
 
@@ -71,12 +74,22 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// Sends the response. Call it exactly once, on the io_context's thread, now or later; later calls
-// are ignored. Calling it after the client went away, after Stop() or after the server was
-// destroyed is safe: the response is dropped. A Respond destroyed without being called answers
-// 500, so a forgotten code path cannot hang the connection.
-using Respond = std::function<void(HttpResponse)>;
-using Handler = std::function<void(const HttpRequest&, Respond)>;
+// A route's handler: a coroutine, run on the io_context's thread, that answers one request.
+//
+//   server.Handle("/-/healthy", {"GET"}, [](const HttpRequest&) -> awaitable<HttpResponse> {
+//     co_return HttpResponse{.status = 200, .body = "Healthy.\n"};
+//   });
+//
+// The server co_awaits the handler inside the connection's own coroutine. Hence:
+//  - `request` and the Handler object (with a lambda's captures) outlive the awaitable the
+//    handler returns, so a coroutine lambda may use both across co_await;
+//  - while a handler awaits (a probe may take seconds), other connections are served; later
+//    requests on the same connection wait for it, so answers keep their order (RFC 9112 §9.3.2);
+//  - a handler that throws, or an empty Handler, answers 500, reported through
+//    HttpServerOptions::log_error; a status outside 200..599 answers 500 too;
+//  - a handler in progress when Stop() is called (or the server destroyed) still answers, with
+//    Connection: close; one whose client went away runs to the end and its answer is dropped.
+using Handler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
 
 struct HttpServerOptions {
   std::size_t max_header_bytes = 8 * 1024;  // request line + fields; beyond: 431

@@ -1,0 +1,57 @@
+// The socket-free half of the HTTP server (daemon/http_server.h): decoding a request-target and
+// shaping a response's header fields and content. Pure functions, internal to daemon/http_*.cc.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "daemon/http_server.h"
+
+namespace smtp::http_detail {
+
+std::string ToLower(std::string_view text);
+
+// Without leading and trailing spaces and tabs (RFC 9110 §5.6.3 OWS).
+std::string_view Trim(std::string_view text);
+
+// Splits a request-target (RFC 9112 §3.2) into a percent-decoded path and query parameters ('+'
+// is a space; the first of repeated names wins). Accepts origin-form ("/path?query"),
+// absolute-form ("http://host/path", which servers must accept) and asterisk-form ("*", path
+// "*"); refuses authority-form (CONNECT only), malformed escapes and NUL.
+bool ParseTarget(std::string_view target, std::string* path,
+                 std::map<std::string, std::string>* query);
+
+// Whether an Accept-Encoding field value (RFC 9110 §12.5.3) allows gzip: "gzip" (or its alias
+// "x-gzip") with a non-zero weight, or else "*" with a non-zero weight.
+bool AcceptsGzip(std::string_view field);
+
+// A response as it goes on the wire, but for Connection, which the session decides.
+struct WireResponse {
+  unsigned status = 500;
+  // In order; names as the handler spelled them. Date always, Content-Type when set.
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::optional<std::size_t> content_length;  // none for 204 and 304 (RFC 9110 §8.6)
+  std::string body;                           // empty for HEAD
+};
+
+// Shapes a handler's response:
+//  - a status outside 200..599 becomes 500 (only final statuses answer a request);
+//  - handler fields the server owns (Content-Length, Transfer-Encoding, Connection, Date) and
+//    fields whose name is not a token or whose value holds CR, LF or NUL are dropped; so is an
+//    unsafe content_type;
+//  - 204 and 304 get no content and no Content-Length (RFC 9110 §15.3.5, §15.4.5);
+//  - a body over gzip_min_bytes gets Vary: Accept-Encoding and, when `accepts_gzip` and the
+//    handler did not set Content-Encoding itself, is gzip-compressed (Content-Encoding: gzip);
+//  - for HEAD, Content-Length is GET's and the body is empty (RFC 9110 §9.3.2).
+WireResponse FormatResponse(const HttpResponse& response, bool head, bool accepts_gzip,
+                            std::size_t gzip_min_bytes);
+
+// A text/plain response, e.g. TextResponse(404, "404 page not found\n").
+HttpResponse TextResponse(int status, std::string body);
+
+}  // namespace smtp::http_detail

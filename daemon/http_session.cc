@@ -1,0 +1,279 @@
+// One HTTP connection (daemon/http_server.h): a coroutine that reads requests with Beast, has
+// HttpServerImpl::Dispatch answer each in turn, and writes the answers in order.
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "daemon/http_message.h"
+#include "daemon/http_server_impl.h"
+
+namespace smtp::http_detail {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 4096;
+// After an error response the server reads (and discards) what the client is still sending for
+// a moment before closing, so the close does not turn into a TCP reset that destroys the response
+// in the client's receive buffer (RFC 9112 §9.6, "tear-down").
+constexpr std::size_t kLingerBytes = 256 * 1024;
+constexpr auto kLingerTime = std::chrono::seconds(1);
+constexpr auto kTlsShutdownTime = std::chrono::seconds(1);
+
+// What reading a request came to: a request, a hang-up (nobody to answer), or an error status.
+constexpr int kGotRequest = 0;
+constexpr int kHangUp = -1;
+
+using Request = http::request<http::string_body>;
+
+// The status for a request the parser refused, or kHangUp when the client simply went away.
+int StatusForReadError(const boost::system::error_code& error) {
+  if (error == http::error::end_of_stream || error == http::error::partial_message) return kHangUp;
+  if (error == http::error::header_limit || error == http::error::buffer_overflow) return 431;
+  if (error == http::error::body_limit) return 413;
+  if (error.category() == http::make_error_code(http::error::bad_method).category()) return 400;
+  return kHangUp;  // timeout, reset, TLS failure: nobody to answer
+}
+
+// The server's view of a parsed message, or the 400 that answers it.
+std::optional<HttpResponse> ToHttpRequest(const Request& message, HttpRequest* request) {
+  request->method = std::string(message.method_string());
+  if (!ParseTarget(message.target(), &request->path, &request->query)) {
+    return TextResponse(400, "400 bad request: invalid request target\n");
+  }
+  // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host field gets a 400.
+  if (message.version() >= 11 && message.count(http::field::host) != 1) {
+    return TextResponse(400, "400 bad request: missing or repeated Host\n");
+  }
+  for (const auto& field : message) {
+    std::string name = ToLower(field.name_string());
+    auto [it, inserted] = request->headers.emplace(name, std::string(field.value()));
+    if (!inserted) it->second.append(", ").append(field.value());
+  }
+  request->body = message.body();
+  return std::nullopt;
+}
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  Session(std::shared_ptr<HttpServerImpl> server, Stream stream, std::string remote,
+          std::shared_ptr<asio::ssl::context> tls_context, std::uint64_t id)
+      : server_(std::move(server)),
+        stream_(std::move(stream)),
+        remote_(std::move(remote)),
+        tls_context_(std::move(tls_context)),
+        id_(id) {}
+
+  ~Session() override { server_->sessions_.erase(id_); }
+
+  void CloseIfIdle() override {
+    if (idle_) {
+      boost::system::error_code ignored;
+      Lowest().socket().cancel(ignored);
+    }
+  }
+
+  asio::awaitable<void> Run();
+
+ private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  const HttpServerOptions& Options() const { return server_->options_; }
+
+  asio::awaitable<int> ReadRequest(http::request_parser<http::string_body>& parser, bool first);
+  asio::awaitable<HttpResponse> Answer(const Request& message);
+  asio::awaitable<bool> Write(const HttpResponse& response, unsigned version, bool head,
+                              bool keep_alive, bool accepts_gzip);
+  asio::awaitable<void> Close(bool linger);
+
+  std::shared_ptr<HttpServerImpl> server_;
+  Stream stream_;
+  std::string remote_;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // outlives the TLS session using it
+  std::uint64_t id_;
+  beast::flat_buffer buffer_;
+  bool idle_ = false;
+};
+
+template <class Stream>
+asio::awaitable<void> Session<Stream>::Run() {
+  if constexpr (kTls) {
+    Lowest().expires_after(Options().header_timeout);
+    auto [error] = co_await stream_.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    if (error) co_return;  // nothing to answer: the client never got a TLS channel
+  }
+  for (bool first = true;; first = false) {
+    http::request_parser<http::string_body> parser;
+    const int outcome = co_await ReadRequest(parser, first);
+    if (outcome == kHangUp) break;
+    if (outcome != kGotRequest) {
+      static const std::map<int, std::string> kBodies = {
+          {400, "400 bad request\n"},
+          {413, "413 request body too large\n"},
+          {431, "431 request header fields too large\n"},
+      };
+      // The parser's state is unknown now, so the connection cannot be reused.
+      if (co_await Write(TextResponse(outcome, kBodies.at(outcome)), 11, false, false, false)) {
+        co_await Close(true);
+      }
+      co_return;
+    }
+
+    const Request& message = parser.get();
+    // Later requests (pipelined bytes stay in buffer_) wait until this one is answered.
+    HttpResponse response = co_await Answer(message);
+    bool keep_alive = message.keep_alive() && !server_->stopping_ && response.status != 400;
+    bool accepts_gzip = AcceptsGzip(message[http::field::accept_encoding]);
+    if (!co_await Write(response, message.version() == 10 ? 10 : 11,
+                        message.method() == http::verb::head, keep_alive, accepts_gzip)) {
+      co_return;  // the client is gone or too slow to read
+    }
+    if (!keep_alive) break;
+  }
+  co_await Close(false);
+}
+
+// Reads one request into `parser`: kGotRequest, kHangUp, or the status of an error answer.
+template <class Stream>
+asio::awaitable<int> Session<Stream>::ReadRequest(http::request_parser<http::string_body>& parser,
+                                                  bool first) {
+  const HttpServerOptions& options = Options();
+  // Wait for the first byte of the next request (unless pipelined bytes are buffered). Only in
+  // this state may Stop() close the connection: nothing of a request has been received.
+  if (buffer_.size() == 0) {
+    if (server_->stopping_) co_return kHangUp;
+    idle_ = true;
+    Lowest().expires_after(first ? options.header_timeout : options.idle_timeout);
+    auto [error, size] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), kNoThrow);
+    idle_ = false;
+    if (error) co_return kHangUp;
+    buffer_.commit(size);
+  }
+
+  // The header within header_timeout of its first byte, then the body within another one.
+  parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+  parser.body_limit(options.max_body_bytes);
+  Lowest().expires_after(options.header_timeout);
+  auto [header_error, header_size] =
+      co_await http::async_read_header(stream_, buffer_, parser, kNoThrow);
+  if (header_error) co_return StatusForReadError(header_error);
+  if (parser.is_done()) co_return kGotRequest;
+  // RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for this before sending
+  // the body.
+  const auto& header = parser.get();
+  if (header.version() == 11 && ToLower(header[http::field::expect]) == "100-continue") {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    Lowest().expires_after(options.write_timeout);
+    auto [error, size] = co_await asio::async_write(stream_, asio::buffer(kContinue), kNoThrow);
+    if (error) co_return kHangUp;
+  }
+  Lowest().expires_after(options.header_timeout);
+  auto [body_error, body_size] = co_await http::async_read(stream_, buffer_, parser, kNoThrow);
+  co_return body_error ? StatusForReadError(body_error) : kGotRequest;
+}
+
+template <class Stream>
+asio::awaitable<HttpResponse> Session<Stream>::Answer(const Request& message) {
+  // Lives in this frame, so it outlives the awaited handler (the Handler contract).
+  HttpRequest request;
+  request.remote = remote_;
+  if (std::optional<HttpResponse> refusal = ToHttpRequest(message, &request)) co_return *refusal;
+  co_return co_await server_->Dispatch(request);
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::Write(const HttpResponse& response, unsigned version,
+                                             bool head, bool keep_alive, bool accepts_gzip) {
+  WireResponse wire = FormatResponse(response, head, accepts_gzip, Options().gzip_min_bytes);
+  http::response<http::string_body> message;
+  message.version(version);
+  message.result(wire.status);
+  for (auto& [name, value] : wire.fields) message.insert(name, value);
+  if (wire.content_length) message.content_length(*wire.content_length);
+  message.body() = std::move(wire.body);
+  message.keep_alive(keep_alive);
+
+  Lowest().expires_after(Options().write_timeout);
+  http::response_serializer<http::string_body> serializer(message);
+  auto [error, size] = co_await http::async_write(stream_, serializer, kNoThrow);
+  co_return !error;
+}
+
+template <class Stream>
+asio::awaitable<void> Session<Stream>::Close(bool linger) {
+  boost::system::error_code ignored;
+  if constexpr (kTls) {
+    (void)linger;
+    // Send close_notify; do not wait long for the peer's.
+    Lowest().expires_after(kTlsShutdownTime);
+    auto [error] = co_await stream_.async_shutdown(kNoThrow);
+    (void)error;
+  } else {
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger) {
+      Lowest().expires_after(kLingerTime);
+      std::array<char, kReadChunk> scratch;
+      for (std::size_t total = 0; total < kLingerBytes;) {
+        auto [error, size] = co_await stream_.async_read_some(asio::buffer(scratch), kNoThrow);
+        if (error) break;
+        total += size;
+      }
+    }
+  }
+  Lowest().socket().close(ignored);
+}
+
+template <class Stream>
+asio::awaitable<void> RunSession(std::shared_ptr<Session<Stream>> session) {
+  co_await session->Run();
+}
+
+template <class Stream>
+void Spawn(const std::shared_ptr<HttpServerImpl>& server, std::shared_ptr<Session<Stream>> session,
+           std::uint64_t id, const char* what) {
+  server->sessions_.emplace(id, session);
+  asio::co_spawn(server->io_context_, RunSession(std::move(session)), server->LastResort(what));
+}
+
+}  // namespace
+
+void StartSession(const std::shared_ptr<HttpServerImpl>& server, tcp::socket socket,
+                  std::string remote, std::uint64_t id) {
+  if (server->tls_context_) {
+    using Stream = beast::ssl_stream<beast::tcp_stream>;
+    Spawn(server,
+          std::make_shared<Session<Stream>>(
+              server, Stream(beast::tcp_stream(std::move(socket)), *server->tls_context_),
+              std::move(remote), server->tls_context_, id),
+          id, "https session");
+  } else {
+    Spawn(server,
+          std::make_shared<Session<beast::tcp_stream>>(server, beast::tcp_stream(std::move(socket)),
+                                                       std::move(remote), nullptr, id),
+          id, "http session");
+  }
+}
+
+}  // namespace smtp::http_detail

@@ -1,0 +1,176 @@
+// The HTTP server with a web config: HTTPS only with tls_server_config, client certificates,
+// and bcrypt basic auth (RFC 7617) that guards every path, runs off the loop and follows reloads.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "daemon/http_server.h"
+#include "tests/http/http_harness.h"
+#include "tests/http/http_test_client.h"
+
+namespace smtp {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::BcryptHash;
+using testing::Clock;
+using testing::GenerateCertificate;
+using testing::Harness;
+using testing::ParsedResponse;
+using testing::Request;
+using testing::TempDir;
+using testing::TestConnection;
+using testing::TlsClientOptions;
+
+WebConfig LoadOrDie(const std::string& path) {
+  WebConfigResult result = LoadWebConfigFile(path);
+  EXPECT_TRUE(result.config.has_value()) << result.error;
+  return result.config.value_or(WebConfig{});
+}
+
+std::string BasicAuth(const std::string& credentials) {
+  // RFC 7617 §2: base64 of "user:password".
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (unsigned char c : credentials) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(buffer >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 63]);
+  while (out.size() % 4 != 0) out.push_back('=');
+  return "Authorization: Basic " + out + "\r\n";
+}
+
+TEST(HttpServer, ServesHttpsOnlyWithATlsConfig) {
+  TempDir dir;
+  ASSERT_TRUE(GenerateCertificate(dir.path(), "server"));
+  Harness harness(LoadOrDie(dir.Write("web.yml",
+                                      "tls_server_config:\n"
+                                      "  cert_file: server.crt\n"
+                                      "  key_file: server.key\n")));
+  harness.Start();
+  TestConnection tls(
+      harness.port(),
+      TlsClientOptions{.ca_file = dir.path() + "/server.crt", .cert_file = "", .key_file = ""});
+  ASSERT_TRUE(tls.ok()) << tls.error();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(tls.Send(Request("GET", "/hello")));
+    auto response = tls.ReadResponse();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, "hello\n");
+  }
+  // Plain HTTP on the TLS port gets no HTTP answer.
+  TestConnection plain(harness.port());
+  ASSERT_TRUE(plain.Send(Request("GET", "/hello")));
+  EXPECT_FALSE(plain.ReadResponse(false, 2s));
+}
+
+TEST(HttpServer, RequireAndVerifyClientCertRefusesAnonymousClients) {
+  TempDir dir;
+  ASSERT_TRUE(GenerateCertificate(dir.path(), "server"));
+  ASSERT_TRUE(GenerateCertificate(dir.path(), "client"));
+  Harness harness(LoadOrDie(dir.Write("web.yml",
+                                      "tls_server_config:\n"
+                                      "  cert_file: server.crt\n"
+                                      "  key_file: server.key\n"
+                                      "  client_auth_type: RequireAndVerifyClientCert\n"
+                                      "  client_ca_file: client.crt\n")));
+  harness.Start();
+  TlsClientOptions options{.ca_file = dir.path() + "/server.crt", .cert_file = "", .key_file = ""};
+  {
+    // TLS 1.3 reports the missing certificate after the handshake, on the first read.
+    TestConnection anonymous(harness.port(), options);
+    if (anonymous.ok()) {
+      anonymous.Send(Request("GET", "/hello"));
+      EXPECT_FALSE(anonymous.ReadResponse(false, 2s));
+    }
+  }
+  options.cert_file = dir.path() + "/client.crt";
+  options.key_file = dir.path() + "/client.key";
+  TestConnection with_cert(harness.port(), options);
+  ASSERT_TRUE(with_cert.ok()) << with_cert.error();
+  ASSERT_TRUE(with_cert.Send(Request("GET", "/hello")));
+  auto response = with_cert.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+}
+
+TEST(HttpServer, BasicAuthGuardsEveryPath) {
+  WebConfig config;
+  config.basic_auth_users["alice"] = BcryptHash("correct horse");
+  ASSERT_EQ(config.basic_auth_users["alice"].size(), 60u);
+  ASSERT_TRUE(config.basic_auth_users["alice"].starts_with("$2b$04$"));
+  Harness harness(config);
+  harness.Start();
+
+  auto none = harness.Fetch(Request("GET", "/hello"));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(none->headers["www-authenticate"], "Basic realm=\"smtp_exporter\"");
+  EXPECT_EQ(harness.Fetch(Request("GET", "/nope"))->status, 401);  // routes stay hidden
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:wrong")))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("bob:correct horse")))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", "Authorization: Basic !!!\r\n"))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", "Authorization: Bearer abc\r\n"))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:correct horse")))->status, 200);
+  // Cached the second time; the scheme name is case-insensitive.
+  std::string lower = BasicAuth("alice:correct horse");
+  lower.replace(lower.find("Basic"), 5, "basic");
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", lower))->status, 200);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/nope", BasicAuth("alice:correct horse")))->status, 404);
+}
+
+TEST(HttpServer, BcryptRunsOffTheLoop) {
+  // Cost 12 takes a few hundred milliseconds: long enough to see whether other connections wait.
+  WebConfig config;
+  config.basic_auth_users["alice"] = BcryptHash("pw", 12);
+  Harness harness(config);
+  harness.Start();
+  TestConnection slow(harness.port());
+  ASSERT_TRUE(slow.Send(Request("GET", "/hello", BasicAuth("alice:pw"))));
+  // Each response's completion time, taken where it arrives: were bcrypt on the loop, the quick
+  // 401 could only be written after the slow verification, so it would complete last.
+  std::optional<ParsedResponse> slow_response;
+  Clock::time_point slow_done;
+  std::thread reader([&] {
+    slow_response = slow.ReadResponse();
+    slow_done = Clock::now();
+  });
+  std::this_thread::sleep_for(20ms);  // the verification is under way
+  auto quick = harness.Fetch(Request("GET", "/hello"));
+  const Clock::time_point quick_done = Clock::now();
+  reader.join();
+  ASSERT_TRUE(quick);
+  EXPECT_EQ(quick->status, 401);
+  ASSERT_TRUE(slow_response);
+  EXPECT_EQ(slow_response->status, 200);
+  EXPECT_LT(quick_done, slow_done) << "the 401 waited for the other client's bcrypt";
+}
+
+TEST(HttpServer, ReloadedWebConfigAppliesToNewRequests) {
+  Harness harness;
+  harness.Start();
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello"))->status, 200);
+  WebConfig config;
+  config.basic_auth_users["alice"] = BcryptHash("pw");
+  harness.OnLoop([&] { harness.server().SetWebConfig(config); });
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello"))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:pw")))->status, 200);
+  config.basic_auth_users["alice"] = BcryptHash("new");
+  harness.OnLoop([&] { harness.server().SetWebConfig(config); });
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:pw")))->status, 401);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("alice:new")))->status, 200);
+}
+
+}  // namespace
+}  // namespace smtp

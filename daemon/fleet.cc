@@ -8,15 +8,19 @@
 
 namespace smtp {
 
-ExpansionRequest FleetEntry::Expansion() const {
+ExpansionRequest ExpansionOf(const Target& target, const std::string& label, const Module& module) {
   ExpansionRequest request;
-  request.target = target.target;
-  request.label = target.address;
-  request.default_port = module->DefaultPort();
-  request.ip_protocol = module->ip_protocol;
-  request.dns_server = module->dns_server;
-  request.timeout = module->timeout;
+  request.target = target;
+  request.label = label;
+  request.default_port = module.DefaultPort();
+  request.ip_protocol = module.ip_protocol;
+  request.dns_server = module.dns_server;
+  request.timeout = module.timeout;
   return request;
+}
+
+ExpansionRequest FleetEntry::Expansion() const {
+  return ExpansionOf(target.target, target.address, *module);
 }
 
 ProbeSpec FleetEntry::Spec(const ExpandedTarget& series, bool with_relay) const {

@@ -41,6 +41,10 @@ struct ShardSelector {
   std::uint32_t count = 1;
 };
 
+// What to expand for `target` probed with `module`: the module's default port, IP family, DNS
+// server and timeout (one deadline for the whole expansion); `label` is the address as written.
+ExpansionRequest ExpansionOf(const Target& target, const std::string& label, const Module& module);
+
 // One configured target of this shard. Immutable once applied; held through shared_ptr so a run
 // in flight keeps the entry it started with across a reload.
 struct FleetEntry {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "daemon/metrics.h"
 #include "daemon/status_page.h"
@@ -85,85 +86,100 @@ asio::awaitable<HttpResponse> Routes::Metrics(const HttpRequest&) {
   co_return response;
 }
 
-asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
-  const std::string target_text = Param(request, "target");
-  if (target_text.empty()) co_return Text(400, "target parameter is missing\n");
+std::variant<Routes::ProbeRequest, HttpResponse> Routes::ParseProbeRequest(
+    const HttpRequest& request) const {
+  ProbeRequest probe;
+  probe.text = Param(request, "target");
+  if (probe.text.empty()) return Text(400, "target parameter is missing\n");
   std::string module_name = Param(request, "module");
   if (module_name.empty()) module_name = "default";
   const Config& config = loop_->fleet().config();
-  auto found = config.modules.find(module_name);
-  if (found == config.modules.end()) {
-    co_return Text(400, "unknown module \"" + module_name + "\"\n");
+  auto module = config.modules.find(module_name);
+  if (module == config.modules.end()) {
+    return Text(400, "unknown module \"" + module_name + "\"\n");
   }
-  const Module module = found->second;  // a reload during the probe must not change it
+  probe.module = module->second;  // a copy: a reload during the probe must not change it
   std::string error;
-  const std::optional<Target> target = ParseTarget(target_text, &error);
-  if (!target) co_return Text(400, "invalid target: " + error + "\n");
+  std::optional<Target> target = ParseTarget(probe.text, &error);
+  if (!target) return Text(400, "invalid target: " + error + "\n");
+  probe.target = std::move(*target);
   // The allowlist keeps /probe from being a network scanner for whoever can reach it.
-  if (!loop_->fleet().Knows(target->host) && !ProbeAllowed(config.probe_allowlist, target->host)) {
-    co_return Text(403, "target \"" + target->host +
-                            "\" is neither configured nor allowed by probe_allowlist\n");
+  const std::string& host = probe.target.host;
+  if (!loop_->fleet().Knows(host) && !ProbeAllowed(config.probe_allowlist, host)) {
+    return Text(403,
+                "target \"" + host + "\" is neither configured nor allowed by probe_allowlist\n");
   }
-  const std::optional<std::chrono::milliseconds> budget = ScrapeBudget(request);
-  const auto started = SteadyClock::now();
+  probe.budget = ScrapeBudget(request);
+  probe.debug = Param(request, "debug") == "true";
+  return probe;
+}
 
+asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
+  std::variant<ProbeRequest, HttpResponse> parsed = ParseProbeRequest(request);
+  if (auto* refused = std::get_if<HttpResponse>(&parsed)) co_return std::move(*refused);
+  const ProbeRequest& probe = std::get<ProbeRequest>(parsed);
+  const Module& module = probe.module;
+  const auto started = SteadyClock::now();
   std::vector<ExpandedTarget> series;
-  if (target->mx) {
-    ExpansionRequest expansion;
-    expansion.target = *target;
-    expansion.label = target_text;
-    expansion.default_port = module.DefaultPort();
-    expansion.ip_protocol = module.ip_protocol;
-    expansion.dns_server = module.dns_server;
-    expansion.timeout = budget ? std::min(module.timeout, *budget) : module.timeout;
+  if (probe.target.mx) {
+    ExpansionRequest expansion = ExpansionOf(probe.target, probe.text, module);
+    if (probe.budget) expansion.timeout = std::min(expansion.timeout, *probe.budget);
     series = co_await loop_->ExpandOnce(std::move(expansion));
   } else {
-    ExpandedTarget one;  // host[:port]: the engine resolves the name, as before mx: existed
-    one.host = target->host;
-    one.port = target->port != 0 ? target->port : module.DefaultPort();
-    one.label = target_text;
+    ExpandedTarget one;  // host[:port]: one probe, the engine resolves the name
+    one.host = probe.target.host;
+    one.port = probe.target.port != 0 ? probe.target.port : module.DefaultPort();
+    one.label = probe.text;
     series.push_back(std::move(one));
   }
-  auto spec_of = [&](const ExpandedTarget& one) {
-    ProbeSpec spec = MakeProbeSpec(module, one.host, one.port);
-    spec.address = one.address;
-    spec.relay.enabled = module.relay_test.enabled;
-    if (budget) {  // the whole probe, relay test included, must answer before the scrape gives up
-      const auto left = std::max(std::chrono::milliseconds(1),
-                                 *budget - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                               SteadyClock::now() - started));
-      spec.timeout = std::min(spec.timeout, left);
-      spec.max_duration = left;
-    }
-    return spec;
-  };
-  std::vector<ProbeResult> results = co_await loop_->ProbeOnce(series, spec_of);
+  std::vector<ProbeResult> results =
+      co_await loop_->ProbeOnce(series, [&](const ExpandedTarget& one) {
+        ProbeSpec spec = MakeProbeSpec(module, one.host, one.port);
+        spec.address = one.address;
+        spec.relay.enabled = module.relay_test.enabled;
+        // The whole probe, relay test included, must answer before the scrape gives up.
+        if (probe.budget) {
+          const auto took =
+              std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started);
+          const auto left = std::max(std::chrono::milliseconds(1), *probe.budget - took);
+          spec.timeout = std::min(spec.timeout, left);
+          spec.max_duration = left;
+        }
+        return spec;
+      });
+  co_return ProbeResponse(probe, series, std::move(results));
+}
 
+HttpResponse Routes::ProbeResponse(const ProbeRequest& probe,
+                                   const std::vector<ExpandedTarget>& series,
+                                   std::vector<ProbeResult> results) {
+  // A host answers for itself, without a `target` label (blackbox style); the series of an mx:
+  // target are labelled as the scheduled ones are.
+  const bool labelled = probe.target.mx;
   std::vector<TargetSnapshot> snapshots;
   for (std::size_t i = 0; i < series.size(); ++i) {
     TargetSnapshot snapshot;
-    snapshot.target = target->mx ? series[i].label : results[i].host;
+    snapshot.target = labelled ? series[i].label : results[i].host;
     snapshot.labels = SeriesLabels({}, series[i].domain, series[i].address);
     snapshot.mx_records = series[i].mx_records;
     snapshot.last = std::make_shared<const ProbeResult>(std::move(results[i]));
     snapshots.push_back(std::move(snapshot));
   }
-  std::string metrics = RenderProbeMetrics(snapshots, target->mx);
-  if (Param(request, "debug") != "true") {
+  std::string metrics = RenderProbeMetrics(snapshots, labelled);
+  if (!probe.debug) {
     HttpResponse response;
     response.content_type = kMetricsContentType;
     response.body = std::move(metrics);
-    co_return response;
+    return response;
   }
   std::string logs;
   const std::int64_t now = WholeUnixSeconds(SystemClock::now());
   for (const TargetSnapshot& snapshot : snapshots) {
     const ProbeResult& result = *snapshot.last;
-    logs +=
-        target->mx ? "Logs for the probe of " + snapshot.target + ":\n" : "Logs for the probe:\n";
+    logs += labelled ? "Logs for the probe of " + snapshot.target + ":\n" : "Logs for the probe:\n";
     logs += FormatTranscript(result) + FormatReport(result, Judge(result, now)) + "\n\n";
   }
-  co_return Text(200, logs + "Metrics that would have been returned:\n" + metrics);
+  return Text(200, logs + "Metrics that would have been returned:\n" + metrics);
 }
 
 asio::awaitable<HttpResponse> Routes::StatusPage(const HttpRequest&) {

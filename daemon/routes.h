@@ -24,7 +24,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "daemon/http_server.h"
 #include "daemon/probe_loop.h"
@@ -67,6 +70,20 @@ class Routes {
   boost::asio::awaitable<HttpResponse> Reload(const HttpRequest& request);
 
  private:
+  // A /probe request that passed the checks.
+  struct ProbeRequest {
+    std::string text;  // the target parameter as given
+    Target target;
+    Module module;
+    std::optional<std::chrono::milliseconds> budget;  // from the scrape timeout header
+    bool debug = false;
+  };
+  // The checked request, or the 4xx answer that refuses it.
+  std::variant<ProbeRequest, HttpResponse> ParseProbeRequest(const HttpRequest& request) const;
+  static HttpResponse ProbeResponse(const ProbeRequest& probe,
+                                    const std::vector<ExpandedTarget>& series,
+                                    std::vector<ProbeResult> results);
+
   std::shared_ptr<ProbeLoop> loop_;
   const ExporterStatus& status_;
   std::function<bool(std::string*)> reload_;

@@ -28,30 +28,23 @@ int Fail(const std::string& message) {
   return kExitUsage;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc >= 2 && std::strcmp(argv[1], "probe") == 0) {
-    return smtp::RunProbeCommand(argc - 1, argv + 1);
-  }
-
-  CLI::App app{
-      "Probes mail servers over SMTP on a schedule and serves the results as Prometheus "
-      "metrics.\nOne-shot check: smtp_exporter probe HOST[:PORT] --help",
-      "smtp_exporter"};
+// The daemon's flags, as Prometheus exporters spell them.
+struct Flags {
   smtp::ExporterOptions options;
-  options.version = SMTP_EXPORTER_VERSION;
-  options.revision = SMTP_EXPORTER_REVISION;
   bool check_only = false;
   bool show_version = false;
   std::string listen_address = ":9025";
   std::string log_level = "info";
   std::string log_format = "logfmt";
+};
+
+void AddFlags(CLI::App& app, Flags& flags) {
+  smtp::ExporterOptions& options = flags.options;
   app.add_option("--config.file", options.config_file,
                  "YAML config (modules, targets); without it, probe 127.0.0.1:25");
-  app.add_flag("--config.check", check_only,
+  app.add_flag("--config.check", flags.check_only,
                "validate --config.file (and --web.config.file), then exit");
-  app.add_option("--web.listen-address", listen_address, "address to serve HTTP on")
+  app.add_option("--web.listen-address", flags.listen_address, "address to serve HTTP on")
       ->capture_default_str();
   app.add_option("--web.config.file", options.web_config_file,
                  "exporter-toolkit web config: TLS and bcrypt basic auth");
@@ -66,9 +59,65 @@ int main(int argc, char** argv) {
   app.add_option("--shard.count", options.shard_count,
                  "replicas sharing the target list; each target is probed by exactly one")
       ->capture_default_str();
-  app.add_option("--log.level", log_level, "debug | info | warn | error")->capture_default_str();
-  app.add_option("--log.format", log_format, "logfmt | json")->capture_default_str();
-  app.add_flag("--version", show_version, "print the version and git revision, and exit");
+  app.add_option("--log.level", flags.log_level, "debug | info | warn | error")
+      ->capture_default_str();
+  app.add_option("--log.format", flags.log_format, "logfmt | json")->capture_default_str();
+  app.add_flag("--version", flags.show_version, "print the version and git revision, and exit");
+}
+
+// The one-line error of the first bad flag, or "".
+std::string CheckFlags(const Flags& flags) {
+  const smtp::ExporterOptions& options = flags.options;
+  if (!smtp::ParseLogLevel(flags.log_level)) {
+    return "--log.level: must be debug, info, warn or error";
+  }
+  if (!smtp::ParseLogFormat(flags.log_format)) return "--log.format: must be logfmt or json";
+  if (options.telemetry_path.empty() || options.telemetry_path.front() != '/') {
+    return "--web.telemetry-path: must start with /";
+  }
+  if (options.max_in_flight == 0) return "--probe.max-in-flight: must be at least 1";
+  if (options.shard_count == 0) return "--shard.count: must be at least 1";
+  if (options.shard_index >= options.shard_count) {
+    return "--shard.index: must be less than --shard.count";
+  }
+  return "";
+}
+
+// --config.check: loads both files as a reload would, and reports.
+int CheckConfig(const smtp::ExporterOptions& options) {
+  if (options.config_file.empty()) return Fail("--config.check needs --config.file");
+  smtp::LoadResult loaded = smtp::LoadConfigFile(options.config_file);
+  if (!loaded.config) {
+    // Errors name the key path and line; file errors already start with the path.
+    std::cerr << loaded.error << "\n";
+    return 1;
+  }
+  if (!options.web_config_file.empty()) {
+    smtp::WebConfigResult web = smtp::LoadWebConfigFile(options.web_config_file);
+    if (!web.config) {
+      std::cerr << web.error << "\n";
+      return 1;
+    }
+  }
+  std::cout << options.config_file << ": OK, " << loaded.config->targets.size() << " targets, "
+            << loaded.config->modules.size() << " modules\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "probe") == 0) {
+    return smtp::RunProbeCommand(argc - 1, argv + 1);
+  }
+  CLI::App app{
+      "Probes mail servers over SMTP on a schedule and serves the results as Prometheus "
+      "metrics.\nOne-shot check: smtp_exporter probe HOST[:PORT] --help",
+      "smtp_exporter"};
+  Flags flags;
+  flags.options.version = SMTP_EXPORTER_VERSION;
+  flags.options.revision = SMTP_EXPORTER_REVISION;
+  AddFlags(app, flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -76,45 +125,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return Fail(error.what());
   }
-  if (show_version) {
+  if (flags.show_version) {
     std::cout << "smtp_exporter version " << SMTP_EXPORTER_VERSION << " (revision "
               << SMTP_EXPORTER_REVISION << ")\n";
     return 0;
   }
-  std::optional<smtp::LogLevel> level = smtp::ParseLogLevel(log_level);
-  if (!level) return Fail("--log.level: must be debug, info, warn or error");
-  std::optional<smtp::LogFormat> format = smtp::ParseLogFormat(log_format);
-  if (!format) return Fail("--log.format: must be logfmt or json");
-  if (options.telemetry_path.empty() || options.telemetry_path.front() != '/') {
-    return Fail("--web.telemetry-path: must start with /");
-  }
-  if (options.max_in_flight == 0) return Fail("--probe.max-in-flight: must be at least 1");
-  if (options.shard_count == 0) return Fail("--shard.count: must be at least 1");
-  if (options.shard_index >= options.shard_count) {
-    return Fail("--shard.index: must be less than --shard.count");
-  }
-  options.listen_addresses = {listen_address};
-
-  if (check_only) {
-    if (options.config_file.empty()) return Fail("--config.check needs --config.file");
-    smtp::LoadResult loaded = smtp::LoadConfigFile(options.config_file);
-    if (!loaded.config) {
-      // Errors name the key path and line; file errors already start with the path.
-      std::cerr << loaded.error << "\n";
-      return 1;
-    }
-    if (!options.web_config_file.empty()) {
-      smtp::WebConfigResult web = smtp::LoadWebConfigFile(options.web_config_file);
-      if (!web.config) {
-        std::cerr << web.error << "\n";
-        return 1;
-      }
-    }
-    std::cout << options.config_file << ": OK, " << loaded.config->targets.size() << " targets, "
-              << loaded.config->modules.size() << " modules\n";
-    return 0;
-  }
-
-  smtp::Logger logger(*level, *format);
-  return smtp::RunExporter(options, logger);
+  if (std::string error = CheckFlags(flags); !error.empty()) return Fail(error);
+  flags.options.listen_addresses = {flags.listen_address};
+  if (flags.check_only) return CheckConfig(flags.options);
+  smtp::Logger logger(*smtp::ParseLogLevel(flags.log_level),
+                      *smtp::ParseLogFormat(flags.log_format));
+  return smtp::RunExporter(flags.options, logger);
 }

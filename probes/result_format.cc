@@ -236,6 +236,67 @@ void ReportRelay(const RelayResult& relay, const RelayJudgement& judgement,
   }
 }
 
+void WriteSteps(JsonWriter& json, const std::vector<StepResult>& steps) {
+  json.BeginArray();
+  for (const StepResult& step : steps) {
+    json.BeginObject();
+    json.Key("step").String(ToString(step.step));
+    json.Key("duration_seconds").Number(Seconds(step.duration));
+    json.Key("reply_code").Integer(step.reply_code);
+    json.Key("enhanced_code").String(step.enhanced_code);
+    json.Key("ok").Bool(step.ok);
+    json.Key("reason").String(ToString(step.reason));
+    json.Key("detail").String(step.detail);
+    json.EndObject();
+  }
+  json.EndArray();
+}
+
+// Whenever a greeting was read; its name, software and version only from a 220 greeting.
+void WriteGreeting(JsonWriter& json, const ProbeResult& result) {
+  const StepResult* greeting = result.FindStep(Step::kGreeting);
+  if (greeting == nullptr || greeting->reply_code == 0) {
+    json.Null();
+    return;
+  }
+  json.BeginObject();
+  json.Key("code").Integer(greeting->reply_code);
+  const auto optional_string = [&json](const std::string* text) {
+    text ? json.String(*text) : json.Null();
+  };
+  const GreetingInfo* info = result.greeting ? &*result.greeting : nullptr;
+  json.Key("hostname");
+  optional_string(info ? &info->hostname : nullptr);
+  json.Key("software");
+  optional_string(info ? &info->software : nullptr);
+  json.Key("version");
+  optional_string(info ? &info->version : nullptr);
+  json.Key("lines").Strings(result.greeting_lines);
+  json.EndObject();
+}
+
+void WriteDns(JsonWriter& json, const DnsInfo& dns) {
+  json.BeginObject();
+  json.Key("addresses").Strings(dns.addresses);
+  json.Key("connected_address").String(dns.connected_address);
+  json.Key("ptr_names").Strings(dns.ptr_names);
+  json.Key("fcrdns_match").OptionalBool(dns.fcrdns_match);
+  json.Key("banner_matches_ptr").OptionalBool(dns.banner_matches_ptr);
+  json.EndObject();
+}
+
+void WriteTranscript(JsonWriter& json, const std::vector<TranscriptLine>& transcript) {
+  json.BeginArray();
+  for (const TranscriptLine& line : transcript) {
+    json.BeginObject();
+    json.Key("at_seconds").Number(Seconds(line.at));
+    json.Key("direction").String(std::string(1, line.direction));
+    json.Key("text").String(line.text);
+    json.EndObject();
+  }
+  json.EndArray();
+}
+
 }  // namespace
 
 std::string FormatTranscript(const ProbeResult& result) {
@@ -315,41 +376,10 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   json.Key("started_at")
       .Number(std::chrono::duration<double>(result.started_at.time_since_epoch()).count());
 
-  json.Key("steps").BeginArray();
-  for (const StepResult& step : result.steps) {
-    json.BeginObject();
-    json.Key("step").String(ToString(step.step));
-    json.Key("duration_seconds").Number(Seconds(step.duration));
-    json.Key("reply_code").Integer(step.reply_code);
-    json.Key("enhanced_code").String(step.enhanced_code);
-    json.Key("ok").Bool(step.ok);
-    json.Key("reason").String(ToString(step.reason));
-    json.Key("detail").String(step.detail);
-    json.EndObject();
-  }
-  json.EndArray();
-
-  // Whenever a greeting was read; its name, software and version only from a 220 greeting.
+  json.Key("steps");
+  WriteSteps(json, result.steps);
   json.Key("greeting");
-  const StepResult* greeting = result.FindStep(Step::kGreeting);
-  if (greeting != nullptr && greeting->reply_code != 0) {
-    json.BeginObject();
-    json.Key("code").Integer(greeting->reply_code);
-    const auto optional_string = [&json](const std::string* text) {
-      text ? json.String(*text) : json.Null();
-    };
-    const GreetingInfo* info = result.greeting ? &*result.greeting : nullptr;
-    json.Key("hostname");
-    optional_string(info ? &info->hostname : nullptr);
-    json.Key("software");
-    optional_string(info ? &info->software : nullptr);
-    json.Key("version");
-    optional_string(info ? &info->version : nullptr);
-    json.Key("lines").Strings(result.greeting_lines);
-    json.EndObject();
-  } else {
-    json.Null();
-  }
+  WriteGreeting(json, result);
   json.Key("esmtp").OptionalBool(result.esmtp);
   json.Key("capabilities");
   WriteCapabilities(json, result.capabilities);
@@ -375,23 +405,10 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   WriteRelay(json, result.relay, verdict.relay);
   json.Key("reply_anomalies").Strings(result.reply_anomalies);
 
-  json.Key("dns").BeginObject();
-  json.Key("addresses").Strings(result.dns.addresses);
-  json.Key("connected_address").String(result.dns.connected_address);
-  json.Key("ptr_names").Strings(result.dns.ptr_names);
-  json.Key("fcrdns_match").OptionalBool(result.dns.fcrdns_match);
-  json.Key("banner_matches_ptr").OptionalBool(result.dns.banner_matches_ptr);
-  json.EndObject();
-
-  json.Key("transcript").BeginArray();
-  for (const TranscriptLine& line : result.transcript) {
-    json.BeginObject();
-    json.Key("at_seconds").Number(Seconds(line.at));
-    json.Key("direction").String(std::string(1, line.direction));
-    json.Key("text").String(line.text);
-    json.EndObject();
-  }
-  json.EndArray();
+  json.Key("dns");
+  WriteDns(json, result.dns);
+  json.Key("transcript");
+  WriteTranscript(json, result.transcript);
   json.EndObject();
   return json.Take() + "\n";
 }

@@ -23,39 +23,12 @@
 
 #include "daemon/exposition.h"
 #include "daemon/metrics.h"
+#include "tests/metrics/sample_results.h"
 
 namespace smtp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-Extension Ext(std::string keyword, std::vector<std::string> parameters = {}) {
-  return Extension{std::move(keyword), std::move(parameters)};
-}
-
-Capabilities PostfixCapabilities(bool over_tls, const std::string& domain) {
-  Capabilities c;
-  c.domain = domain;
-  c.extensions = {Ext("PIPELINING"),
-                  Ext("SIZE", {"10240000"}),
-                  Ext("VRFY"),
-                  Ext("ETRN"),
-                  Ext("ENHANCEDSTATUSCODES"),
-                  Ext("8BITMIME"),
-                  Ext("DSN"),
-                  Ext("SMTPUTF8"),
-                  Ext("CHUNKING")};
-  c.pipelining = c.enhancedstatuscodes = c.eightbitmime = c.dsn = c.smtputf8 = c.chunking = true;
-  c.size_limit = 10240000;
-  if (over_tls) {
-    c.extensions.push_back(Ext("AUTH", {"PLAIN", "LOGIN"}));
-    c.auth_mechanisms = {"PLAIN", "LOGIN"};
-  } else {
-    c.extensions.insert(c.extensions.begin() + 4, Ext("STARTTLS"));
-    c.starttls = true;
-  }
-  return c;
-}
 
 // Step durations with nanosecond resolution, as the steady clock measures them.
 std::chrono::nanoseconds Ns(std::mt19937_64& rng, std::int64_t low, std::int64_t high) {
@@ -98,8 +71,8 @@ TargetSnapshot RealisticTarget(int index, std::mt19937_64& rng) {
   r.greeting = GreetingInfo{host, "Postfix", "", true};
   r.greeting_lines = {host + " ESMTP Postfix (Debian/GNU)"};
   r.esmtp = true;
-  r.capabilities = PostfixCapabilities(false, host);
-  r.tls_capabilities = PostfixCapabilities(true, host);
+  r.capabilities = metrics_test::PostfixCapabilities(false, host);
+  r.tls_capabilities = metrics_test::PostfixCapabilities(true, host);
   r.starttls_offered = true;
   r.starttls_success = true;
   TlsInfo tls;

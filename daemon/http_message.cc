@@ -218,6 +218,10 @@ WireResponse FormatResponse(const HttpResponse& response, bool head, bool accept
   return wire;
 }
 
+}  // namespace smtp::http_detail
+
+namespace smtp {
+
 HttpResponse TextResponse(int status, std::string body) {
   HttpResponse response;
   response.status = status;
@@ -226,4 +230,4 @@ HttpResponse TextResponse(int status, std::string body) {
   return response;
 }
 
-}  // namespace smtp::http_detail
+}  // namespace smtp

@@ -51,7 +51,4 @@ struct WireResponse {
 WireResponse FormatResponse(const HttpResponse& response, bool head, bool accepts_gzip,
                             std::size_t gzip_min_bytes);
 
-// A text/plain response, e.g. TextResponse(404, "404 page not found\n").
-HttpResponse TextResponse(int status, std::string body);
-
 }  // namespace smtp::http_detail

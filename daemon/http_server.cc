@@ -18,7 +18,6 @@
 namespace smtp {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using http_detail::TextResponse;
 
 namespace {
 

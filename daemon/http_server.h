@@ -74,6 +74,9 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// A text/plain; charset=utf-8 response, e.g. TextResponse(404, "404 page not found\n").
+HttpResponse TextResponse(int status, std::string body);
+
 // A route's handler: a coroutine, run on the io_context's thread, that answers one request.
 //
 //   server.Handle("/-/healthy", {"GET"}, [](const HttpRequest&) -> awaitable<HttpResponse> {

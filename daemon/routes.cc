@@ -18,14 +18,6 @@ namespace {
 
 constexpr int kStatusRefreshSeconds = 15;
 
-HttpResponse Text(int status, std::string body) {
-  HttpResponse response;
-  response.status = status;
-  response.content_type = "text/plain; charset=utf-8";
-  response.body = std::move(body);
-  return response;
-}
-
 HttpResponse Html(std::string body) {
   HttpResponse response;
   response.content_type = std::string(kStatusPageContentType);
@@ -90,24 +82,24 @@ std::variant<Routes::ProbeRequest, HttpResponse> Routes::ParseProbeRequest(
     const HttpRequest& request) const {
   ProbeRequest probe;
   probe.text = Param(request, "target");
-  if (probe.text.empty()) return Text(400, "target parameter is missing\n");
+  if (probe.text.empty()) return TextResponse(400, "target parameter is missing\n");
   std::string module_name = Param(request, "module");
   if (module_name.empty()) module_name = "default";
   const Config& config = loop_->fleet().config();
   auto module = config.modules.find(module_name);
   if (module == config.modules.end()) {
-    return Text(400, "unknown module \"" + module_name + "\"\n");
+    return TextResponse(400, "unknown module \"" + module_name + "\"\n");
   }
   probe.module = module->second;  // a copy: a reload during the probe must not change it
   std::string error;
   std::optional<Target> target = ParseTarget(probe.text, &error);
-  if (!target) return Text(400, "invalid target: " + error + "\n");
+  if (!target) return TextResponse(400, "invalid target: " + error + "\n");
   probe.target = std::move(*target);
   // The allowlist keeps /probe from being a network scanner for whoever can reach it.
   const std::string& host = probe.target.host;
   if (!loop_->fleet().Knows(host) && !ProbeAllowed(config.probe_allowlist, host)) {
-    return Text(403,
-                "target \"" + host + "\" is neither configured nor allowed by probe_allowlist\n");
+    return TextResponse(
+        403, "target \"" + host + "\" is neither configured nor allowed by probe_allowlist\n");
   }
   probe.budget = ScrapeBudget(request);
   probe.debug = Param(request, "debug") == "true";
@@ -179,7 +171,7 @@ HttpResponse Routes::ProbeResponse(const ProbeRequest& probe,
     logs += labelled ? "Logs for the probe of " + snapshot.target + ":\n" : "Logs for the probe:\n";
     logs += FormatTranscript(result) + FormatReport(result, Judge(result, now)) + "\n\n";
   }
-  return Text(200, logs + "Metrics that would have been returned:\n" + metrics);
+  return TextResponse(200, logs + "Metrics that would have been returned:\n" + metrics);
 }
 
 asio::awaitable<HttpResponse> Routes::StatusPage(const HttpRequest&) {
@@ -202,27 +194,27 @@ asio::awaitable<HttpResponse> Routes::StatusPage(const HttpRequest&) {
 
 asio::awaitable<HttpResponse> Routes::Transcript(const HttpRequest& request) {
   if (!request.query.contains("target") || !request.query.contains("module")) {
-    co_return Text(400, "target and module parameters are required\n");
+    co_return TextResponse(400, "target and module parameters are required\n");
   }
   const std::optional<SeriesView> series =
       loop_->fleet().FindSeries(Param(request, "target"), Param(request, "module"));
-  if (!series) co_return Text(404, "no result for this target (yet)\n");
+  if (!series) co_return TextResponse(404, "no result for this target (yet)\n");
   co_return Html(
       RenderTranscriptPage(series->snapshot, series->module, WholeUnixSeconds(SystemClock::now())));
 }
 
 asio::awaitable<HttpResponse> Routes::Healthy(const HttpRequest&) {
-  co_return Text(200, "Healthy.\n");
+  co_return TextResponse(200, "Healthy.\n");
 }
 
 asio::awaitable<HttpResponse> Routes::Ready(const HttpRequest&) {
-  co_return status_.ready ? Text(200, "Ready.\n") : Text(503, "Not ready.\n");
+  co_return status_.ready ? TextResponse(200, "Ready.\n") : TextResponse(503, "Not ready.\n");
 }
 
 asio::awaitable<HttpResponse> Routes::Reload(const HttpRequest&) {
   std::string error;
-  if (reload_(&error)) co_return Text(200, "Reloaded.\n");
-  co_return Text(500, "failed to reload config: " + error + "\n");
+  if (reload_(&error)) co_return TextResponse(200, "Reloaded.\n");
+  co_return TextResponse(500, "failed to reload config: " + error + "\n");
 }
 
 }  // namespace smtp

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "daemon/exposition.h"
+#include "daemon/metrics.h"
 
 namespace smtp::metrics_test {
 
@@ -122,6 +123,12 @@ void ExpectEquivalent(const std::vector<prometheus::MetricFamily>& families) {
       }
     }
   }
+}
+
+std::string Render(const std::vector<TargetSnapshot>& targets, bool include_target_label) {
+  std::string text = RenderProbeMetrics(targets, include_target_label);
+  EXPECT_EQ(text, RenderText(BuildProbeFamilies(targets, include_target_label)));
+  return text;
 }
 
 }  // namespace smtp::metrics_test

@@ -1,6 +1,7 @@
 // A strict reader of the text exposition format 0.0.4, for tests: what a scraper sees in the text
-// our writer produces, and whether it says the same as prometheus::TextSerializer's. Failures are
-// reported as gtest failures.
+// our writer produces, and whether it says the same as prometheus::TextSerializer's; and the
+// metrics layer's two rendering paths checked against each other. Failures are reported as gtest
+// failures.
 #pragma once
 
 #include <prometheus/metric_family.h>
@@ -8,6 +9,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "daemon/target_state.h"
 
 namespace smtp::metrics_test {
 
@@ -35,5 +38,10 @@ bool SameNumber(double ours, double theirs, double relative);
 // doubles (TextSerializer prints 16 significant digits, so its values are only within a relative
 // 1e-15 of ours).
 void ExpectEquivalent(const std::vector<prometheus::MetricFamily>& families);
+
+// The production path (RenderProbeMetrics, straight from the snapshots to text), checked against
+// the MetricFamily path (RenderText(BuildProbeFamilies())) on every use: a gtest failure when
+// they differ.
+std::string Render(const std::vector<TargetSnapshot>& targets, bool include_target_label = true);
 
 }  // namespace smtp::metrics_test

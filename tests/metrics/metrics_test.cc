@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "daemon/exposition.h"
+#include "tests/metrics/exposition_parser.h"
 #include "tests/metrics/sample_results.h"
 
 namespace smtp::metrics_test {

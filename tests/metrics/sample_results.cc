@@ -1,7 +1,5 @@
 #include "tests/metrics/sample_results.h"
 
-#include <gtest/gtest.h>
-
 #include <utility>
 
 #include "daemon/exposition.h"
@@ -37,9 +35,9 @@ Extension Ext(std::string keyword, std::vector<std::string> parameters) {
 }
 
 // A Postfix-like EHLO reply. The derived fields are set by hand as the parser would set them.
-Capabilities PostfixCapabilities(bool over_tls) {
+Capabilities PostfixCapabilities(bool over_tls, const std::string& domain) {
   Capabilities c;
-  c.domain = "mx1.example.org";
+  c.domain = domain;
   c.extensions = {Ext("PIPELINING"),
                   Ext("SIZE", {"10240000"}),
                   Ext("VRFY"),
@@ -160,12 +158,6 @@ TargetSnapshot Snapshot(std::string target, std::shared_ptr<const ProbeResult> l
 
 std::shared_ptr<const ProbeResult> Share(ProbeResult r) {
   return std::make_shared<const ProbeResult>(std::move(r));
-}
-
-std::string Render(const std::vector<TargetSnapshot>& targets, bool include_target_label) {
-  std::string text = RenderProbeMetrics(targets, include_target_label);
-  EXPECT_EQ(text, RenderText(BuildProbeFamilies(targets, include_target_label)));
-  return text;
 }
 
 }  // namespace smtp::metrics_test

@@ -21,7 +21,7 @@ StepResult Ok(Step step, int ms, int reply_code = 0);
 StepResult Failed(Step step, int ms, int reply_code, FailureReason reason);
 Extension Ext(std::string keyword, std::vector<std::string> parameters = {});
 // A Postfix-like EHLO reply, before TLS (with STARTTLS) or over TLS (with AUTH).
-Capabilities PostfixCapabilities(bool over_tls);
+Capabilities PostfixCapabilities(bool over_tls, const std::string& domain = "mx1.example.org");
 CertificateInfo Cert(std::string subject, std::string issuer, std::string serial,
                      std::int64_t not_after);
 RelayAttempt Attempt(std::string variant, int mail_code, int rcpt_code, RelayOutcome outcome);
@@ -39,10 +39,5 @@ ProbeResult HeloOnlyWithoutTls();
 // A target probed once with `last`, with an empty greeting histogram.
 TargetSnapshot Snapshot(std::string target, std::shared_ptr<const ProbeResult> last);
 std::shared_ptr<const ProbeResult> Share(ProbeResult r);
-
-// The production path (RenderProbeMetrics, straight from the snapshots to text), checked against
-// the MetricFamily path (RenderText(BuildProbeFamilies())) on every use: a gtest failure when
-// they differ.
-std::string Render(const std::vector<TargetSnapshot>& targets, bool include_target_label = true);
 
 }  // namespace smtp::metrics_test

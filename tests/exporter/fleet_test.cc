@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/exporter/fake_runner.h"
+
 namespace smtp {
 namespace {
 
@@ -46,22 +48,8 @@ ExpandedTarget Mx(const std::string& host, const std::string& domain = "example.
   return series;
 }
 
-ProbeResult Ok(const std::string& host) {
-  ProbeResult result;
-  result.host = host;
-  result.port = 25;
-  result.success = true;
-  StepResult greeting;
-  greeting.step = Step::kGreeting;
-  greeting.ok = true;
-  greeting.reply_code = 220;
-  greeting.duration = milliseconds(10);
-  result.steps.push_back(greeting);
-  return result;
-}
-
 ProbeResult OpenRelay(const std::string& host) {
-  ProbeResult result = Ok(host);
+  ProbeResult result = testing::Healthy(host);
   result.relay.ran = true;
   RelayAttempt attempt;
   attempt.variant = "basic";
@@ -139,11 +127,11 @@ TEST(FleetTest, ARecordedSeriesCarriesTheConfiguredAndExpansionLabels) {
   fleet.Apply(ConfigOf(kTwoTargets), {});
   auto host = fleet.Find("192.0.2.1:25|default");
   auto mx = fleet.Find("mx:example.org|relay");
-  ASSERT_TRUE(fleet.Record(*host, Host("192.0.2.1:25"), Ok("192.0.2.1")).has_value());
+  ASSERT_TRUE(fleet.Record(*host, Host("192.0.2.1:25"), testing::Healthy("192.0.2.1")).has_value());
   ExpandedTarget per_address = Mx("mx1.example.org");
   per_address.address = "2001:db8::1";
   per_address.key += "|2001:db8::1";
-  ASSERT_TRUE(fleet.Record(*mx, per_address, Ok("mx1.example.org")).has_value());
+  ASSERT_TRUE(fleet.Record(*mx, per_address, testing::Healthy("mx1.example.org")).has_value());
   const std::vector<TargetSnapshot> snapshots = fleet.Snapshots();
   EXPECT_EQ(Only(snapshots, "192.0.2.1:25").labels,
             (std::map<std::string, std::string>{{"site", "eu"}}));
@@ -156,8 +144,8 @@ TEST(FleetTest, AReloadKeepsTheSeriesOfKeptTargetsUnderTheirNewLabels) {
   Fleet fleet;
   fleet.Apply(ConfigOf(kTwoTargets), {});
   auto host = fleet.Find("192.0.2.1:25|default");
-  fleet.Record(*host, Host("192.0.2.1:25"), Ok("192.0.2.1"));
-  fleet.Record(*host, Host("192.0.2.1:25"), Ok("192.0.2.1"));
+  fleet.Record(*host, Host("192.0.2.1:25"), testing::Healthy("192.0.2.1"));
+  fleet.Record(*host, Host("192.0.2.1:25"), testing::Healthy("192.0.2.1"));
   fleet.Apply(ConfigOf(R"(
 targets:
   - {address: "192.0.2.1:25", labels: {site: us}}
@@ -174,7 +162,7 @@ TEST(FleetTest, ARemovedOrRemoduledTargetDisappearsAtOnce) {
   Fleet fleet;
   fleet.Apply(ConfigOf(kTwoTargets), {});
   auto host = fleet.Find("192.0.2.1:25|default");
-  fleet.Record(*host, Host("192.0.2.1:25"), Ok("192.0.2.1"));
+  fleet.Record(*host, Host("192.0.2.1:25"), testing::Healthy("192.0.2.1"));
   // Same address, another module: another entry, whose series starts afresh.
   fleet.Apply(ConfigOf(R"(
 modules: {other: {}}
@@ -184,7 +172,8 @@ targets:
               {});
   EXPECT_TRUE(fleet.Snapshots().empty());
   // The probe of the old entry that was in flight during the reload is dropped.
-  EXPECT_FALSE(fleet.Record(*host, Host("192.0.2.1:25"), Ok("192.0.2.1")).has_value());
+  EXPECT_FALSE(
+      fleet.Record(*host, Host("192.0.2.1:25"), testing::Healthy("192.0.2.1")).has_value());
   EXPECT_TRUE(fleet.Snapshots().empty());
 }
 
@@ -193,17 +182,17 @@ TEST(FleetTest, MxChurnReplacesTheSeriesOfTheEntryOnly) {
   fleet.Apply(ConfigOf(kTwoTargets), {});
   auto mx = fleet.Find("mx:example.org|relay");
   auto host = fleet.Find("192.0.2.1:25|default");
-  fleet.Record(*host, Host("192.0.2.1:25"), Ok("192.0.2.1"));
+  fleet.Record(*host, Host("192.0.2.1:25"), testing::Healthy("192.0.2.1"));
   fleet.Expanded(mx->key, {Mx("mx1.example.org"), Mx("mx2.example.org")});
-  fleet.Record(*mx, Mx("mx1.example.org"), Ok("mx1.example.org"));
-  fleet.Record(*mx, Mx("mx2.example.org"), Ok("mx2.example.org"));
+  fleet.Record(*mx, Mx("mx1.example.org"), testing::Healthy("mx1.example.org"));
+  fleet.Record(*mx, Mx("mx2.example.org"), testing::Healthy("mx2.example.org"));
   EXPECT_EQ(Targets(fleet),
             (std::vector<std::string>{"192.0.2.1:25", "mx1.example.org:25", "mx2.example.org:25"}));
   // mx1 left DNS, mx3 arrived: mx1 disappears now, mx3 appears with its first result.
   fleet.Expanded(mx->key, {Mx("mx2.example.org"), Mx("mx3.example.org")});
   EXPECT_EQ(Targets(fleet), (std::vector<std::string>{"192.0.2.1:25", "mx2.example.org:25"}));
-  fleet.Record(*mx, Mx("mx2.example.org"), Ok("mx2.example.org"));
-  fleet.Record(*mx, Mx("mx3.example.org"), Ok("mx3.example.org"));
+  fleet.Record(*mx, Mx("mx2.example.org"), testing::Healthy("mx2.example.org"));
+  fleet.Record(*mx, Mx("mx3.example.org"), testing::Healthy("mx3.example.org"));
   const std::vector<TargetSnapshot> snapshots = fleet.Snapshots();
   EXPECT_EQ(Only(snapshots, "mx2.example.org:25").greeting_histogram->count(), 2u);
   EXPECT_EQ(Only(snapshots, "mx3.example.org:25").greeting_histogram->count(), 1u);
@@ -222,7 +211,7 @@ targets:
               {});
   auto m = fleet.Find("mx:example.org|m");
   auto m2 = fleet.Find("mx:example.org|m2");
-  fleet.Record(*m2, Mx("mx1.example.org"), Ok("mx1.example.org"));
+  fleet.Record(*m2, Mx("mx1.example.org"), testing::Healthy("mx1.example.org"));
   fleet.Expanded(m->key, {});
   EXPECT_EQ(fleet.series_count(), 1u);
 }
@@ -253,7 +242,7 @@ TEST(FleetTest, TheRelayVerdictIsCarriedBetweenRelayRuns) {
   auto mx = fleet.Find("mx:example.org|relay");
   auto first = fleet.Record(*mx, Mx("mx1.example.org"), OpenRelay("mx1.example.org"));
   EXPECT_EQ(first->change.after, StatusState::kOpenRelay);
-  auto plain = fleet.Record(*mx, Mx("mx1.example.org"), Ok("mx1.example.org"));
+  auto plain = fleet.Record(*mx, Mx("mx1.example.org"), testing::Healthy("mx1.example.org"));
   EXPECT_FALSE(plain->change.changed());
   EXPECT_EQ(RelayVerdictOf(*plain->snapshot), RelayVerdict::kOpen);
   // ... and across a reload that keeps the target.
@@ -264,7 +253,8 @@ TEST(FleetTest, TheRelayVerdictIsCarriedBetweenRelayRuns) {
 TEST(FleetTest, SeriesShowsTargetsNotProbedYetAsPending) {
   Fleet fleet;
   fleet.Apply(ConfigOf(kTwoTargets), {});
-  fleet.Record(*fleet.Find("192.0.2.1:25|default"), Host("192.0.2.1:25"), Ok("192.0.2.1"));
+  fleet.Record(*fleet.Find("192.0.2.1:25|default"), Host("192.0.2.1:25"),
+               testing::Healthy("192.0.2.1"));
   EXPECT_EQ(fleet.Series(false).size(), 1u);
   const std::vector<SeriesView> all = fleet.Series(true);
   ASSERT_EQ(all.size(), 2u);
@@ -285,7 +275,7 @@ TEST(FleetTest, KnowsConfiguredHostsOfEveryShardAndProbedHosts) {
   EXPECT_TRUE(fleet.Knows("example.org"));  // case-insensitive (RFC 1035 §2.3.3)
   EXPECT_FALSE(fleet.Knows("mx1.example.org"));
   if (auto mx = fleet.Find("mx:Example.ORG|default")) {
-    fleet.Record(*mx, Mx("mx1.example.org"), Ok("mx1.example.org"));
+    fleet.Record(*mx, Mx("mx1.example.org"), testing::Healthy("mx1.example.org"));
     EXPECT_TRUE(fleet.Knows("MX1.example.org"));
   }
 }

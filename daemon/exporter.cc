@@ -29,12 +29,12 @@ constexpr auto kShutdownGrace = std::chrono::seconds(3);  // probes in flight ma
 // signals. Everything runs on `io`'s one thread.
 class Exporter {
  public:
-  Exporter(asio::io_context& io, const ExporterOptions& options, Logger& logger,
+  Exporter(asio::io_context& io, const ExporterOptions& options, Logger& logger, ProbeRunner runner,
            WebConfig web_config, HttpServerOptions http_options)
       : io_(io),
         options_(options),
         logger_(logger),
-        loop_(std::make_shared<ProbeLoop>(io.get_executor(), ProbeRunner::Network(),
+        loop_(std::make_shared<ProbeLoop>(io.get_executor(), std::move(runner),
                                           options.max_in_flight, logger)),
         routes_(loop_, status_, [this](std::string* error) { return Reload(error); }),
         http_(io, std::move(web_config), std::move(http_options)),
@@ -49,8 +49,9 @@ class Exporter {
   bool Start(Config config, std::string* error) {
     routes_.Install(http_);
     for (const std::string& address : options_.listen_addresses) {
-      if (!http_.Listen(address, error)) return false;
-      logger_.Info("listening", {{"address", address}});
+      std::uint16_t port = 0;
+      if (!http_.Listen(address, error, &port)) return false;
+      logger_.Info("listening", {{"address", address}, {"port", std::to_string(port)}});
     }
     Apply(std::move(config));
     status_.reload_successful = true;
@@ -155,7 +156,7 @@ class Exporter {
 
 }  // namespace
 
-int RunExporter(const ExporterOptions& options, Logger& logger) {
+int RunExporter(const ExporterOptions& options, Logger& logger, const ProbeRunner* runner) {
   Config config;
   if (options.config_file.empty()) {
     config = DefaultConfig();
@@ -182,7 +183,8 @@ int RunExporter(const ExporterOptions& options, Logger& logger) {
   http_options.log_error = [&logger](const std::string& message) {
     logger.Error("http server error", {{"err", message}});
   };
-  Exporter exporter(io, options, logger, std::move(web_config), std::move(http_options));
+  Exporter exporter(io, options, logger, runner ? *runner : ProbeRunner::Network(),
+                    std::move(web_config), std::move(http_options));
   std::string error;
   if (!exporter.Start(std::move(config), &error)) {
     logger.Error("cannot start", {{"err", error}});

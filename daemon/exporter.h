@@ -41,8 +41,12 @@ struct ExporterOptions {
   std::string revision;  // VCS revision of the build, for smtp_exporter_build_info
 };
 
+struct ProbeRunner;  // daemon/probe_loop.h
+
 // Runs the daemon until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean stop,
-// 1 when it could not start (bad config, port in use), with the reason logged.
-int RunExporter(const ExporterOptions& options, Logger& logger);
+// 1 when it could not start (bad config, port in use), with the reason logged. `runner` replaces
+// the network (ProbeRunner::Network()) for scheduled and /probe probes; tests pass a fake one.
+int RunExporter(const ExporterOptions& options, Logger& logger,
+                const ProbeRunner* runner = nullptr);
 
 }  // namespace smtp

@@ -103,7 +103,8 @@ std::function<void(std::exception_ptr)> HttpServerImpl::LastResort(std::string w
 
 // ---- Accepting ---------------------------------------------------------------------------------
 
-bool HttpServerImpl::Listen(const std::string& address, std::string* error) {
+bool HttpServerImpl::Listen(const std::string& address, std::string* error,
+                            std::uint16_t* bound_port) {
   auto fail = [&](const std::string& reason) {
     if (error != nullptr) *error = "listen tcp " + address + ": " + reason;
     return false;
@@ -154,7 +155,9 @@ bool HttpServerImpl::Listen(const std::string& address, std::string* error) {
       last_error = ec;
       continue;
     }
-    if (port_ == 0) port_ = acceptor->local_endpoint(ec).port();
+    const std::uint16_t bound = acceptor->local_endpoint(ec).port();
+    if (port_ == 0) port_ = bound;
+    if (bound_port != nullptr) *bound_port = bound;
     acceptors_.push_back(acceptor);
     asio::co_spawn(io_context_, AcceptLoop(acceptor), LastResort("http accept loop"));
     return true;
@@ -259,8 +262,8 @@ void HttpServer::Handle(std::string path, std::vector<std::string> methods, Hand
   impl_->routes_[std::move(path)] = std::move(route);
 }
 
-bool HttpServer::Listen(const std::string& address, std::string* error) {
-  return impl_->Listen(address, error);
+bool HttpServer::Listen(const std::string& address, std::string* error, std::uint16_t* bound_port) {
+  return impl_->Listen(address, error, bound_port);
 }
 
 std::uint16_t HttpServer::port() const { return impl_->port_; }

@@ -124,7 +124,8 @@ class HttpServer {
   // 0.0.0.0 without IPv6), "127.0.0.1:0" (port 0: the kernel picks one, see port()),
   // "[::1]:9025" or "localhost:9025" (resolved now, first address). May be called more than once
   // to listen on several addresses. On failure returns false and sets *error to a one-line reason.
-  bool Listen(const std::string& address, std::string* error);
+  // With `bound_port`, sets it to the port the kernel bound (the one it picked for port 0).
+  bool Listen(const std::string& address, std::string* error, std::uint16_t* bound_port = nullptr);
 
   // The local port of the first successful Listen, 0 before.
   std::uint16_t port() const;

@@ -48,7 +48,7 @@ class HttpServerImpl : public std::enable_shared_from_this<HttpServerImpl> {
 
   // See HttpServer::SetWebConfig, Listen and Stop.
   void SetWebConfig(WebConfig config);
-  bool Listen(const std::string& address, std::string* error);
+  bool Listen(const std::string& address, std::string* error, std::uint16_t* bound_port);
   void Stop();
 
   // The answer to a request that was read and parsed: 401 without valid credentials (when

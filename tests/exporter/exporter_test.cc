@@ -1,0 +1,187 @@
+// Specification of the daemon as a whole (daemon/exporter.h), run in this process with a fake
+// network: it loads its config file, serves, reloads on POST /-/reload and SIGHUP (keeping the
+// running config when the file is bad), and stops cleanly on SIGTERM. HTTP on 127.0.0.1 only.
+#include "daemon/exporter.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/exporter/fake_runner.h"
+#include "tests/http/http_test_client.h"
+
+namespace smtp {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr const char* kTwoTargets = R"(
+targets:
+  - {address: "127.0.0.1:2525", interval: 100ms}
+  - {address: "127.0.0.2:2525", interval: 100ms}
+modules: {default: {timeout: 100ms}}
+)";
+constexpr const char* kOneTarget = R"(
+targets:
+  - {address: "127.0.0.1:2525", interval: 100ms}
+modules: {default: {timeout: 100ms}}
+)";
+
+class ExporterTest : public ::testing::Test {
+ protected:
+  ExporterTest() {
+    options_.config_file = dir_.Write("smtp_exporter.yml", kTwoTargets);
+    options_.listen_addresses = {"127.0.0.1:0"};  // the port is read from the log
+    options_.version = "9.9.9";
+    runner_ = network_.Runner();
+  }
+
+  ~ExporterTest() override {
+    if (daemon_.valid()) {
+      std::raise(SIGTERM);
+      daemon_.wait();
+    }
+  }
+
+  void Start() {
+    daemon_ =
+        std::async(std::launch::async, [this] { return RunExporter(options_, logger_, &runner_); });
+    ASSERT_TRUE(WaitFor([&] {
+      const std::string line = LogLine("msg=listening ");
+      const std::size_t at = line.find(" port=");
+      if (at != std::string::npos)
+        port_ = static_cast<std::uint16_t>(std::stoi(line.substr(at + 6)));
+      return port_ != 0;
+    }));
+    ASSERT_TRUE(WaitFor([&] { return Get("/-/ready").status == 200; }));
+  }
+
+  testing::ParsedResponse Fetch(const std::string& request) {
+    testing::TestConnection connection(port_);
+    if (!connection.ok() || !connection.Send(request)) return {};
+    return connection.ReadResponse().value_or(testing::ParsedResponse{});
+  }
+  testing::ParsedResponse Get(const std::string& path) {
+    return Fetch(testing::Request("GET", path));
+  }
+  std::string Metrics() { return Get("/metrics").body; }
+
+  static bool WaitFor(const std::function<bool()>& done) {
+    for (int i = 0; i < 400; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(milliseconds(25));
+    }
+    return done();
+  }
+
+  std::string LogLine(const std::string& fragment) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    for (const std::string& line : log_) {
+      if (line.find(fragment) != std::string::npos) return line;
+    }
+    return "";
+  }
+  bool Logged(const std::string& fragment) { return !LogLine(fragment).empty(); }
+
+  testing::TempDir dir_;
+  std::uint16_t port_ = 0;  // the daemon's, once it listens
+  ExporterOptions options_;
+  testing::FakeNetwork network_;  // used on the daemon's thread only
+  ProbeRunner runner_;
+  std::mutex log_mutex_;
+  std::vector<std::string> log_;
+  Logger logger_{LogLevel::kInfo, LogFormat::kLogfmt, [this](std::string_view line) {
+                   std::lock_guard<std::mutex> lock(log_mutex_);
+                   log_.emplace_back(line);
+                 }};
+  std::future<int> daemon_;
+};
+
+const std::string kUp1 = "smtp_probe_success{target=\"127.0.0.1:2525\"} 1";
+const std::string kUp2 = "smtp_probe_success{target=\"127.0.0.2:2525\"} 1";
+const std::string kReloadOk = "\nsmtp_exporter_config_last_reload_successful 1\n";
+const std::string kReloadFailed = "\nsmtp_exporter_config_last_reload_successful 0\n";
+
+bool BothUp(const std::string& metrics) {
+  return metrics.find(kUp1) != std::string::npos && metrics.find(kUp2) != std::string::npos;
+}
+
+TEST_F(ExporterTest, ProbesItsTargetsAndServesThem) {
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return BothUp(Metrics()); }));
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("smtp_exporter_build_info{version=\"9.9.9\""), std::string::npos);
+  EXPECT_NE(metrics.find(kReloadOk), std::string::npos);
+  EXPECT_EQ(Get("/-/healthy").status, 200);
+  EXPECT_NE(Get("/").body.find("127.0.0.2:2525"), std::string::npos);
+}
+
+TEST_F(ExporterTest, ABadReloadKeepsTheRunningConfigAndSaysSo) {
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return BothUp(Metrics()); }));
+  dir_.Write("smtp_exporter.yml", "targets:\n  - {address: \"127.0.0.1:2525\", module: nope}\n");
+  const testing::ParsedResponse refused = Fetch(testing::Request("POST", "/-/reload"));
+  EXPECT_EQ(refused.status, 500);
+  EXPECT_EQ(refused.body,
+            "failed to reload config: targets[0].module: unknown module \"nope\" (line 2)\n");
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find(kReloadFailed), std::string::npos);
+  EXPECT_NE(metrics.find(kUp2), std::string::npos);  // still probed, still served
+  EXPECT_TRUE(Logged("msg=\"reload failed, keeping the running config\""));
+  EXPECT_NE(Get("/").body.find("unknown module"), std::string::npos);  // the status page says why
+}
+
+TEST_F(ExporterTest, SighupReloadsRemovedTargetsDisappearKeptOnesStay) {
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return BothUp(Metrics()); }));
+  dir_.Write("smtp_exporter.yml", kOneTarget);
+  std::raise(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return Metrics().find(kUp2) == std::string::npos; }));
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find(kUp1), std::string::npos);
+  EXPECT_NE(metrics.find(kReloadOk), std::string::npos);
+  EXPECT_TRUE(Logged("msg=\"reload succeeded\""));
+  EXPECT_EQ(Fetch(testing::Request("PUT", "/-/reload")).status, 200);
+}
+
+TEST_F(ExporterTest, SigtermStopsCleanly) {
+  Start();
+  std::raise(SIGTERM);
+  ASSERT_EQ(daemon_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(daemon_.get(), 0);
+  EXPECT_TRUE(Logged("msg=\"shutting down\" signal=SIGTERM"));
+  EXPECT_TRUE(Logged("msg=stopped"));
+  EXPECT_FALSE(testing::TestConnection(port_).ok());  // no longer listening
+}
+
+TEST_F(ExporterTest, ABadConfigOrABusyPortIsAOneLineErrorAndExitStatus1) {
+  dir_.Write("smtp_exporter.yml", "targets: 3\n");
+  EXPECT_EQ(RunExporter(options_, logger_, &runner_), 1);
+  EXPECT_TRUE(Logged("msg=\"cannot load config\" err="));
+
+  dir_.Write("smtp_exporter.yml", kOneTarget);
+  const int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(busy, 1), 0);
+  ASSERT_EQ(::getsockname(busy, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  options_.listen_addresses = {"127.0.0.1:" + std::to_string(ntohs(address.sin_port))};
+  EXPECT_EQ(RunExporter(options_, logger_, &runner_), 1);
+  EXPECT_TRUE(Logged("msg=\"cannot start\""));
+  ::close(busy);
+}
+
+}  // namespace
+}  // namespace smtp

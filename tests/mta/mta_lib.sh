@@ -203,6 +203,115 @@ mta_wait_port() {
   return 1
 }
 
+# mta_free_ports N: N distinct ports (mta_free_port) on one line, separated by spaces.
+mta_free_ports() {
+  local want=$1 p ports=" "
+  while (($(wc -w <<<"${ports}") < want)); do
+    p=$(mta_free_port) || return 1
+    [[ "${ports}" == *" ${p} "* ]] || ports+="${p} "
+  done
+  printf '%s\n' "${ports:1:-1}"
+}
+
+# mta_port_taken PORT...: prints the first PORT something listens on already; false when none.
+mta_port_taken() {
+  local p
+  for p in "$@"; do
+    ss -Hltn "sport = :${p}" | grep -q . || continue
+    printf '%s\n' "${p}"
+    return 0
+  done
+  return 1
+}
+
+# mta_await_listen PID SECONDS PORT...: 0 once 127.0.0.1 listens on every PORT; 1 (with the
+# reason on stderr) when the process PID ended first or SECONDS passed.
+mta_await_listen() {
+  local pid=$1 limit=$2 i p all
+  shift 2
+  for ((i = 0; i < limit * 10; i++)); do
+    all=1
+    for p in "$@"; do
+      ss -Hltn "src 127.0.0.1 and sport = :${p}" | grep -q . || all=0
+    done
+    ((all)) && return 0
+    mta_alive "${pid}" || {
+      echo "mta_await_listen: process ${pid} ended before 127.0.0.1 listened on $*" >&2
+      return 1
+    }
+    sleep 0.1
+  done
+  echo "mta_await_listen: 127.0.0.1 did not listen on $* within ${limit} s" >&2
+  return 1
+}
+
+# mta_start_server DIR PIDFILE OUTPUT SECONDS COMMAND...: starts the server of the instance DIR
+# (its ports: DIR/port, DIR/smtps_port and DIR/delay_port where present and not empty) as a
+# background job of this shell, stdout and stderr to OUTPUT, its pid in PIDFILE; refuses a port
+# that is taken and waits up to SECONDS until every port listens (else prints OUTPUT, fails).
+mta_start_server() {
+  local dir=$1 pidfile=$2 out=$3 limit=$4 ports=() f taken
+  shift 4
+  for f in port smtps_port delay_port; do
+    [[ -s "${dir}/${f}" && -n "$(<"${dir}/${f}")" ]] && ports+=("$(<"${dir}/${f}")")
+  done
+  if taken=$(mta_port_taken "${ports[@]}"); then
+    echo "mta_start_server: port ${taken} is already in use" >&2
+    return 1
+  fi
+  "$@" >"${out}" 2>&1 &
+  printf '%s\n' "$!" >"${pidfile}"
+  if ! mta_await_listen "$!" "${limit}" "${ports[@]}"; then
+    echo "--- ${out}:" >&2
+    cat "${out}" >&2 || true
+    return 1
+  fi
+  echo "$(<"${dir}/flavour") instance listening on 127.0.0.1, port(s) ${ports[*]} (dir ${dir})" >&2
+}
+
+# mta_stop_pidfile PIDFILE: stops the server whose pid PIDFILE holds (mta_stop_pid), removes it.
+mta_stop_pidfile() {
+  [[ -r "$1" ]] || return 0
+  mta_stop_pid "$(<"$1")"
+  rm -f "$1"
+}
+
+# mta_stop_each STOP DIR...: runs STOP DIR for every DIR (the instances a test started).
+mta_stop_each() {
+  local stop=$1 dir
+  shift
+  for dir in "$@"; do "${stop}" "${dir}"; done
+}
+
+# mta_by_hand NAME FLAVOURS STOP [FLAVOUR [PORT]]: the manual mode of NAME_instance.sh (run, not
+# sourced): FLAVOUR must be one of FLAVOURS ("closed|open"); needs root. Sets ${flavour}, ${port}
+# (PORT or a free one) and ${top} (a temp dir with the test CA in ${top}/ca); at exit runs the
+# command STOP and removes ${top}. The caller creates and starts the instance, then mta_serve_on.
+mta_by_hand() {
+  local name=$1 flavours=$2 stop=$3
+  shift 3
+  flavour=${1:-}
+  if [[ -z "${flavour}" || "|${flavours}|" != *"|${flavour}|"* ]]; then
+    echo "usage: ${name}_instance.sh ${flavours} [PORT]" >&2
+    exit 2
+  fi
+  [[ ${EUID} -eq 0 ]] || mta_skip "must run as root"
+  port=${2:-$(mta_free_port)}
+  top=$(mktemp -d "/tmp/smtp-exporter-${name}.XXXXXX")
+  chmod 755 "${top}"
+  # shellcheck disable=SC2064 # STOP is expanded now, ${top} at exit
+  trap "${stop}; rm -rf \"\${top}\"" EXIT
+  trap 'exit 130' INT TERM
+  mta_make_ca "${top}/ca"
+}
+# mta_serve_on PIDFILE WHAT: says the instance is ready (WHAT: what and where) and waits while
+# its server runs; Ctrl-C stops it.
+mta_serve_on() {
+  echo "ready: $2; CA ${top}/ca/ca.pem"
+  echo "Ctrl-C to stop."
+  while mta_alive "$(<"$1")"; do sleep 1; done
+}
+
 # A test CA and a server certificate for mx.test (CN and SAN), signed by it.
 mta_make_ca() {
   local dir=$1

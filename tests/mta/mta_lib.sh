@@ -147,6 +147,8 @@ mta_begin() {
   done
   top=$(mktemp -d "/tmp/smtp-exporter-${name}.XXXXXX")
   chmod 755 "${top}"
+  # The prober's arguments that verify mx.test with the test CA (mta_make_ca "${top}/ca").
+  mta_tls=(--ca-file "${top}/ca/ca.pem" --server-name mx.test)
   trap _mta_finish EXIT
   trap 'exit 130' INT TERM
 }
@@ -566,4 +568,181 @@ relay_common_checks() {
   jcheck "${f}" "transcript: the last command is QUIT, answered 221" \
     '([.transcript[] | select(.direction == "C")] | last | .text | test("^QUIT$"; "i"))
      and ([.transcript[] | select(.direction == "S")] | last | .text | test("^221"))'
+}
+
+# ---- The server's record, in order (exim_test.sh, sendmail_test.sh) -------------------------
+# ordered_truth_checks NAME RECORD: NAME.truth holds what the server answered, from its RECORD
+# ("its mainlog"), one line per MAIL it refused and per RCPT: "VERB<TAB>address<TAB>code<TAB>
+# reason". The prober's MAIL/RCPT results must be exactly those, in order, and its catch-all
+# checks those of the smtp-exporter-catch-all- addresses; prints "variant | command | answer".
+ordered_truth_checks() {
+  local name=$1 record=$2 t=${top}/$1.truth f=${top}/$1.out
+  grep -v 'smtp-exporter-catch-all-' "${t}" | cut -f1-3 >"${t}.variants" || true
+  grep 'smtp-exporter-catch-all-' "${t}" | cut -f1-3 >"${t}.catchall" || true
+  json_events "${f}" >"${top}/${name}.seen.variants"
+  json_catch_all_events "${f}" >"${top}/${name}.seen.catchall"
+  echo "--- ${name}: truth table (variant | command | ${MTA_NAME}'s answer, from ${record})"
+  paste <(jq -r '.relay.attempts[] | select(.outcome != "not_run") | "\(.variant) -> \(.outcome)"' "${f}" 2>/dev/null) \
+    <(grep -v 'smtp-exporter-catch-all-' "${t}") | sed 's/^/    /' || true
+  sed 's/^/    catch-all check: /' <(grep 'smtp-exporter-catch-all-' "${t}") || true
+  check "${name}: the prober's MAIL/RCPT results are exactly what ${MTA_NAME} answered, in order" \
+    diff -u "${t}.variants" "${top}/${name}.seen.variants"
+  check "${name}: the catch-all checks are exactly what ${MTA_NAME} answered" \
+    diff -u <(sort "${t}.catchall") <(sort "${top}/${name}.seen.catchall")
+}
+
+# ---- One MTA as a closed and an open instance (exim_test.sh, sendmail_test.sh) --------------
+# The scenarios both tests run and what holds in them for any MTA; the test then checks what its
+# MTA answers (expect_attempts) and what the MTA's own record says. The test sets MTA_NAME and
+# MTA_VERSION (the software and version its greeting must show) and defines
+#   mta_probe NAME RC DIR ARGS...  probe (above), and keep the server DIR's record of the probe
+#   mta_truth_checks NAME          the prober's MAIL/RCPT results against that record
+#   mta_session_checks NAME        every session of the probe ended as it should, no DATA/BDAT
+# Every probe targets an IP literal without reverse DNS (no DNS query at all); with TLS it
+# verifies mx.test against the test CA in ${top}/ca (mta_tls).
+mta_args=(--timeout 20s --no-reverse-dns)
+
+# mta_greeting_checks FILE: the greeting of mx.test names the MTA and the version of its package.
+mta_greeting_checks() {
+  jcheck "$1" "greeting: hostname mx.test" '.greeting.hostname == "mx.test"'
+  jcheck "$1" "greeting: code 220" '.greeting.code == 220'
+  jcheck "$1" "greeting: software ${MTA_NAME}, version ${MTA_VERSION} (from the package)" \
+    '.greeting.software == $s and .greeting.version == $v' --arg s "${MTA_NAME}" --arg v "${MTA_VERSION}"
+  jcheck "$1" "esmtp true" '.esmtp == true'
+}
+
+# mta_json_probe NAME RC DIR TARGET ARGS...: mta_probe with JSON output; 0 when stdout is JSON.
+mta_json_probe() {
+  local name=$1 want=$2 dir=$3 target=$4
+  shift 4
+  mta_probe "${name}" "${want}" "${dir}" "${target}" "${mta_args[@]}" "$@" --output json
+  is_json "${name}"
+}
+
+# closed_basic_scenario NAME DIR TARGET: the basic relay variants, STARTTLS verified: the closed
+# instance is healthy, its relay closed; nothing accepted, a random local part at mx.test refused.
+closed_basic_scenario() {
+  local name=$1 f=${top}/$1.out
+  if mta_json_probe "${name}" 0 "$2" "$3" --relay-test "${mta_tls[@]}"; then
+    mta_greeting_checks "${f}"
+    jcheck "${f}" "healthy, verdict UP" '.healthy == true and (.verdict | test("^UP"))'
+    jcheck "${f}" "starttls offered and success, no fallback" \
+      '.starttls.offered == true and .starttls.success == true and (.starttls.plaintext_fallback // false) == false'
+    jcheck "${f}" "tls: TLSv1.2/1.3, verified (chain and hostname) with the test CA" \
+      '(.tls.version | test("^TLSv1\\.[23]$")) and .tls.verified == true
+       and .tls.chain_verified == true and .tls.hostname_verified == true'
+    jcheck "${f}" "tls_capabilities without STARTTLS (RFC 3207)" \
+      '[.tls_capabilities.extensions[].keyword | ascii_upcase] | index(["STARTTLS"]) == null'
+    jcheck "${f}" "relay verdict closed, not open" '.relay.verdict == "closed" and .relay.open == false'
+    jcheck "${f}" "relay: the 6 basic variants ran" \
+      '[.relay.attempts[].variant]
+       == ["null_sender", "external", "spoof_local_name", "percent_name", "source_route_name", "bang_name"]'
+    jcheck "${f}" "relay: nothing accepted (no 2yz at RCPT)" \
+      'all(.relay.attempts[]; (.rcpt_code // 0) < 200 or (.rcpt_code // 0) >= 300)'
+    jcheck "${f}" "catch_all false (a random local part at mx.test is refused)" '.relay.catch_all == false'
+    jcheck "${f}" "catch_all_checks: mx.test asked and refused" \
+      'any(.relay.catch_all_checks[]; .domain == "mx.test" and .accepted == false and .rcpt_code >= 500)'
+    jcheck "${f}" "relay.reconnects 0 (no syntax errors in the basic set)" '.relay.reconnects == 0'
+    check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all false)" \
+      outcomes_follow "${name}" false
+    relay_common_checks "${f}"
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
+}
+
+# all_variants_scenario NAME RC DIR TARGET VERDICT: every relay variant (at least 16, names
+# unique), the relay verdict VERDICT (closed|open); for a closed one every variant is refused.
+all_variants_scenario() {
+  local name=$1 verdict=$5 f=${top}/$1.out
+  if mta_json_probe "${name}" "$2" "$3" "$4" --relay-test --relay-variants all "${mta_tls[@]}"; then
+    jcheck "${f}" "relay verdict ${verdict}" '.relay.verdict == $v and .relay.open == ($v == "open")' \
+      --arg v "${verdict}"
+    jcheck "${f}" "at least 16 variants, names unique" \
+      '(.relay.attempts | length) >= 16 and ([.relay.attempts[].variant] | length == (unique | length))'
+    if [[ "${verdict}" == closed ]]; then
+      jcheck "${f}" "healthy" '.healthy == true'
+      jcheck "${f}" "every variant refused (${MTA_NAME} never accepted one)" \
+        'all(.relay.attempts[]; .outcome == "refused")'
+      jcheck "${f}" "catch_all false" '.relay.catch_all == false'
+      check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all false)" \
+        outcomes_follow "${name}" false
+    fi
+    relay_common_checks "${f}"
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
+}
+
+# text_scenario NAME DIR TARGET BANNER REFUSAL: the text output shows the MTA's banner and its
+# relay refusal (grep patterns).
+text_scenario() {
+  local name=$1 out=${top}/$1.out
+  mta_probe "${name}" 0 "$2" "$3" "${mta_args[@]}" --relay-test "${mta_tls[@]}" --output text
+  cat "${top}/${name}.cmd" "${out}"
+  check "${name}: shows the ${MTA_NAME} banner" grep -q "$4" "${out}"
+  check "${name}: shows ${MTA_NAME}'s relay refusal" grep -q "$5" "${out}"
+  mta_session_checks "${name}"
+}
+
+# unverified_starttls_scenario NAME DIR TARGET: without the test CA, opportunistic STARTTLS
+# succeeds and reports the failed verification; the probe succeeds.
+unverified_starttls_scenario() {
+  if mta_json_probe "$1" 0 "$2" "$3" --server-name mx.test; then
+    jcheck "${top}/$1.out" "success, starttls success, chain not verified, verified false" \
+      '.success == true and .starttls.success == true and .tls.chain_verified == false and .tls.verified == false'
+  fi
+  mta_session_checks "$1"
+}
+
+# implicit_tls_scenario NAME DIR TARGET: TLS from the first byte (SMTPS), verified; no STARTTLS;
+# the relay closed.
+implicit_tls_scenario() {
+  local name=$1 f=${top}/$1.out
+  if mta_json_probe "${name}" 0 "$2" "$3" --implicit-tls "${mta_tls[@]}" --relay-test; then
+    mta_greeting_checks "${f}"
+    jcheck "${f}" "implicit TLS: success, verified" '.success == true and .implicit_tls == true and .tls.verified == true'
+    jcheck "${f}" "implicit TLS: no STARTTLS sent" \
+      'all(.transcript[]; (.direction != "C") or ((.text | test("^STARTTLS"; "i")) | not))'
+    jcheck "${f}" "implicit TLS: relay closed" '.relay.verdict == "closed"'
+    check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all false)" \
+      outcomes_follow "${name}" false
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
+}
+
+# delayed_greeting_scenario NAME DIR TARGET: a server that waits 2 s before its greeting: the
+# greeting step and the first server line take at least 2 s, and the probe succeeds.
+delayed_greeting_scenario() {
+  local name=$1 f=${top}/$1.out
+  if mta_json_probe "${name}" 0 "$2" "$3" --starttls off; then
+    jcheck "${f}" "success" '.success == true'
+    jcheck "${f}" "greeting step duration >= 2 s (and < 10 s)" \
+      '.steps[] | select(.step == "greeting") | .duration_seconds >= 2 and .duration_seconds < 10'
+    jcheck "${f}" "first server line at >= 2 s in the transcript" \
+      '[.transcript[] | select(.direction == "S")][0].at_seconds >= 2'
+    mta_greeting_checks "${f}"
+  fi
+  mta_session_checks "${name}"
+}
+
+# open_basic_scenario NAME DIR TARGET CATCH_ALL: the basic relay variants against the open
+# instance: UNHEALTHY, an open relay; CATCH_ALL (true|false) is what its config says of a random
+# local part at mx.test, and the outcomes follow from the replies and from it.
+open_basic_scenario() {
+  local name=$1 catch_all=$4 f=${top}/$1.out
+  if mta_json_probe "${name}" 1 "$2" "$3" --relay-test "${mta_tls[@]}"; then
+    mta_greeting_checks "${f}"
+    jcheck "${f}" "relay verdict open, healthy false, verdict UNHEALTHY" \
+      '.relay.verdict == "open" and .relay.open == true and .healthy == false and (.verdict | test("^UNHEALTHY"))'
+    jcheck "${f}" "the verdict names the open relay" '.verdict | test("^UNHEALTHY: open relay")'
+    jcheck "${f}" "catch_all ${catch_all} (from the instance's config)" \
+      '.relay.catch_all == ($c == "true")' --arg c "${catch_all}"
+    check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all ${catch_all})" \
+      outcomes_follow "${name}" "${catch_all}"
+    relay_common_checks "${f}"
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
 }

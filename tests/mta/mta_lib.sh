@@ -746,3 +746,60 @@ open_basic_scenario() {
   mta_truth_checks "${name}"
   mta_session_checks "${name}"
 }
+
+# ---- Servers whose log shows every command and reply (aiosmtpd, Haraka, Postfix catch-all) ---
+# The test sets served_end, served_cmd and served_reply: the EREs of the end of a session in the
+# server's log and of what stands before a command and before a reply code in a log line.
+served_end='' served_cmd='' served_reply=''
+declare -gA served_sessions=() # INSTANCE -> how many probes talked to it
+# served_count_probe NAME INSTANCE RC LOG ARGS...: served_probe against LOG, one more session of
+# INSTANCE.
+served_count_probe() {
+  local name=$1 inst=$2 want=$3 log=$4
+  shift 4
+  served_probe "${name}" "${want}" "${log}" "${served_end}" "$@"
+  served_sessions[${inst}]=$((${served_sessions[${inst}]:-0} + 1))
+}
+# served_json_probe NAME INSTANCE RC LOG ARGS...: the same; 0 when stdout is JSON, and then the
+# server's truth (NAME.truth, server_truth) and the truth table.
+served_json_probe() {
+  served_count_probe "$@"
+  is_json "$1" || return 1
+  server_truth "$1" "${served_cmd}" "${served_reply}"
+  truth_table "$1"
+}
+
+# rcpt_truth_checks NAME SERVER CATCH_ALL: the RCPT codes in the JSON are those in SERVER's log,
+# and every outcome and the relay verdict follow from them (outcomes_follow NAME CATCH_ALL).
+rcpt_truth_checks() {
+  check "$1: the RCPT codes in the JSON are those in $2's log" same_rcpt_codes "$1"
+  check "$1: every outcome and the relay verdict follow from $2's replies (catch-all $3)" \
+    outcomes_follow "$1" "$3"
+}
+
+# closed_catch_all_checks FILE NAME: a catch-all (any local part at mx.test accepted) that refuses
+# to relay: UP, the relay test complete and closed, the random local part accepted, no attempt
+# accepted (hacks at mx.test are catch_all), no finding of an open relay.
+closed_catch_all_checks() {
+  local f=$1 n=$2
+  jcheck "${f}" "${n}: success, healthy, verdict UP (a catch-all is not an open relay)" \
+    '.success == true and .healthy == true and (.verdict | test("^UP"))'
+  jcheck "${f}" "${n}: relay ran, verdict closed, open false, complete" \
+    '.relay.ran == true and .relay.verdict == "closed" and .relay.open == false and .relay.complete == true'
+  jcheck "${f}" "${n}: relay.catch_all true" '.relay.catch_all == true'
+  jcheck "${f}" "${n}: a catch-all check at mx.test with a random local part, accepted with 250" \
+    'any(.relay.catch_all_checks[]; .domain == "mx.test"
+         and (.rcpt_to | test("^<?smtp-exporter-catch-all-[0-9a-f]{12}@mx\\.test>?$"))
+         and .rcpt_code == 250 and .accepted == true)'
+  jcheck "${f}" "${n}: no attempt has outcome accepted, no finding says open relay" \
+    'all(.relay.attempts[]; .outcome != "accepted") and all(.findings[]; test("open relay"; "i") | not)'
+}
+
+# hacks_are_catch_all_checks FILE NAME: every attempt is refused or catch_all, and each one the
+# catch-all accepted (250) is an address hack.
+hacks_are_catch_all_checks() {
+  jcheck "$1" "$2: every outcome is refused or catch_all" \
+    'all(.relay.attempts[]; .outcome == "refused" or .outcome == "catch_all")'
+  jcheck "$1" "$2: every 250 went to a hack and is catch_all" \
+    'all(.relay.attempts[] | select(.rcpt_code == 250); .hack == true and .outcome == "catch_all")'
+}

@@ -11,13 +11,21 @@
 #   mta_begin NAME                 -> ${top}: a fresh temp dir; ${bin}: the binary ($1 of the test)
 #   mta_on_exit 'COMMAND'          -> run COMMAND at exit (stop servers), last registered first
 #   mta_skip WHY                   -> prints "SKIP: WHY", exits 77
-#   mta_free_port                  -> a TCP port nothing listens on (below the ephemeral range)
+#   mta_free_port / mta_free_ports N -> a TCP port nothing listens on (below the ephemeral range)
+#                                     / N distinct ones on a line
 #   mta_stop_pid PID               -> SIGTERM, wait up to 10 s, SIGKILL; reap
 #   mta_wait_port PORT [SECONDS]   -> waits until 127.0.0.1:PORT accepts connections
+#   mta_start_server / mta_stop_pidfile / mta_stop_each / mta_by_hand / mta_serve_on
+#                                  -> what the *_instance.sh scripts share: see below
 #   mta_make_ca DIR                -> DIR/ca.pem, DIR/mx.test.pem, DIR/mx.test.key (CN/SAN mx.test)
 #   mta_need PACKAGE...            -> skip (exit 77) unless scripts/fetch-test-mtas unpacked them
 #   mta_root PACKAGE               -> prints the folder PACKAGE.deb was unpacked into
 #   pass / fail / check / jcheck / absent / section / probe / is_json: see below
+#   served_probe, server_truth, outcomes_follow, relay_common_checks ...: the server's own log as
+#                                     the source of truth, and checks every relay test gets
+#   closed_basic_scenario ...      -> the scenarios of exim_test.sh and sendmail_test.sh
+#   served_json_probe, closed_catch_all_checks ... -> what the aiosmtpd, Haraka and Postfix
+#                                     catch-all tests share
 #
 # Loopback only: every server a test starts listens on 127.0.0.1; the prober is always given an
 # IP literal and --no-reverse-dns, so it sends no DNS query at all.

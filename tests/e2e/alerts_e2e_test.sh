@@ -194,30 +194,11 @@ else
 fi
 
 # --- API helpers ---------------------------------------------------------------------------------
-# query PROMQL: the API's JSON answer on stdout.
-query() {
-  curl -s --max-time 10 -G --data-urlencode "query=$1" "${pbase}/api/v1/query"
-}
 alerts_json() { curl -s --max-time 10 "${pbase}/api/v1/alerts"; }
 # alert_is STATE NAME TARGET: the alert NAME is in STATE (firing|pending|any) for TARGET now.
 alert_is() {
   alerts_json | jq -e --arg s "$1" --arg n "$2" --arg t "$3" \
     '.data.alerts | any(.labels.alertname == $n and .labels.target == $t and ($s == "any" or .state == $s))'
-}
-# expect DESC PROMQL JQ-FILTER: polls until the filter holds for the answer (bounded, 60 s).
-expect() {
-  local desc=$1 promql=$2 filter=$3 answer="" deadline=$((SECONDS + 60)) t0=${SECONDS}
-  while :; do
-    answer=$(query "${promql}" || true)
-    if jq -e "(.status == \"success\") and (.data.result | ${filter})" >/dev/null 2>&1 <<<"${answer}"; then
-      pass "${desc} ($((SECONDS - t0)) s): $(jq -c '[.data.result[] | .value[1]]' <<<"${answer}")"
-      return 0
-    fi
-    ((SECONDS < deadline)) || break
-    sleep 1
-  done
-  fail "${desc}: ${promql} -> $(jq -c '.data.result // .' <<<"${answer}" 2>/dev/null || echo "${answer}")"
-  return 1
 }
 # wait_alert NAME TARGET [SECS]: polls until NAME fires for TARGET; prints how long it took.
 wait_alert() {
@@ -233,15 +214,15 @@ wait_alert() {
 # TARGET since Prometheus started, as "Name(state)" words; empty when none.
 ever_alerts() {
   local window=$((SECONDS - t_prom + 5))
-  query "count by (alertname, alertstate) (count_over_time(ALERTS{target=\"$1\", alertname=~\"${2:-.*}\"}[${window}s]))" |
+  prom_query "count by (alertname, alertstate) (count_over_time(ALERTS{target=\"$1\", alertname=~\"${2:-.*}\"}[${window}s]))" |
     jq -r '[.data.result[] | "\(.metric.alertname)(\(.metric.alertstate))"] | sort | join(" ")'
 }
 
 # --- (a) open relay ------------------------------------------------------------------------------
-expect "smtp_relay_open == 1 for the open relay" \
-  "smtp_relay_open{job=\"smtp_exporter\",target=\"${open}\"}" 'length == 1 and .[0].value[1] == "1"' || true
-expect "smtp_relay_open == 0 for the closed Postfix" \
-  "smtp_relay_open{job=\"smtp_exporter\",target=\"${closed}\"}" 'length == 1 and .[0].value[1] == "0"' || true
+prom_expect "smtp_relay_open == 1 for the open relay" \
+  "smtp_relay_open{job=\"smtp_exporter\",target=\"${open}\"}" 'length == 1 and .[0].value[1] == "1"'
+prom_expect "smtp_relay_open == 0 for the closed Postfix" \
+  "smtp_relay_open{job=\"smtp_exporter\",target=\"${closed}\"}" 'length == 1 and .[0].value[1] == "0"'
 t_closed_data=${SECONDS} # the closed Postfix's relay verdict (its last series) is in Prometheus
 wait_alert SmtpOpenRelay "${open}" 60 || true
 if jq -e --arg t "${open}" '.data.alerts | any(.labels.alertname == "SmtpOpenRelay" and .labels.target == $t
@@ -284,7 +265,7 @@ has_data() {
       *) jq -e '.data | length > 0' <<<"${answer}" ;;
     esac
   else
-    answer=$(query "${expr}")
+    answer=$(prom_query "${expr}")
     # Non-empty, and not only NaN (what an idle histogram_quantile gives: Grafana shows nothing).
     jq -e '.status == "success" and (.data.result | length > 0)
       and (.data.result | any((.value[1] // "") != "NaN"))' <<<"${answer}"
@@ -313,7 +294,7 @@ for i in "${!dash_queries[@]}"; do
   elif [[ -n "${query_exceptions[${where}]:-}" ]]; then
     note "exception, no data expected: ${where}: ${query_exceptions[${where}]}"
   else
-    fail "dashboard query returns no data: ${where}: $(jq -r .expr <<<"${q}") -> $(query "$(jq -r .expr <<<"${q}")" | jq -c '.data.result // .error' 2>/dev/null)"
+    fail "dashboard query returns no data: ${where}: $(jq -r .expr <<<"${q}") -> $(prom_query "$(jq -r .expr <<<"${q}")" | jq -c '.data.result // .error' 2>/dev/null)"
   fi
 done
 if ((with_data == ${#dash_queries[@]})); then
@@ -336,12 +317,12 @@ fi
 # Every rule must have had enough evaluations on complete data of the closed Postfix: at least
 # three probe rounds after its relay verdict (its last series) reached Prometheus, each far
 # longer than the rewritten `for:`.
-expect "smtp_probe_success == 1, STARTTLS, verified certificate and AUTH over TLS for the closed Postfix" \
+prom_expect "smtp_probe_success == 1, STARTTLS, verified certificate and AUTH over TLS for the closed Postfix" \
   "smtp_probe_success{job=\"smtp_exporter\",target=\"${closed}\"} == 1 and on(target) smtp_starttls_success == 1 and on(target) smtp_tls_cert_verified == 1 and on(target) count by (target) (smtp_auth_mechanism_info{tls=\"true\"}) > 0" \
-  'length == 1' || true
-expect "the closed Postfix's certificate expires in 14..31 days" \
+  'length == 1'
+prom_expect "the closed Postfix's certificate expires in 14..31 days" \
   "(smtp_tls_cert_not_after_timestamp_seconds{job=\"smtp_exporter\",target=\"${closed}\"} - time()) / 86400" \
-  'length == 1 and ((.[0].value[1] | tonumber) > 14) and ((.[0].value[1] | tonumber) < 31)' || true
+  'length == 1 and ((.[0].value[1] | tonumber) > 14) and ((.[0].value[1] | tonumber) < 31)'
 sleep_until=$((t_closed_data + 3 * probe_interval))
 if ((SECONDS < sleep_until)); then sleep $((sleep_until - SECONDS)); fi
 quiet=$(ever_alerts "${closed}")
@@ -352,7 +333,7 @@ else
 fi
 note "alerts for the open relay so far: $(ever_alerts "${open}")"
 note "alerts for the refused port so far: $(ever_alerts "${down}")"
-others=$(query 'count by (alertname, alertstate) (count_over_time(ALERTS{target=""}[10m]))' |
+others=$(prom_query 'count by (alertname, alertstate) (count_over_time(ALERTS{target=""}[10m]))' |
   jq -r '[.data.result[] | "\(.metric.alertname)(\(.metric.alertstate))"] | join(" ")')
 if [[ -z "${others}" ]]; then
   pass "no alert without a target (SmtpExporterDown, SmtpExporterConfigReloadFailed quiet)"
@@ -368,9 +349,9 @@ if ss -Hltn "sport = :${CLOSED_PORT}" | grep -q .; then
 else
   pass "closed Postfix stopped (pf_stop, $((SECONDS - t_stop)) s)"
 fi
-expect "smtp_probe_failure_info{step=\"connect\", reason=\"refused\"} for the stopped Postfix" \
+prom_expect "smtp_probe_failure_info{step=\"connect\", reason=\"refused\"} for the stopped Postfix" \
   "smtp_probe_failure_info{job=\"smtp_exporter\",target=\"${closed}\"} == 1" \
-  'length == 1 and .[0].metric.step == "connect" and .[0].metric.reason == "refused"' || true
+  'length == 1 and .[0].metric.step == "connect" and .[0].metric.reason == "refused"'
 if wait_alert SmtpPortClosed "${closed}" 60; then
   note "SmtpPortClosed for ${closed} fired $((SECONDS - t_stop)) s after the stop (probe interval ${probe_interval} s, for ${for_override})"
   if alerts_json | jq -e --arg t "${closed}" '.data.alerts | any(.labels.alertname == "SmtpPortClosed"
@@ -400,7 +381,7 @@ note "alerts for the stopped Postfix: $(ever_alerts "${closed}")"
 note "timeline (activeAt = when the alert became pending; the run started at $(date -u -d "@$(($(date +%s) - SECONDS + t_setup))" +%T) UTC, Postfix stopped at $(date -u -d "@$(($(date +%s) - SECONDS + t_stop))" +%T)):"
 alerts_json | jq -r '.data.alerts | sort_by(.activeAt)[] |
   "#   \(.activeAt[11:19]) \(.state) \(.labels.alertname) \(.labels.target // .labels.instance)\(if .labels.reason then " reason=" + .labels.reason else "" end)"'
-fired=$(query 'count by (alertname) (count_over_time(ALERTS{alertstate="firing"}[15m]))' |
+fired=$(prom_query 'count by (alertname) (count_over_time(ALERTS{alertstate="firing"}[15m]))' |
   jq -r '[.data.result[].metric.alertname] | sort | join(" ")')
 note "alerts that fired during the run: ${fired}"
 never=()

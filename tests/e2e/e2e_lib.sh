@@ -17,6 +17,8 @@
 #   http_get URL FILE [curl args...]   prints the status code, body in FILE (000 = no answer)
 #   series_value FILE NAME [k="v"...]  prints the value of the first series of metric NAME
 #                          that carries every given label pair (exposition format text)
+#   prom_query PROMQL / prom_expect DESC PROMQL JQ-FILTER   ask / poll the Prometheus of
+#                          e2e_start_prometheus
 #   pass / fail / e2e_summary
 #
 # Only loopback traffic: every address used is in 127.0.0.0/8 (plus 192.0.2.1 and a .invalid name
@@ -268,6 +270,27 @@ e2e_start_prometheus() {
     die "Prometheus did not become ready on 127.0.0.1:${port} within 60 s"
   }
   pass "Prometheus ready on 127.0.0.1:${port} ($((SECONDS - started)) s)"
+}
+
+# prom_query PROMQL: the answer of the Prometheus started by e2e_start_prometheus (its API's JSON).
+prom_query() {
+  curl -s --max-time 10 -G --data-urlencode "query=$1" "${E2E_PROMETHEUS_BASE}/api/v1/query"
+}
+
+# prom_expect DESC PROMQL JQ-FILTER: polls (60 s at most) until the filter holds for the query's
+# result; records pass (with the values) or fail (with the last answer) and never aborts.
+prom_expect() {
+  local desc=$1 promql=$2 filter=$3 answer="" deadline=$((SECONDS + 60)) t0=${SECONDS}
+  while :; do
+    answer=$(prom_query "${promql}" || true)
+    if jq -e "(.status == \"success\") and (.data.result | ${filter})" >/dev/null 2>&1 <<<"${answer}"; then
+      pass "${desc} ($((SECONDS - t0)) s): $(jq -c '[.data.result[] | .value[1]]' <<<"${answer}")"
+      return 0
+    fi
+    ((SECONDS < deadline)) || break
+    sleep 1
+  done
+  fail "${desc}: ${promql} -> $(jq -c '.data.result // .' <<<"${answer}" 2>/dev/null || echo "${answer}")"
 }
 
 # e2e_module_yaml RELAY_INTERVAL: the `modules:` section the e2e configs share: STARTTLS

@@ -92,66 +92,48 @@ e2e_start_prometheus "${prometheus}" "${E2E_TOP}/prometheus.yml" "${pport}"
 ppid_=${E2E_PROMETHEUS_PID}
 pbase=${E2E_PROMETHEUS_BASE}
 
-# query PROMQL: the API's JSON answer on stdout.
-query() {
-  curl -s --max-time 10 -G --data-urlencode "query=$1" "${pbase}/api/v1/query"
-}
-# expect DESC PROMQL JQ-FILTER: polls until the filter holds for the answer (bounded).
 t_first=${SECONDS}
-expect() {
-  local desc=$1 promql=$2 filter=$3 answer="" deadline=$((SECONDS + 60)) t0=${SECONDS}
-  while :; do
-    answer=$(query "${promql}" || true)
-    if jq -e "(.status == \"success\") and (.data.result | ${filter})" >/dev/null 2>&1 <<<"${answer}"; then
-      pass "${desc} ($((SECONDS - t0)) s): $(jq -c '[.data.result[] | .value[1]]' <<<"${answer}")"
-      return 0
-    fi
-    ((SECONDS < deadline)) || break
-    sleep 1
-  done
-  fail "${desc}: ${promql} -> $(jq -c '.data.result // .' <<<"${answer}" 2>/dev/null || echo "${answer}")"
-}
 one_is() { printf 'length == 1 and .[0].value[1] == "%s"' "$1"; }
 
-expect "up == 1 for every job (smtp_exporter and smtp_probe)" 'up' \
+prom_expect "up == 1 for every job (smtp_exporter and smtp_probe)" 'up' \
   'length == 2 and all(.value[1] == "1") and ([.[].metric.job] | sort) == ["smtp_exporter", "smtp_probe"]'
-expect "smtp_relay_open == 1 for the open relay" \
+prom_expect "smtp_relay_open == 1 for the open relay" \
   "smtp_relay_open{job=\"smtp_exporter\",target=\"${open}\"}" "$(one_is 1)"
-expect "smtp_relay_open == 0 for the closed Postfix" \
+prom_expect "smtp_relay_open == 0 for the closed Postfix" \
   "smtp_relay_open{job=\"smtp_exporter\",target=\"${closed}\"}" "$(one_is 0)"
-expect "smtp_relay_open == 1 selects exactly the open relay" \
+prom_expect "smtp_relay_open == 1 selects exactly the open relay" \
   'smtp_relay_open{job="smtp_exporter"} == 1' \
   "length == 1 and .[0].metric.target == \"${open}\" and .[0].metric.role == \"open\""
-expect "smtp_relay_verdict: open for the open relay, closed for the closed Postfix" \
+prom_expect "smtp_relay_verdict: open for the open relay, closed for the closed Postfix" \
   'smtp_relay_verdict{job="smtp_exporter"} == 1' \
   "length == 2 and ([.[] | [.metric.target, .metric.verdict]] | sort) == ([[\"${open}\", \"open\"], [\"${closed}\", \"closed\"]] | sort)"
-expect "smtp_rcpt_catch_all == 0 for both (Postfix refuses a random local part)" \
+prom_expect "smtp_rcpt_catch_all == 0 for both (Postfix refuses a random local part)" \
   'smtp_rcpt_catch_all{job="smtp_exporter"} == 0' 'length == 2'
-expect "smtp_probe_success == 1 for both targets" \
+prom_expect "smtp_probe_success == 1 for both targets" \
   'smtp_probe_success{job="smtp_exporter"}' \
   "length == 2 and all(.value[1] == \"1\") and ([.[].metric.target] | sort) == ([\"${closed}\", \"${open}\"] | sort)"
-expect "histogram_quantile(0.5, rate(smtp_greeting_duration_seconds_bucket[1m])) has a value per target" \
+prom_expect "histogram_quantile(0.5, rate(smtp_greeting_duration_seconds_bucket[1m])) has a value per target" \
   'histogram_quantile(0.5, rate(smtp_greeting_duration_seconds_bucket{job="smtp_exporter"}[1m]))' \
   'length == 2 and all(.value[1] != "NaN" and (.value[1] | tonumber) > 0 and (.value[1] | tonumber) < 5)'
-expect "smtp_starttls_success == 1 for the closed Postfix" \
+prom_expect "smtp_starttls_success == 1 for the closed Postfix" \
   "smtp_starttls_success{job=\"smtp_exporter\",target=\"${closed}\"}" "$(one_is 1)"
-expect "smtp_tls_cert_verified == 1 for the closed Postfix (test CA)" \
+prom_expect "smtp_tls_cert_verified == 1 for the closed Postfix (test CA)" \
   "smtp_tls_cert_verified{job=\"smtp_exporter\",target=\"${closed}\"}" "$(one_is 1)"
-expect "smtp_tls_cert_not_after_timestamp_seconds > time() for the closed Postfix" \
+prom_expect "smtp_tls_cert_not_after_timestamp_seconds > time() for the closed Postfix" \
   "smtp_tls_cert_not_after_timestamp_seconds{job=\"smtp_exporter\",target=\"${closed}\"} > time()" \
   'length == 1'
-expect "the certificate expires in 20..31 days (made with -days 30)" \
+prom_expect "the certificate expires in 20..31 days (made with -days 30)" \
   "(smtp_tls_cert_not_after_timestamp_seconds{job=\"smtp_exporter\",target=\"${closed}\"} - time()) / 86400" \
   'length == 1 and ((.[0].value[1] | tonumber) > 20) and ((.[0].value[1] | tonumber) < 31)'
-expect "/probe job: smtp_probe_success == 1 for instance ${closed}, without a target label" \
+prom_expect "/probe job: smtp_probe_success == 1 for instance ${closed}, without a target label" \
   "smtp_probe_success{job=\"smtp_probe\",instance=\"${closed}\"}" \
   "$(one_is 1) and .[0].metric.target == null"
-expect "/probe job: smtp_relay_open == 0 and smtp_starttls_success == 1" \
+prom_expect "/probe job: smtp_relay_open == 0 and smtp_starttls_success == 1" \
   "smtp_relay_open{job=\"smtp_probe\"} + on(instance) smtp_starttls_success{job=\"smtp_probe\"}" \
   "$(one_is 1)"
-expect "smtp_exporter_config_last_reload_successful == 1" \
+prom_expect "smtp_exporter_config_last_reload_successful == 1" \
   'smtp_exporter_config_last_reload_successful{job="smtp_exporter"}' "$(one_is 1)"
-expect "the greeting histogram accumulates (_count increased over 1m)" \
+prom_expect "the greeting histogram accumulates (_count increased over 1m)" \
   'increase(smtp_greeting_duration_seconds_count{job="smtp_exporter"}[1m]) > 0' 'length == 2'
 note "first query to last assertion: $((SECONDS - t_first)) s"
 

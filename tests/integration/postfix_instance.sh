@@ -139,7 +139,7 @@ smtpd_delay_reject = yes
 smtpd_tls_loglevel = 1
 EOF
 
-  if [[ "${flavour}" == closed ]]; then
+  if [[ "${flavour}" == closed || "${flavour}" == catchall ]]; then
     cat >>"${etc}/main.cf" <<EOF
 
 # --- closed relay: a normal MX with STARTTLS ---
@@ -153,27 +153,20 @@ mynetworks = 192.0.2.1/32
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions =
 EOF
-  elif [[ "${flavour}" == catchall ]]; then
+  fi
+  if [[ "${flavour}" == catchall ]]; then
     cat >>"${etc}/main.cf" <<EOF
 
-# --- closed relay that accepts ANY local part at its own domain (catch-all) ---
-smtpd_banner = \$myhostname ESMTP \$mail_name
-smtpd_tls_security_level = may
-smtpd_tls_chain_files = ${etc}/mx.test.key, ${etc}/mx.test.pem
-smtpd_tls_received_header = no
-# 127.0.0.1 is NOT trusted (as in closed): reject_unauth_destination refuses relaying.
-mynetworks = 192.0.2.1/32
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions =
-# The catch-all: every address at mx.test is an alias of postmaster (who is in
-# local_recipient_maps), so smtpd's recipient validation accepts any local part there.
+# --- the same, but a catch-all: it accepts ANY local part at its own domain ---
+# Every address at mx.test is an alias of postmaster (who is in local_recipient_maps), so
+# smtpd's recipient validation accepts any local part there.
 virtual_alias_maps = inline:{ @mx.test=postmaster@mx.test }
 # The server's side of each dialogue with the prober, in the maillog: smtpd logs every command
 # it read ("< unknown[127.0.0.1]: RCPT TO:<...>") and every reply ("> unknown[127.0.0.1]: 250 ...").
 debug_peer_list = 127.0.0.1
 debug_peer_level = 1
 EOF
-  else
+  elif [[ "${flavour}" == open ]]; then
     cat >>"${etc}/main.cf" <<EOF
 
 # --- OPEN RELAY (on purpose) ---
@@ -232,45 +225,14 @@ EOF
 }
 
 # pf_start DIR: runs the master in the foreground (start-fg) as a background job of this shell
-# and waits until smtpd's port listens.
+# and waits until smtpd's port (and the smtps one, if any) listens.
 pf_start() {
-  local dir=$1 etc=$1/etc port
-  port=$(<"${dir}/port")
-  if ss -Hltn "sport = :${port}" | grep -q .; then
-    pf_log_msg "port ${port} is already in use"
+  PF_INSTANCES+=("$1")
+  mta_start_server "$1" "$1/master.bgpid" "$1/log/master.out" 15 postfix -c "$1/etc" start-fg || {
+    pf_log_msg "postfix for $1 did not start; its maillog:"
+    cat "$1/log/maillog" >&2 2>/dev/null || true
     return 1
-  fi
-  postfix -c "${etc}" start-fg >"${dir}/log/master.out" 2>&1 &
-  printf '%s\n' "$!" >"${dir}/master.bgpid"
-  PF_INSTANCES+=("${dir}")
-  local i smtps_port=""
-  [[ -r "${dir}/smtps_port" ]] && smtps_port=$(<"${dir}/smtps_port")
-  for ((i = 0; i < 150; i++)); do
-    if ss -Hltn "src 127.0.0.1 and sport = :${port}" | grep -q . &&
-      { [[ -z "${smtps_port}" ]] || ss -Hltn "src 127.0.0.1 and sport = :${smtps_port}" | grep -q .; }; then
-      pf_log_msg "$(<"${dir}/flavour") instance listening on 127.0.0.1:${port}${smtps_port:+ and 127.0.0.1:${smtps_port} (smtps)} (dir ${dir})"
-      return 0
-    fi
-    if ! kill -0 "$(<"${dir}/master.bgpid")" 2>/dev/null; then
-      pf_log_msg "postfix master for ${dir} exited early:"
-      cat "${dir}/log/master.out" >&2 || true
-      cat "${dir}/log/maillog" >&2 2>/dev/null || true
-      return 1
-    fi
-    sleep 0.1
-  done
-  pf_log_msg "postfix for ${dir} did not listen on 127.0.0.1:${port} within 15s"
-  cat "${dir}/log/master.out" >&2 || true
-  return 1
-}
-
-# True when PID exists and is not a zombie (a master killed from outside may linger as one until
-# its parent reaps it).
-pf_alive() {
-  local pid=$1 state
-  kill -0 "${pid}" 2>/dev/null || return 1
-  state=$(awk '{print $3}' "/proc/${pid}/stat" 2>/dev/null) || return 1
-  [[ "${state}" != Z ]]
+  }
 }
 
 # Pid of the running master from the instance's own pid file, or nothing.
@@ -287,20 +249,20 @@ pf_stop() {
   [[ -r "${dir}/master.bgpid" ]] && bgpid=$(<"${dir}/master.bgpid")
   postfix -c "${etc}" stop >/dev/null 2>&1 || true
   for ((i = 0; i < 100; i++)); do
-    if [[ -z "${bgpid}" ]] || ! pf_alive "${bgpid}"; then
+    if [[ -z "${bgpid}" ]] || ! mta_alive "${bgpid}"; then
       break
     fi
     sleep 0.1
   done
   # Fallback: kill this instance's master (and with it its children) by its pid, never by name.
   pid=$(pf_master_pid "${dir}")
-  if [[ -n "${pid}" ]] && pf_alive "${pid}"; then
+  if [[ -n "${pid}" ]] && mta_alive "${pid}"; then
     pf_log_msg "postfix stop did not end master ${pid}; killing it"
     kill -TERM "${pid}" 2>/dev/null || true
     sleep 1
     kill -KILL "${pid}" 2>/dev/null || true
   fi
-  if [[ -n "${bgpid}" ]] && pf_alive "${bgpid}"; then
+  if [[ -n "${bgpid}" ]] && mta_alive "${bgpid}"; then
     kill -TERM "${bgpid}" 2>/dev/null || true
   fi
   if [[ -n "${bgpid}" ]]; then wait "${bgpid}" 2>/dev/null || true; fi
@@ -308,10 +270,7 @@ pf_stop() {
 }
 
 pf_stop_all() {
-  local d
-  for d in "${PF_INSTANCES[@]}"; do
-    pf_stop "${d}"
-  done
+  mta_stop_each pf_stop "${PF_INSTANCES[@]}"
   PF_INSTANCES=()
 }
 
@@ -329,23 +288,13 @@ pf_log() { cat "$1/log/maillog" 2>/dev/null || true; }
 # ---- standalone use ----
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   set -euo pipefail
-  flavour=${1:-}
-  if [[ "${flavour}" != closed && "${flavour}" != open && "${flavour}" != catchall ]]; then
-    echo "usage: $0 closed|open|catchall [PORT]" >&2
-    exit 2
-  fi
   command -v postfix >/dev/null || {
     echo "postfix is not installed" >&2
     exit 77
   }
-  port=${2:-$(pf_free_port)}
-  top=$(mktemp -d /tmp/smtp-exporter-postfix.XXXXXX)
-  trap 'pf_stop_all; rm -rf "${top}"' EXIT
-  trap 'exit 130' INT TERM
-  pf_make_ca "${top}/ca"
+  mta_by_hand postfix 'closed|open|catchall' pf_stop_all "$@"
   pf_create "${top}/${flavour}" "${flavour}" "${port}" "${top}/ca"
   pf_start "${top}/${flavour}"
-  echo "ready: ${flavour} relay on 127.0.0.1:${port}; CA ${top}/ca/ca.pem; log ${top}/${flavour}/log/maillog"
-  echo "Ctrl-C to stop."
-  while kill -0 "$(<"${top}/${flavour}/master.bgpid")" 2>/dev/null; do sleep 1; done
+  mta_serve_on "${top}/${flavour}/master.bgpid" \
+    "${flavour} relay on 127.0.0.1:${port}; log ${top}/${flavour}/log/maillog"
 fi

@@ -35,7 +35,6 @@ python=/usr/bin/python3
 aiosmtpd_version=$("${python}" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null) ||
   mta_skip "python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd)"
 server=${here}/aiosmtpd_server.py
-common=(--timeout 20s --no-reverse-dns)
 
 # common_checks FILE NAME: greeting and transcript facts true of every aiosmtpd probe here.
 common_checks() {
@@ -71,37 +70,24 @@ ai_stop() {
   mta_stop_pid "$(<"${top}/$1.pid")"
   rm -f "${top}/$1.pid"
 }
-ai_end='\] disconnect commands='
-ai_cmd=' C: '
-ai_reply=' S: '
-declare -A sessions=()
-# ai_probe NAME INSTANCE RC ARGS...: served_probe against the instance's log, counted per instance.
-ai_probe() {
-  local name=$1 inst=$2 want=$3
-  shift 3
-  served_probe "${name}" "${want}" "${top}/${inst}.log" "${ai_end}" "$@"
-  sessions[${inst}]=$((${sessions[${inst}]:-0} + 1))
-  if is_json "${name}"; then
-    server_truth "${name}" "${ai_cmd}" "${ai_reply}"
-    return 0
-  fi
-  return 1
-}
+served_end='\] disconnect commands=' served_cmd=' C: ' served_reply=' S: '
+# ai_probe NAME INSTANCE RC ARGS...: served_json_probe against the instance's log.
+ai_probe() { served_json_probe "$1" "$2" "$3" "${top}/$2.log" "${@:4}"; }
 # The server's log of INSTANCE: every session the probes opened ended with QUIT, no DATA/BDAT.
 ai_log_checks() {
   local inst=$1 tls_sessions=${2:-0} log=${top}/$1.log want n
-  want=${sessions[${inst}]:-0}
+  want=${served_sessions[${inst}]:-0}
   section "aiosmtpd's log of ${inst}"
-  wait_log "${log}" 0 "${ai_end}" "${want}" 10 || true
+  wait_log "${log}" 0 "${served_end}" "${want}" 10 || true
   grep -E '\] (connect|disconnect|tls established)' "${log}" | sed 's/^/  | /' || true
   n=$(grep -cE '\] connect 127\.0\.0\.1:' "${log}" || true)
   check "${inst}: ${want} connections (saw ${n})" test "${n}" -eq "${want}"
-  n=$(grep -cE "${ai_end}" "${log}" || true)
+  n=$(grep -cE "${served_end}" "${log}" || true)
   check "${inst}: ${want} sessions ended (saw ${n})" test "${n}" -eq "${want}"
   check "${inst}: every session ended with QUIT (quit=1 on every disconnect line)" \
-    absent "${log}" "${ai_end}.* quit=0"
+    absent "${log}" "${served_end}.* quit=0"
   check "${inst}: no DATA or BDAT command was read (data=0 bdat=0, no such C: line)" \
-    absent "${log}" "(${ai_end}.* (data|bdat)=[1-9])| C: (DATA|BDAT)( |$)"
+    absent "${log}" "(${served_end}.* (data|bdat)=[1-9])| C: (DATA|BDAT)( |$)"
   n=$(grep -cE '\] tls established TLSv1\.[23] ' "${log}" || true)
   check "${inst}: ${tls_sessions} TLS sessions (saw ${n})" test "${n}" -eq "${tls_sessions}"
   check "${inst}: aiosmtpd logged no warnings or errors (e.g. unrecognised commands)" \
@@ -113,16 +99,10 @@ ai_log_checks() {
 # ---------------------------------------------------------------------------------------------
 section "setting up aiosmtpd ${aiosmtpd_version} ($("${python}" --version))"
 mta_make_ca "${top}/ca"
-ca=${top}/ca/ca.pem
 tls=(--cert "${top}/ca/mx.test.pem" --key "${top}/ca/mx.test.key")
 declare -A port=()
-used=" "
-for inst in closed catchall open require_tls implicit_tls; do
-  p=$(mta_free_port)
-  while [[ "${used}" == *" ${p} "* ]]; do p=$(mta_free_port); done
-  port[${inst}]=${p}
-  used+="${p} "
-done
+read -r 'port[closed]' 'port[catchall]' 'port[open]' 'port[require_tls]' 'port[implicit_tls]' \
+  <<<"$(mta_free_ports 5)"
 ai_start closed "${port[closed]}" --mode closed "${tls[@]}"
 ai_start catchall "${port[catchall]}" --mode catchall
 ai_start open "${port[open]}" --mode open
@@ -133,10 +113,9 @@ target() { printf '127.0.0.1:%s\n' "${port[$1]}"; }
 # ---------------------------------------------------------------------------------------------
 section "closed (STARTTLS), every relay variant"
 n=closed_all
-if ai_probe "${n}" closed 0 "$(target closed)" "${common[@]}" --relay-test --relay-variants all \
-  --ca-file "${ca}" --server-name mx.test --output json; then
+if ai_probe "${n}" closed 0 "$(target closed)" "${mta_args[@]}" --relay-test --relay-variants all \
+  "${mta_tls[@]}" --output json; then
   f=${top}/${n}.out
-  truth_table "${n}"
   common_checks "${f}" "${n}"
   jcheck "${f}" "${n}: success, healthy, verdict UP" \
     '.success == true and .healthy == true and (.verdict | test("^UP"))'
@@ -153,59 +132,35 @@ if ai_probe "${n}" closed 0 "$(target closed)" "${common[@]}" --relay-test --rel
     'all(.relay.attempts[]; .outcome == "refused")'
   expect_attempts "${f}" "${n}" external=refused:550 percent_name=refused:550 bang_name=refused:550 \
     double_at_name=refused:553 quoted=refused:550
-  check "${n}: the RCPT codes in the JSON are those in aiosmtpd's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from aiosmtpd's replies" \
-    outcomes_follow "${n}" false
+  rcpt_truth_checks "${n}" aiosmtpd false
 fi
 
 # ---------------------------------------------------------------------------------------------
 section "catch-all, basic relay variants"
 n=catchall_basic
-if ai_probe "${n}" catchall 0 "$(target catchall)" "${common[@]}" --relay-test --output json; then
+if ai_probe "${n}" catchall 0 "$(target catchall)" "${mta_args[@]}" --relay-test --output json; then
   f=${top}/${n}.out
-  truth_table "${n}"
   common_checks "${f}" "${n}"
-  jcheck "${f}" "${n}: success and healthy (a catch-all is not an open relay)" \
-    '.success == true and .healthy == true and (.verdict | test("^UP"))'
-  jcheck "${f}" "${n}: relay.verdict closed, open false, complete" \
-    '.relay.verdict == "closed" and .relay.open == false and .relay.complete == true'
-  jcheck "${f}" "${n}: relay.catch_all true" '.relay.catch_all == true'
-  jcheck "${f}" "${n}: a catch-all check at mx.test with a random local part, accepted with 250" \
-    'any(.relay.catch_all_checks[]; .domain == "mx.test"
-         and (.rcpt_to | test("^<?smtp-exporter-catch-all-[0-9a-f]{12}@mx\\.test>?$"))
-         and .rcpt_code == 250 and .accepted == true)'
+  closed_catch_all_checks "${f}" "${n}"
   expect_attempts "${f}" "${n}" null_sender=refused:550 external=refused:550 \
     spoof_local_name=refused:550 source_route_name=refused:550 \
     percent_name=catch_all:250 bang_name=catch_all:250
-  jcheck "${f}" "${n}: no attempt has outcome accepted" 'all(.relay.attempts[]; .outcome != "accepted")'
-  check "${n}: the RCPT codes in the JSON are those in aiosmtpd's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from aiosmtpd's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  rcpt_truth_checks "${n}" aiosmtpd true
 fi
 section "catch-all, every relay variant"
 n=catchall_all
-if ai_probe "${n}" catchall 0 "$(target catchall)" "${common[@]}" --relay-test --relay-variants all \
+if ai_probe "${n}" catchall 0 "$(target catchall)" "${mta_args[@]}" --relay-test --relay-variants all \
   --output json; then
-  f=${top}/${n}.out
-  truth_table "${n}"
-  jcheck "${f}" "${n}: healthy, relay.verdict closed, catch_all true, complete" \
-    '.healthy == true and .relay.verdict == "closed" and .relay.catch_all == true
-     and .relay.complete == true'
-  jcheck "${f}" "${n}: every outcome is refused or catch_all" \
-    'all(.relay.attempts[]; .outcome == "refused" or .outcome == "catch_all")'
-  jcheck "${f}" "${n}: every 250 went to a hack and is catch_all" \
-    'all(.relay.attempts[] | select(.rcpt_code == 250); .hack == true and .outcome == "catch_all")'
-  check "${n}: the RCPT codes in the JSON are those in aiosmtpd's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from aiosmtpd's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  closed_catch_all_checks "${top}/${n}.out" "${n}"
+  hacks_are_catch_all_checks "${top}/${n}.out" "${n}"
+  rcpt_truth_checks "${n}" aiosmtpd true
 fi
 
 # ---------------------------------------------------------------------------------------------
 section "open relay, basic relay variants"
 n=open_basic
-if ai_probe "${n}" open 1 "$(target open)" "${common[@]}" --relay-test --output json; then
+if ai_probe "${n}" open 1 "$(target open)" "${mta_args[@]}" --relay-test --output json; then
   f=${top}/${n}.out
-  truth_table "${n}"
   common_checks "${f}" "${n}"
   jcheck "${f}" "${n}: success true, healthy false, verdict says open relay" \
     '.success == true and .healthy == false and (.verdict | test("^UNHEALTHY: open relay"))'
@@ -214,18 +169,15 @@ if ai_probe "${n}" open 1 "$(target open)" "${common[@]}" --relay-test --output 
     '.relay.catch_all != false'
   expect_attempts "${f}" "${n}" null_sender=accepted:250 external=accepted:250 \
     spoof_local_name=accepted:250 source_route_name=accepted:250
-  check "${n}: the RCPT codes in the JSON are those in aiosmtpd's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from aiosmtpd's replies" \
-    outcomes_follow "${n}" reported
+  rcpt_truth_checks "${n}" aiosmtpd reported
 fi
 
 # ---------------------------------------------------------------------------------------------
 section "STARTTLS required by the server (530 before TLS)"
 n=require_tls_off
-if ai_probe "${n}" require_tls 0 "$(target require_tls)" "${common[@]}" --starttls off --relay-test \
+if ai_probe "${n}" require_tls 0 "$(target require_tls)" "${mta_args[@]}" --starttls off --relay-test \
   --output json; then
   f=${top}/${n}.out
-  truth_table "${n}"
   common_checks "${f}" "${n}"
   jcheck "${f}" "${n}: --starttls off: UP (exit 0, success true, healthy true)" \
     '.success == true and .healthy == true and (.verdict | test("^UP"))'
@@ -244,38 +196,30 @@ if ai_probe "${n}" require_tls 0 "$(target require_tls)" "${common[@]}" --startt
     outcomes_follow "${n}" reported
 fi
 n=require_tls_on
-if ai_probe "${n}" require_tls 0 "$(target require_tls)" "${common[@]}" --relay-test \
-  --ca-file "${ca}" --server-name mx.test --output json; then
-  f=${top}/${n}.out
-  truth_table "${n}"
-  jcheck "${f}" "${n}: opportunistic STARTTLS done and verified, healthy" \
+if ai_probe "${n}" require_tls 0 "$(target require_tls)" "${mta_args[@]}" --relay-test \
+  "${mta_tls[@]}" --output json; then
+  jcheck "${top}/${n}.out" "${n}: opportunistic STARTTLS done and verified, healthy" \
     '.healthy == true and .starttls.success == true and .tls.verified == true'
-  jcheck "${f}" "${n}: after TLS the relay test ran: closed, catch_all false, all refused" \
+  jcheck "${top}/${n}.out" "${n}: after TLS the relay test ran: closed, catch_all false, all refused" \
     '.relay.verdict == "closed" and .relay.catch_all == false
      and all(.relay.attempts[]; .outcome == "refused")'
-  check "${n}: the RCPT codes in the JSON are those in aiosmtpd's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from aiosmtpd's replies" \
-    outcomes_follow "${n}" false
+  rcpt_truth_checks "${n}" aiosmtpd false
 fi
 
 # ---------------------------------------------------------------------------------------------
 section "implicit TLS (SMTPS), catch-all"
 n=implicit_tls
-if ai_probe "${n}" implicit_tls 0 "$(target implicit_tls)" "${common[@]}" --implicit-tls \
-  --relay-test --ca-file "${ca}" --server-name mx.test --output json; then
+if ai_probe "${n}" implicit_tls 0 "$(target implicit_tls)" "${mta_args[@]}" --implicit-tls \
+  --relay-test "${mta_tls[@]}" --output json; then
   f=${top}/${n}.out
-  truth_table "${n}"
   common_checks "${f}" "${n}"
   jcheck "${f}" "${n}: TLS from the first byte, verified with the test CA; no STARTTLS sent" \
     '.tls.handshake_ok == true and .tls.verified == true and .tls.chain_verified == true
      and .tls.hostname_verified == true
      and all(.transcript[]; (.text | test("^STARTTLS"; "i")) | not)'
-  jcheck "${f}" "${n}: healthy, relay.verdict closed, catch_all true" \
-    '.healthy == true and .relay.verdict == "closed" and .relay.catch_all == true'
+  closed_catch_all_checks "${f}" "${n}"
   expect_attempts "${f}" "${n}" external=refused:550 percent_name=catch_all:250 bang_name=catch_all:250
-  check "${n}: the RCPT codes in the JSON are those in aiosmtpd's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from aiosmtpd's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  rcpt_truth_checks "${n}" aiosmtpd true
 fi
 
 ai_log_checks closed 1

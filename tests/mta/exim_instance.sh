@@ -202,53 +202,20 @@ EOF
 # ex_start DIR: the daemon in the foreground (-bdf) as a background job of this shell, no queue
 # runner (no -q); waits until every port listens.
 ex_start() {
-  local dir=$1 port smtps_port delay_port p i
-  port=$(<"${dir}/port")
-  smtps_port=$(<"${dir}/smtps_port")
-  delay_port=$(<"${dir}/delay_port")
-  for p in ${port} ${smtps_port} ${delay_port}; do
-    if ss -Hltn "sport = :${p}" | grep -q .; then
-      ex_log_msg "port ${p} is already in use"
-      return 1
-    fi
-  done
-  "$(ex_binary)" -C "${dir}/exim.conf" -bdf >"${dir}/log/daemon.out" 2>&1 &
-  printf '%s\n' "$!" >"${dir}/daemon.bgpid"
-  EX_INSTANCES+=("${dir}")
-  for ((i = 0; i < 150; i++)); do
-    local all=1
-    for p in ${port} ${smtps_port} ${delay_port}; do
-      ss -Hltn "src 127.0.0.1 and sport = :${p}" | grep -q . || all=0
-    done
-    if ((all)); then
-      ex_log_msg "$(<"${dir}/flavour") instance listening on 127.0.0.1:${port}${smtps_port:+, smtps ${smtps_port}}${delay_port:+, delayed greeting ${delay_port}} (dir ${dir})"
-      return 0
-    fi
-    if ! kill -0 "$(<"${dir}/daemon.bgpid")" 2>/dev/null; then
-      ex_log_msg "exim daemon for ${dir} exited early:"
-      cat "${dir}/log/daemon.out" "${dir}/log/paniclog" >&2 2>/dev/null || true
-      return 1
-    fi
-    sleep 0.1
-  done
-  ex_log_msg "exim for ${dir} did not listen within 15s"
-  cat "${dir}/log/daemon.out" >&2 || true
-  return 1
+  EX_INSTANCES+=("$1")
+  mta_start_server "$1" "$1/daemon.bgpid" "$1/log/daemon.out" 15 \
+    "$(ex_binary)" -C "$1/exim.conf" -bdf || {
+    ex_log_msg "exim for $1 did not start; its paniclog:"
+    cat "$1/log/paniclog" >&2 2>/dev/null || true
+    return 1
+  }
 }
 
-ex_stop() {
-  local dir=$1
-  [[ -r "${dir}/daemon.bgpid" ]] || return 0
-  # The daemon's own pid (this shell's job); its session children end with their connections.
-  mta_stop_pid "$(<"${dir}/daemon.bgpid")"
-  rm -f "${dir}/daemon.bgpid"
-}
+# The daemon's own pid (this shell's job); its session children end with their connections.
+ex_stop() { mta_stop_pidfile "$1/daemon.bgpid"; }
 
 ex_stop_all() {
-  local d
-  for d in "${EX_INSTANCES[@]}"; do
-    ex_stop "${d}"
-  done
+  mta_stop_each ex_stop "${EX_INSTANCES[@]}"
   EX_INSTANCES=()
 }
 
@@ -270,23 +237,11 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   # shellcheck source-path=SCRIPTDIR source=mta_lib.sh
   source "${here}/mta_lib.sh"
-  flavour=${1:-}
-  if [[ "${flavour}" != closed && "${flavour}" != open ]]; then
-    echo "usage: $0 closed|open [PORT]" >&2
-    exit 2
-  fi
-  [[ ${EUID} -eq 0 ]] || mta_skip "must run as root"
+  mta_by_hand exim 'closed|open' ex_stop_all "$@"
   mta_need exim4-daemon-light
   ex_users
-  port=${2:-$(mta_free_port)}
-  top=$(mktemp -d /tmp/smtp-exporter-exim.XXXXXX)
-  chmod 755 "${top}"
-  trap 'ex_stop_all; rm -rf "${top}"' EXIT
-  trap 'exit 130' INT TERM
-  mta_make_ca "${top}/ca"
   ex_create "${top}/${flavour}" "${flavour}" "${port}" "${top}/ca"
   ex_start "${top}/${flavour}"
-  echo "ready: ${flavour} Exim on 127.0.0.1:${port}; CA ${top}/ca/ca.pem; log ${top}/${flavour}/log/mainlog"
-  echo "Ctrl-C to stop."
-  while kill -0 "$(<"${top}/${flavour}/daemon.bgpid")" 2>/dev/null; do sleep 1; done
+  mta_serve_on "${top}/${flavour}/daemon.bgpid" \
+    "${flavour} Exim on 127.0.0.1:${port}; log ${top}/${flavour}/log/mainlog"
 fi

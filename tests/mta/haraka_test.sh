@@ -33,7 +33,6 @@ haraka_pkg=${kit}/node_modules/Haraka
   mta_skip "Haraka is not installed in ${kit}/node_modules (scripts/install-deps runs npm ci there)"
 command -v node >/dev/null 2>&1 || mta_skip "node is not installed"
 haraka_version=$(jq -r .version "${haraka_pkg}/package.json")
-common=(--timeout 20s --no-reverse-dns)
 
 # common_checks FILE NAME: greeting and transcript facts true of every Haraka probe here.
 common_checks() {
@@ -117,88 +116,46 @@ hk_log_checks() {
 # ---------------------------------------------------------------------------------------------
 section "setting up Haraka ${haraka_version} (node $(node --version))"
 mta_make_ca "${top}/ca"
-ca=${top}/ca/ca.pem
-catchall_port=$(mta_free_port)
-open_port=$(mta_free_port)
-smtps_port=$(mta_free_port)
-while [[ "${open_port}" == "${catchall_port}" ]]; do open_port=$(mta_free_port); done
-while [[ "${smtps_port}" == "${catchall_port}" || "${smtps_port}" == "${open_port}" ]]; do
-  smtps_port=$(mta_free_port)
-done
+read -r catchall_port open_port smtps_port <<<"$(mta_free_ports 3)"
 hk_create catchall catchall "${catchall_port}"
 hk_create open open "${open_port}" "${smtps_port}"
 hk_start catchall
 hk_start open
-hk_end='\[core\] disconnect ip='
-hk_cmd=' C: '
-hk_reply=' S: '
-catchall_sessions=0
-open_sessions=0
+served_end='\[core\] disconnect ip=' served_cmd=' C: ' served_reply=' S: '
+# hk_probe NAME INSTANCE RC ARGS...: served_json_probe against the instance's log.
+hk_probe() { served_json_probe "$1" "$2" "$3" "${top}/$2/haraka.log" "${@:4}"; }
 
 # ---------------------------------------------------------------------------------------------
 section "catch-all inbound (127.0.0.1:${catchall_port}), basic relay variants"
 n=catchall_basic
-served_probe "${n}" 0 "${top}/catchall/haraka.log" "${hk_end}" "127.0.0.1:${catchall_port}" \
-  "${common[@]}" --relay-test --output json
-catchall_sessions=$((catchall_sessions + 1))
-f=${top}/${n}.out
-if is_json "${n}"; then
-  server_truth "${n}" "${hk_cmd}" "${hk_reply}"
-  truth_table "${n}"
+if hk_probe "${n}" catchall 0 "127.0.0.1:${catchall_port}" "${mta_args[@]}" --relay-test --output json; then
+  f=${top}/${n}.out
   common_checks "${f}" "${n}"
-  jcheck "${f}" "${n}: success and healthy (a catch-all is not an open relay)" \
-    '.success == true and .healthy == true'
-  jcheck "${f}" "${n}: verdict is UP" '.verdict | test("^UP")'
-  jcheck "${f}" "${n}: relay ran and completed" '.relay.ran == true and .relay.complete == true'
-  jcheck "${f}" "${n}: relay.verdict closed, relay.open false" \
-    '.relay.verdict == "closed" and .relay.open == false'
-  jcheck "${f}" "${n}: relay.catch_all true" '.relay.catch_all == true'
-  jcheck "${f}" "${n}: a catch-all check at mx.test with a random local part, accepted with 250" \
-    'any(.relay.catch_all_checks[]; .domain == "mx.test"
-         and (.rcpt_to | test("^<?smtp-exporter-catch-all-[0-9a-f]{12}@mx\\.test>?$"))
-         and .rcpt_code == 250 and .accepted == true)'
+  closed_catch_all_checks "${f}" "${n}"
   expect_attempts "${f}" "${n}" null_sender=refused:550 external=refused:550 \
     spoof_local_name=refused:550 source_route_name=refused:550 \
     percent_name=catch_all:250 bang_name=catch_all:250
   jcheck "${f}" "${n}: hack is true exactly for percent_name and bang_name" \
     '[.relay.attempts[] | select(.hack == true) | .variant] | sort == ["bang_name", "percent_name"]'
-  jcheck "${f}" "${n}: no attempt has outcome accepted" \
-    'all(.relay.attempts[]; .outcome != "accepted")'
-  jcheck "${f}" "${n}: no finding calls it an open relay" \
-    'all(.findings[]; test("open relay"; "i") | not)'
-  check "${n}: the RCPT codes in the JSON are those in Haraka's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from Haraka's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  rcpt_truth_checks "${n}" Haraka true
 fi
 
 section "catch-all inbound, every relay variant, text and JSON"
 n=catchall_all
-served_probe "${n}" 0 "${top}/catchall/haraka.log" "${hk_end}" "127.0.0.1:${catchall_port}" \
-  "${common[@]}" --relay-test --relay-variants all --output json
-catchall_sessions=$((catchall_sessions + 1))
-f=${top}/${n}.out
-if is_json "${n}"; then
-  server_truth "${n}" "${hk_cmd}" "${hk_reply}"
-  truth_table "${n}"
-  jcheck "${f}" "${n}: healthy, relay.verdict closed, catch_all true, complete" \
-    '.healthy == true and .relay.verdict == "closed" and .relay.catch_all == true
-     and .relay.complete == true'
+if hk_probe "${n}" catchall 0 "127.0.0.1:${catchall_port}" "${mta_args[@]}" --relay-test \
+  --relay-variants all --output json; then
+  f=${top}/${n}.out
+  closed_catch_all_checks "${f}" "${n}"
   jcheck "${f}" "${n}: more than the 6 basic variants ran, names unique" \
     '(.relay.attempts | length) > 6 and ([.relay.attempts[].variant] | length == (unique | length))'
-  jcheck "${f}" "${n}: every outcome is refused or catch_all" \
-    'all(.relay.attempts[]; .outcome == "refused" or .outcome == "catch_all")'
-  jcheck "${f}" "${n}: every 250 went to a hack at mx.test and is catch_all" \
-    'all(.relay.attempts[] | select(.rcpt_code == 250); .hack == true and .outcome == "catch_all")'
+  hacks_are_catch_all_checks "${f}" "${n}"
   expect_attempts "${f}" "${n}" percent_name=catch_all:250 bang_name=catch_all:250 \
     double_at_name=refused:501 quoted=refused:501 percent_ip=refused:550 external=refused:550
-  check "${n}: the RCPT codes in the JSON are those in Haraka's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from Haraka's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  rcpt_truth_checks "${n}" Haraka true
 fi
 n=catchall_text
-served_probe "${n}" 0 "${top}/catchall/haraka.log" "${hk_end}" "127.0.0.1:${catchall_port}" \
-  "${common[@]}" --relay-test --output text
-catchall_sessions=$((catchall_sessions + 1))
+served_count_probe "${n}" catchall 0 "${top}/catchall/haraka.log" "127.0.0.1:${catchall_port}" \
+  "${mta_args[@]}" --relay-test --output text
 check "${n}: shows the Haraka greeting" grep -q "220 mx.test ESMTP Haraka/${haraka_version}" "${top}/${n}.out"
 check "${n}: the verdict line says UP" grep -Eq '^verdict: +UP' "${top}/${n}.out"
 check "${n}: nothing says OPEN RELAY or UNHEALTHY" absent "${top}/${n}.out" 'OPEN RELAY|UNHEALTHY'
@@ -206,13 +163,9 @@ check "${n}: nothing says OPEN RELAY or UNHEALTHY" absent "${top}/${n}.out" 'OPE
 # ---------------------------------------------------------------------------------------------
 section "open relay (127.0.0.1:${open_port}), STARTTLS verified with the test CA"
 n=open_starttls
-served_probe "${n}" 1 "${top}/open/haraka.log" "${hk_end}" "127.0.0.1:${open_port}" \
-  "${common[@]}" --relay-test --ca-file "${ca}" --server-name mx.test --output json
-open_sessions=$((open_sessions + 1))
-f=${top}/${n}.out
-if is_json "${n}"; then
-  server_truth "${n}" "${hk_cmd}" "${hk_reply}"
-  truth_table "${n}"
+if hk_probe "${n}" open 1 "127.0.0.1:${open_port}" "${mta_args[@]}" --relay-test "${mta_tls[@]}" \
+  --output json; then
+  f=${top}/${n}.out
   common_checks "${f}" "${n}"
   jcheck "${f}" "${n}: success true (every step worked), healthy false (open relay)" \
     '.success == true and .healthy == false'
@@ -238,18 +191,14 @@ if is_json "${n}"; then
   jcheck "${f}" "${n}: EHLO after TLS does not offer STARTTLS again" \
     '.tls_capabilities != null
      and ([.tls_capabilities.extensions[].keyword | ascii_upcase] | index(["STARTTLS"]) == null)'
-  check "${n}: the RCPT codes in the JSON are those in Haraka's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from Haraka's replies" \
-    outcomes_follow "${n}" reported
+  rcpt_truth_checks "${n}" Haraka reported
 fi
 
 section "open relay instance, implicit TLS (smtps, 127.0.0.1:${smtps_port})"
 n=open_implicit_tls
-served_probe "${n}" 0 "${top}/open/haraka.log" "${hk_end}" "127.0.0.1:${smtps_port}" \
-  "${common[@]}" --implicit-tls --ca-file "${ca}" --server-name mx.test --output json
-open_sessions=$((open_sessions + 1))
-f=${top}/${n}.out
-if is_json "${n}"; then
+if hk_probe "${n}" open 0 "127.0.0.1:${smtps_port}" "${mta_args[@]}" --implicit-tls "${mta_tls[@]}" \
+  --output json; then
+  f=${top}/${n}.out
   common_checks "${f}" "${n}"
   jcheck "${f}" "${n}: success and healthy (no relay test asked)" \
     '.success == true and .healthy == true and .relay.ran == false'
@@ -262,7 +211,7 @@ fi
 check "open: Haraka logged the implicit-TLS session on the smtps port" \
   grep -qE "\[core\] connect ip=127\.0\.0\.1 .*local_port=${smtps_port}" "${top}/open/haraka.log"
 check "open: both sessions were encrypted (tls=Y on the disconnect lines)" \
-  test "$(grep -cE '\[core\] disconnect ip=.* tls=Y ' "${top}/open/haraka.log" || true)" -eq "${open_sessions}"
+  test "$(grep -cE '\[core\] disconnect ip=.* tls=Y ' "${top}/open/haraka.log" || true)" -eq "${served_sessions[open]}"
 
-hk_log_checks catchall "${catchall_sessions}"
-hk_log_checks open "${open_sessions}"
+hk_log_checks catchall "${served_sessions[catchall]}"
+hk_log_checks open "${served_sessions[open]}"

@@ -11,13 +11,21 @@
 #   mta_begin NAME                 -> ${top}: a fresh temp dir; ${bin}: the binary ($1 of the test)
 #   mta_on_exit 'COMMAND'          -> run COMMAND at exit (stop servers), last registered first
 #   mta_skip WHY                   -> prints "SKIP: WHY", exits 77
-#   mta_free_port                  -> a TCP port nothing listens on (below the ephemeral range)
+#   mta_free_port / mta_free_ports N -> a TCP port nothing listens on (below the ephemeral range)
+#                                     / N distinct ones on a line
 #   mta_stop_pid PID               -> SIGTERM, wait up to 10 s, SIGKILL; reap
 #   mta_wait_port PORT [SECONDS]   -> waits until 127.0.0.1:PORT accepts connections
+#   mta_start_server / mta_stop_pidfile / mta_stop_each / mta_by_hand / mta_serve_on
+#                                  -> what the *_instance.sh scripts share: see below
 #   mta_make_ca DIR                -> DIR/ca.pem, DIR/mx.test.pem, DIR/mx.test.key (CN/SAN mx.test)
 #   mta_need PACKAGE...            -> skip (exit 77) unless scripts/fetch-test-mtas unpacked them
 #   mta_root PACKAGE               -> prints the folder PACKAGE.deb was unpacked into
 #   pass / fail / check / jcheck / absent / section / probe / is_json: see below
+#   served_probe, server_truth, outcomes_follow, relay_common_checks ...: the server's own log as
+#                                     the source of truth, and checks every relay test gets
+#   closed_basic_scenario ...      -> the scenarios of exim_test.sh and sendmail_test.sh
+#   served_json_probe, closed_catch_all_checks ... -> what the aiosmtpd, Haraka and Postfix
+#                                     catch-all tests share
 #
 # Loopback only: every server a test starts listens on 127.0.0.1; the prober is always given an
 # IP literal and --no-reverse-dns, so it sends no DNS query at all.
@@ -147,6 +155,8 @@ mta_begin() {
   done
   top=$(mktemp -d "/tmp/smtp-exporter-${name}.XXXXXX")
   chmod 755 "${top}"
+  # The prober's arguments that verify mx.test with the test CA (mta_make_ca "${top}/ca").
+  mta_tls=(--ca-file "${top}/ca/ca.pem" --server-name mx.test)
   trap _mta_finish EXIT
   trap 'exit 130' INT TERM
 }
@@ -201,6 +211,115 @@ mta_wait_port() {
     sleep 0.1
   done
   return 1
+}
+
+# mta_free_ports N: N distinct ports (mta_free_port) on one line, separated by spaces.
+mta_free_ports() {
+  local want=$1 p ports=" "
+  while (($(wc -w <<<"${ports}") < want)); do
+    p=$(mta_free_port) || return 1
+    [[ "${ports}" == *" ${p} "* ]] || ports+="${p} "
+  done
+  printf '%s\n' "${ports:1:-1}"
+}
+
+# mta_port_taken PORT...: prints the first PORT something listens on already; false when none.
+mta_port_taken() {
+  local p
+  for p in "$@"; do
+    ss -Hltn "sport = :${p}" | grep -q . || continue
+    printf '%s\n' "${p}"
+    return 0
+  done
+  return 1
+}
+
+# mta_await_listen PID SECONDS PORT...: 0 once 127.0.0.1 listens on every PORT; 1 (with the
+# reason on stderr) when the process PID ended first or SECONDS passed.
+mta_await_listen() {
+  local pid=$1 limit=$2 i p all
+  shift 2
+  for ((i = 0; i < limit * 10; i++)); do
+    all=1
+    for p in "$@"; do
+      ss -Hltn "src 127.0.0.1 and sport = :${p}" | grep -q . || all=0
+    done
+    ((all)) && return 0
+    mta_alive "${pid}" || {
+      echo "mta_await_listen: process ${pid} ended before 127.0.0.1 listened on $*" >&2
+      return 1
+    }
+    sleep 0.1
+  done
+  echo "mta_await_listen: 127.0.0.1 did not listen on $* within ${limit} s" >&2
+  return 1
+}
+
+# mta_start_server DIR PIDFILE OUTPUT SECONDS COMMAND...: starts the server of the instance DIR
+# (its ports: DIR/port, DIR/smtps_port and DIR/delay_port where present and not empty) as a
+# background job of this shell, stdout and stderr to OUTPUT, its pid in PIDFILE; refuses a port
+# that is taken and waits up to SECONDS until every port listens (else prints OUTPUT, fails).
+mta_start_server() {
+  local dir=$1 pidfile=$2 out=$3 limit=$4 ports=() f taken
+  shift 4
+  for f in port smtps_port delay_port; do
+    [[ -s "${dir}/${f}" && -n "$(<"${dir}/${f}")" ]] && ports+=("$(<"${dir}/${f}")")
+  done
+  if taken=$(mta_port_taken "${ports[@]}"); then
+    echo "mta_start_server: port ${taken} is already in use" >&2
+    return 1
+  fi
+  "$@" >"${out}" 2>&1 &
+  printf '%s\n' "$!" >"${pidfile}"
+  if ! mta_await_listen "$!" "${limit}" "${ports[@]}"; then
+    echo "--- ${out}:" >&2
+    cat "${out}" >&2 || true
+    return 1
+  fi
+  echo "$(<"${dir}/flavour") instance listening on 127.0.0.1, port(s) ${ports[*]} (dir ${dir})" >&2
+}
+
+# mta_stop_pidfile PIDFILE: stops the server whose pid PIDFILE holds (mta_stop_pid), removes it.
+mta_stop_pidfile() {
+  [[ -r "$1" ]] || return 0
+  mta_stop_pid "$(<"$1")"
+  rm -f "$1"
+}
+
+# mta_stop_each STOP DIR...: runs STOP DIR for every DIR (the instances a test started).
+mta_stop_each() {
+  local stop=$1 dir
+  shift
+  for dir in "$@"; do "${stop}" "${dir}"; done
+}
+
+# mta_by_hand NAME FLAVOURS STOP [FLAVOUR [PORT]]: the manual mode of NAME_instance.sh (run, not
+# sourced): FLAVOUR must be one of FLAVOURS ("closed|open"); needs root. Sets ${flavour}, ${port}
+# (PORT or a free one) and ${top} (a temp dir with the test CA in ${top}/ca); at exit runs the
+# command STOP and removes ${top}. The caller creates and starts the instance, then mta_serve_on.
+mta_by_hand() {
+  local name=$1 flavours=$2 stop=$3
+  shift 3
+  flavour=${1:-}
+  if [[ -z "${flavour}" || "|${flavours}|" != *"|${flavour}|"* ]]; then
+    echo "usage: ${name}_instance.sh ${flavours} [PORT]" >&2
+    exit 2
+  fi
+  [[ ${EUID} -eq 0 ]] || mta_skip "must run as root"
+  port=${2:-$(mta_free_port)}
+  top=$(mktemp -d "/tmp/smtp-exporter-${name}.XXXXXX")
+  chmod 755 "${top}"
+  # shellcheck disable=SC2064 # STOP is expanded now, ${top} at exit
+  trap "${stop}; rm -rf \"\${top}\"" EXIT
+  trap 'exit 130' INT TERM
+  mta_make_ca "${top}/ca"
+}
+# mta_serve_on PIDFILE WHAT: says the instance is ready (WHAT: what and where) and waits while
+# its server runs; Ctrl-C stops it.
+mta_serve_on() {
+  echo "ready: $2; CA ${top}/ca/ca.pem"
+  echo "Ctrl-C to stop."
+  while mta_alive "$(<"$1")"; do sleep 1; done
 }
 
 # A test CA and a server certificate for mx.test (CN and SAN), signed by it.
@@ -457,4 +576,238 @@ relay_common_checks() {
   jcheck "${f}" "transcript: the last command is QUIT, answered 221" \
     '([.transcript[] | select(.direction == "C")] | last | .text | test("^QUIT$"; "i"))
      and ([.transcript[] | select(.direction == "S")] | last | .text | test("^221"))'
+}
+
+# ---- The server's record, in order (exim_test.sh, sendmail_test.sh) -------------------------
+# ordered_truth_checks NAME RECORD: NAME.truth holds what the server answered, from its RECORD
+# ("its mainlog"), one line per MAIL it refused and per RCPT: "VERB<TAB>address<TAB>code<TAB>
+# reason". The prober's MAIL/RCPT results must be exactly those, in order, and its catch-all
+# checks those of the smtp-exporter-catch-all- addresses; prints "variant | command | answer".
+ordered_truth_checks() {
+  local name=$1 record=$2 t=${top}/$1.truth f=${top}/$1.out
+  grep -v 'smtp-exporter-catch-all-' "${t}" | cut -f1-3 >"${t}.variants" || true
+  grep 'smtp-exporter-catch-all-' "${t}" | cut -f1-3 >"${t}.catchall" || true
+  json_events "${f}" >"${top}/${name}.seen.variants"
+  json_catch_all_events "${f}" >"${top}/${name}.seen.catchall"
+  echo "--- ${name}: truth table (variant | command | ${MTA_NAME}'s answer, from ${record})"
+  paste <(jq -r '.relay.attempts[] | select(.outcome != "not_run") | "\(.variant) -> \(.outcome)"' "${f}" 2>/dev/null) \
+    <(grep -v 'smtp-exporter-catch-all-' "${t}") | sed 's/^/    /' || true
+  sed 's/^/    catch-all check: /' <(grep 'smtp-exporter-catch-all-' "${t}") || true
+  check "${name}: the prober's MAIL/RCPT results are exactly what ${MTA_NAME} answered, in order" \
+    diff -u "${t}.variants" "${top}/${name}.seen.variants"
+  check "${name}: the catch-all checks are exactly what ${MTA_NAME} answered" \
+    diff -u <(sort "${t}.catchall") <(sort "${top}/${name}.seen.catchall")
+}
+
+# ---- One MTA as a closed and an open instance (exim_test.sh, sendmail_test.sh) --------------
+# The scenarios both tests run and what holds in them for any MTA; the test then checks what its
+# MTA answers (expect_attempts) and what the MTA's own record says. The test sets MTA_NAME and
+# MTA_VERSION (the software and version its greeting must show) and defines
+#   mta_probe NAME RC DIR ARGS...  probe (above), and keep the server DIR's record of the probe
+#   mta_truth_checks NAME          the prober's MAIL/RCPT results against that record
+#   mta_session_checks NAME        every session of the probe ended as it should, no DATA/BDAT
+# Every probe targets an IP literal without reverse DNS (no DNS query at all); with TLS it
+# verifies mx.test against the test CA in ${top}/ca (mta_tls).
+mta_args=(--timeout 20s --no-reverse-dns)
+
+# mta_greeting_checks FILE: the greeting of mx.test names the MTA and the version of its package.
+mta_greeting_checks() {
+  jcheck "$1" "greeting: hostname mx.test" '.greeting.hostname == "mx.test"'
+  jcheck "$1" "greeting: code 220" '.greeting.code == 220'
+  jcheck "$1" "greeting: software ${MTA_NAME}, version ${MTA_VERSION} (from the package)" \
+    '.greeting.software == $s and .greeting.version == $v' --arg s "${MTA_NAME}" --arg v "${MTA_VERSION}"
+  jcheck "$1" "esmtp true" '.esmtp == true'
+}
+
+# mta_json_probe NAME RC DIR TARGET ARGS...: mta_probe with JSON output; 0 when stdout is JSON.
+mta_json_probe() {
+  local name=$1 want=$2 dir=$3 target=$4
+  shift 4
+  mta_probe "${name}" "${want}" "${dir}" "${target}" "${mta_args[@]}" "$@" --output json
+  is_json "${name}"
+}
+
+# closed_basic_scenario NAME DIR TARGET: the basic relay variants, STARTTLS verified: the closed
+# instance is healthy, its relay closed; nothing accepted, a random local part at mx.test refused.
+closed_basic_scenario() {
+  local name=$1 f=${top}/$1.out
+  if mta_json_probe "${name}" 0 "$2" "$3" --relay-test "${mta_tls[@]}"; then
+    mta_greeting_checks "${f}"
+    jcheck "${f}" "healthy, verdict UP" '.healthy == true and (.verdict | test("^UP"))'
+    jcheck "${f}" "starttls offered and success, no fallback" \
+      '.starttls.offered == true and .starttls.success == true and (.starttls.plaintext_fallback // false) == false'
+    jcheck "${f}" "tls: TLSv1.2/1.3, verified (chain and hostname) with the test CA" \
+      '(.tls.version | test("^TLSv1\\.[23]$")) and .tls.verified == true
+       and .tls.chain_verified == true and .tls.hostname_verified == true'
+    jcheck "${f}" "tls_capabilities without STARTTLS (RFC 3207)" \
+      '[.tls_capabilities.extensions[].keyword | ascii_upcase] | index(["STARTTLS"]) == null'
+    jcheck "${f}" "relay verdict closed, not open" '.relay.verdict == "closed" and .relay.open == false'
+    jcheck "${f}" "relay: the 6 basic variants ran" \
+      '[.relay.attempts[].variant]
+       == ["null_sender", "external", "spoof_local_name", "percent_name", "source_route_name", "bang_name"]'
+    jcheck "${f}" "relay: nothing accepted (no 2yz at RCPT)" \
+      'all(.relay.attempts[]; (.rcpt_code // 0) < 200 or (.rcpt_code // 0) >= 300)'
+    jcheck "${f}" "catch_all false (a random local part at mx.test is refused)" '.relay.catch_all == false'
+    jcheck "${f}" "catch_all_checks: mx.test asked and refused" \
+      'any(.relay.catch_all_checks[]; .domain == "mx.test" and .accepted == false and .rcpt_code >= 500)'
+    jcheck "${f}" "relay.reconnects 0 (no syntax errors in the basic set)" '.relay.reconnects == 0'
+    check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all false)" \
+      outcomes_follow "${name}" false
+    relay_common_checks "${f}"
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
+}
+
+# all_variants_scenario NAME RC DIR TARGET VERDICT: every relay variant (at least 16, names
+# unique), the relay verdict VERDICT (closed|open); for a closed one every variant is refused.
+all_variants_scenario() {
+  local name=$1 verdict=$5 f=${top}/$1.out
+  if mta_json_probe "${name}" "$2" "$3" "$4" --relay-test --relay-variants all "${mta_tls[@]}"; then
+    jcheck "${f}" "relay verdict ${verdict}" '.relay.verdict == $v and .relay.open == ($v == "open")' \
+      --arg v "${verdict}"
+    jcheck "${f}" "at least 16 variants, names unique" \
+      '(.relay.attempts | length) >= 16 and ([.relay.attempts[].variant] | length == (unique | length))'
+    if [[ "${verdict}" == closed ]]; then
+      jcheck "${f}" "healthy" '.healthy == true'
+      jcheck "${f}" "every variant refused (${MTA_NAME} never accepted one)" \
+        'all(.relay.attempts[]; .outcome == "refused")'
+      jcheck "${f}" "catch_all false" '.relay.catch_all == false'
+      check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all false)" \
+        outcomes_follow "${name}" false
+    fi
+    relay_common_checks "${f}"
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
+}
+
+# text_scenario NAME DIR TARGET BANNER REFUSAL: the text output shows the MTA's banner and its
+# relay refusal (grep patterns).
+text_scenario() {
+  local name=$1 out=${top}/$1.out
+  mta_probe "${name}" 0 "$2" "$3" "${mta_args[@]}" --relay-test "${mta_tls[@]}" --output text
+  cat "${top}/${name}.cmd" "${out}"
+  check "${name}: shows the ${MTA_NAME} banner" grep -q "$4" "${out}"
+  check "${name}: shows ${MTA_NAME}'s relay refusal" grep -q "$5" "${out}"
+  mta_session_checks "${name}"
+}
+
+# unverified_starttls_scenario NAME DIR TARGET: without the test CA, opportunistic STARTTLS
+# succeeds and reports the failed verification; the probe succeeds.
+unverified_starttls_scenario() {
+  if mta_json_probe "$1" 0 "$2" "$3" --server-name mx.test; then
+    jcheck "${top}/$1.out" "success, starttls success, chain not verified, verified false" \
+      '.success == true and .starttls.success == true and .tls.chain_verified == false and .tls.verified == false'
+  fi
+  mta_session_checks "$1"
+}
+
+# implicit_tls_scenario NAME DIR TARGET: TLS from the first byte (SMTPS), verified; no STARTTLS;
+# the relay closed.
+implicit_tls_scenario() {
+  local name=$1 f=${top}/$1.out
+  if mta_json_probe "${name}" 0 "$2" "$3" --implicit-tls "${mta_tls[@]}" --relay-test; then
+    mta_greeting_checks "${f}"
+    jcheck "${f}" "implicit TLS: success, verified" '.success == true and .implicit_tls == true and .tls.verified == true'
+    jcheck "${f}" "implicit TLS: no STARTTLS sent" \
+      'all(.transcript[]; (.direction != "C") or ((.text | test("^STARTTLS"; "i")) | not))'
+    jcheck "${f}" "implicit TLS: relay closed" '.relay.verdict == "closed"'
+    check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all false)" \
+      outcomes_follow "${name}" false
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
+}
+
+# delayed_greeting_scenario NAME DIR TARGET: a server that waits 2 s before its greeting: the
+# greeting step and the first server line take at least 2 s, and the probe succeeds.
+delayed_greeting_scenario() {
+  local name=$1 f=${top}/$1.out
+  if mta_json_probe "${name}" 0 "$2" "$3" --starttls off; then
+    jcheck "${f}" "success" '.success == true'
+    jcheck "${f}" "greeting step duration >= 2 s (and < 10 s)" \
+      '.steps[] | select(.step == "greeting") | .duration_seconds >= 2 and .duration_seconds < 10'
+    jcheck "${f}" "first server line at >= 2 s in the transcript" \
+      '[.transcript[] | select(.direction == "S")][0].at_seconds >= 2'
+    mta_greeting_checks "${f}"
+  fi
+  mta_session_checks "${name}"
+}
+
+# open_basic_scenario NAME DIR TARGET CATCH_ALL: the basic relay variants against the open
+# instance: UNHEALTHY, an open relay; CATCH_ALL (true|false) is what its config says of a random
+# local part at mx.test, and the outcomes follow from the replies and from it.
+open_basic_scenario() {
+  local name=$1 catch_all=$4 f=${top}/$1.out
+  if mta_json_probe "${name}" 1 "$2" "$3" --relay-test "${mta_tls[@]}"; then
+    mta_greeting_checks "${f}"
+    jcheck "${f}" "relay verdict open, healthy false, verdict UNHEALTHY" \
+      '.relay.verdict == "open" and .relay.open == true and .healthy == false and (.verdict | test("^UNHEALTHY"))'
+    jcheck "${f}" "the verdict names the open relay" '.verdict | test("^UNHEALTHY: open relay")'
+    jcheck "${f}" "catch_all ${catch_all} (from the instance's config)" \
+      '.relay.catch_all == ($c == "true")' --arg c "${catch_all}"
+    check "${name}: outcomes and verdict follow from ${MTA_NAME}'s replies (catch-all ${catch_all})" \
+      outcomes_follow "${name}" "${catch_all}"
+    relay_common_checks "${f}"
+  fi
+  mta_truth_checks "${name}"
+  mta_session_checks "${name}"
+}
+
+# ---- Servers whose log shows every command and reply (aiosmtpd, Haraka, Postfix catch-all) ---
+# The test sets served_end, served_cmd and served_reply: the EREs of the end of a session in the
+# server's log and of what stands before a command and before a reply code in a log line.
+served_end='' served_cmd='' served_reply=''
+declare -gA served_sessions=() # INSTANCE -> how many probes talked to it
+# served_count_probe NAME INSTANCE RC LOG ARGS...: served_probe against LOG, one more session of
+# INSTANCE.
+served_count_probe() {
+  local name=$1 inst=$2 want=$3 log=$4
+  shift 4
+  served_probe "${name}" "${want}" "${log}" "${served_end}" "$@"
+  served_sessions[${inst}]=$((${served_sessions[${inst}]:-0} + 1))
+}
+# served_json_probe NAME INSTANCE RC LOG ARGS...: the same; 0 when stdout is JSON, and then the
+# server's truth (NAME.truth, server_truth) and the truth table.
+served_json_probe() {
+  served_count_probe "$@"
+  is_json "$1" || return 1
+  server_truth "$1" "${served_cmd}" "${served_reply}"
+  truth_table "$1"
+}
+
+# rcpt_truth_checks NAME SERVER CATCH_ALL: the RCPT codes in the JSON are those in SERVER's log,
+# and every outcome and the relay verdict follow from them (outcomes_follow NAME CATCH_ALL).
+rcpt_truth_checks() {
+  check "$1: the RCPT codes in the JSON are those in $2's log" same_rcpt_codes "$1"
+  check "$1: every outcome and the relay verdict follow from $2's replies (catch-all $3)" \
+    outcomes_follow "$1" "$3"
+}
+
+# closed_catch_all_checks FILE NAME: a catch-all (any local part at mx.test accepted) that refuses
+# to relay: UP, the relay test complete and closed, the random local part accepted, no attempt
+# accepted (hacks at mx.test are catch_all), no finding of an open relay.
+closed_catch_all_checks() {
+  local f=$1 n=$2
+  jcheck "${f}" "${n}: success, healthy, verdict UP (a catch-all is not an open relay)" \
+    '.success == true and .healthy == true and (.verdict | test("^UP"))'
+  jcheck "${f}" "${n}: relay ran, verdict closed, open false, complete" \
+    '.relay.ran == true and .relay.verdict == "closed" and .relay.open == false and .relay.complete == true'
+  jcheck "${f}" "${n}: relay.catch_all true" '.relay.catch_all == true'
+  jcheck "${f}" "${n}: a catch-all check at mx.test with a random local part, accepted with 250" \
+    'any(.relay.catch_all_checks[]; .domain == "mx.test"
+         and (.rcpt_to | test("^<?smtp-exporter-catch-all-[0-9a-f]{12}@mx\\.test>?$"))
+         and .rcpt_code == 250 and .accepted == true)'
+  jcheck "${f}" "${n}: no attempt has outcome accepted, no finding says open relay" \
+    'all(.relay.attempts[]; .outcome != "accepted") and all(.findings[]; test("open relay"; "i") | not)'
+}
+
+# hacks_are_catch_all_checks FILE NAME: every attempt is refused or catch_all, and each one the
+# catch-all accepted (250) is an address hack.
+hacks_are_catch_all_checks() {
+  jcheck "$1" "$2: every outcome is refused or catch_all" \
+    'all(.relay.attempts[]; .outcome == "refused" or .outcome == "catch_all")'
+  jcheck "$1" "$2: every 250 went to a hack and is catch_all" \
+    'all(.relay.attempts[] | select(.rcpt_code == 250); .hack == true and .outcome == "catch_all")'
 }

@@ -229,47 +229,27 @@ osd_prefix() {
 }
 
 osd_start() {
-  local dir=$1 port pid
-  port=$(<"${dir}/port")
-  if ss -Hltn "sport = :${port}" | grep -q .; then
-    osd_msg "port ${port} is already in use"
-    return 1
-  fi
+  local dir=$1 i
   # -d foreground, log to stderr; -v verbose; -T smtp traces every command and reply;
   # -P mda -P mta: local delivery and relaying paused from the start.
   osd_prefix "${dir}"
-  "${OSD_PREFIX[@]}" "${OSD_SMTPD}" -d -v -T smtp -P mda -P mta -f "${dir}/etc/smtpd.conf" \
-    >"${dir}/log/smtpd.log" 2>&1 &
-  pid=$!
-  printf '%s\n' "${pid}" >"${dir}/smtpd.pid"
   OSD_INSTANCES+=("${dir}")
-  if ! mta_wait_port "${port}" 15; then
-    osd_msg "smtpd for ${dir} did not listen on 127.0.0.1:${port} within 15s:"
-    cat "${dir}/log/smtpd.log" >&2 || true
+  mta_start_server "${dir}" "${dir}/smtpd.pid" "${dir}/log/smtpd.log" 15 \
+    "${OSD_PREFIX[@]}" "${OSD_SMTPD}" -d -v -T smtp -P mda -P mta -f "${dir}/etc/smtpd.conf" ||
     return 1
-  fi
   # The listener is up before the queue has loaded: wait for smtpd to say so.
-  local i
   for ((i = 0; i < 50; i++)); do
     grep -q 'offline scanning done' "${dir}/log/smtpd.log" && break
     sleep 0.1
   done
-  osd_msg "$(<"${dir}/flavour") instance (OpenSMTPD ${OSD_VERSION}) on 127.0.0.1:${port} (dir ${dir})"
+  osd_msg "OpenSMTPD ${OSD_VERSION} ready in ${dir}"
 }
 
-osd_stop() {
-  local dir=$1
-  [[ -r "${dir}/smtpd.pid" ]] || return 0
-  # The pid is smtpd's parent itself (unshare and bash exec it); SIGTERM stops all its children.
-  mta_stop_pid "$(<"${dir}/smtpd.pid")"
-  rm -f "${dir}/smtpd.pid"
-}
+# The pid is smtpd's parent itself (unshare and bash exec it); SIGTERM stops all its children.
+osd_stop() { mta_stop_pidfile "$1/smtpd.pid"; }
 
 osd_stop_all() {
-  local d
-  for d in "${OSD_INSTANCES[@]}"; do
-    osd_stop "${d}"
-  done
+  mta_stop_each osd_stop "${OSD_INSTANCES[@]}"
   OSD_INSTANCES=()
 }
 
@@ -300,27 +280,12 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   # shellcheck source-path=SCRIPTDIR source=mta_lib.sh
   source "${here}/mta_lib.sh"
-  flavour=${1:-}
-  case "${flavour}" in
-    closed | open | tls-closed | tls-open) ;;
-    *)
-      echo "usage: $0 closed|open|tls-closed|tls-open [PORT]" >&2
-      exit 2
-      ;;
-  esac
-  [[ ${EUID} -eq 0 ]] || mta_skip "must run as root"
+  mta_by_hand opensmtpd 'closed|open|tls-closed|tls-open' 'osd_stop_all; osd_dns_sink_stop' "$@"
   osd_init
-  port=${2:-$(mta_free_port)}
-  top=$(mktemp -d /tmp/smtp-exporter-opensmtpd.XXXXXX)
-  chmod 755 "${top}"
-  trap 'osd_stop_all; osd_dns_sink_stop; rm -rf "${top}"' EXIT
-  trap 'exit 130' INT TERM
   osd_dns_sink_start "${top}/dns-sink.log"
-  mta_make_ca "${top}/ca"
   osd_create "${top}/${flavour}" "${flavour}" "${port}" "${top}/ca"
   osd_start "${top}/${flavour}"
-  echo "ready: ${flavour} on 127.0.0.1:${port}; CA ${top}/ca/ca.pem; log ${top}/${flavour}/log/smtpd.log"
   echo "DNS queries smtpd sent (none expected): ${top}/dns-sink.log"
-  echo "Ctrl-C to stop."
-  while mta_alive "$(<"${top}/${flavour}/smtpd.pid")"; do sleep 1; done
+  mta_serve_on "${top}/${flavour}/smtpd.pid" \
+    "${flavour} on 127.0.0.1:${port}; log ${top}/${flavour}/log/smtpd.log"
 fi

@@ -38,62 +38,44 @@ done
 source "${here}/../integration/postfix_instance.sh"
 mta_on_exit pf_stop_all
 postfix_version=$(postconf -h -d mail_version 2>/dev/null)
-common=(--timeout 20s --no-reverse-dns)
 
-# common_checks FILE NAME: greeting, STARTTLS and transcript facts true of every probe here.
+# common_checks FILE NAME: greeting, STARTTLS and transcript facts true of every probe here, and
+# those of a catch-all that refuses to relay.
 common_checks() {
   local f=$1 n=$2
   jcheck "${f}" "${n}: greeting mx.test, software Postfix, no version (banner hides it)" \
     '.greeting.hostname == "mx.test" and .greeting.software == "Postfix" and (.greeting.version // "") == ""'
   jcheck "${f}" "${n}: STARTTLS done, certificate verified with the test CA" \
     '.starttls.success == true and .tls.verified == true'
-  jcheck "${f}" "${n}: success, healthy, verdict UP" \
-    '.success == true and .healthy == true and (.verdict | test("^UP"))'
-  jcheck "${f}" "${n}: relay.verdict closed, open false, complete" \
-    '.relay.ran == true and .relay.verdict == "closed" and .relay.open == false and .relay.complete == true'
-  jcheck "${f}" "${n}: relay.catch_all true" '.relay.catch_all == true'
-  jcheck "${f}" "${n}: a catch-all check at mx.test with a random local part, accepted with 250" \
-    'any(.relay.catch_all_checks[]; .domain == "mx.test"
-         and (.rcpt_to | test("^<?smtp-exporter-catch-all-[0-9a-f]{12}@mx\\.test>?$"))
-         and .rcpt_code == 250 and .accepted == true)'
-  jcheck "${f}" "${n}: no attempt has outcome accepted, no finding says open relay" \
-    'all(.relay.attempts[]; .outcome != "accepted") and all(.findings[]; test("open relay"; "i") | not)'
+  closed_catch_all_checks "${f}" "${n}"
   transcript_quit_no_data "${f}" "${n}"
 }
-pf_end='smtpd\[[0-9]+\]: disconnect from '
-pf_cmd=': < [^ ]+: '
-pf_reply=': > [^ ]+: '
-declare -A sessions=()
-# pf_probe NAME INSTANCE RC ARGS...: served_probe against the instance's maillog.
+served_end='smtpd\[[0-9]+\]: disconnect from ' served_cmd=': < [^ ]+: ' served_reply=': > [^ ]+: '
+# pf_probe NAME INSTANCE RC ARGS...: served_json_probe against the instance's maillog, then the
+# checks of every probe here.
 pf_probe() {
-  local name=$1 inst=$2 want=$3
-  shift 3
-  served_probe "${name}" "${want}" "${top}/${inst}/log/maillog" "${pf_end}" "$@"
-  sessions[${inst}]=$((${sessions[${inst}]:-0} + 1))
-  if is_json "${name}"; then
-    server_truth "${name}" "${pf_cmd}" "${pf_reply}"
-    return 0
-  fi
-  return 1
+  served_json_probe "$1" "$2" "$3" "${top}/$2/log/maillog" "${@:4}" "${mta_tls[@]}" --output json ||
+    return 1
+  common_checks "${top}/$1.out" "$1"
 }
 # Postfix's own account of INSTANCE's sessions (as postfix_test.sh checks it).
 pf_log_checks() {
   local inst=$1 dir=${top}/$1 log want n bad
   log=${dir}/log/maillog
-  want=${sessions[${inst}]:-0}
+  want=${served_sessions[${inst}]:-0}
   section "Postfix's log of ${inst}"
-  wait_log "${log}" 0 "${pf_end}" "${want}" 10 || true
+  wait_log "${log}" 0 "${served_end}" "${want}" 10 || true
   grep -E 'smtpd\[[0-9]+\]: (connect from|disconnect from|lost connection|NOQUEUE|warning|fatal)' \
     "${log}" | sed 's/^/  | /' || true
   n=$(grep -cE 'smtpd\[[0-9]+\]: connect from ' "${log}" || true)
   check "${inst}: Postfix saw ${want} connections (saw ${n})" test "${n}" -eq "${want}"
-  n=$(grep -cE "${pf_end}" "${log}" || true)
+  n=$(grep -cE "${served_end}" "${log}" || true)
   check "${inst}: ${want} sessions ended (saw ${n} disconnect lines)" test "${n}" -eq "${want}"
-  bad=$(grep -E "${pf_end}" "${log}" | grep -v ' quit=1 ' || true)
+  bad=$(grep -E "${served_end}" "${log}" | grep -v ' quit=1 ' || true)
   check "${inst}: every session ended with QUIT (quit=1 on each disconnect line)" test -z "${bad}"
-  bad=$(grep -E "${pf_end}" "${log}" | grep -E ' (data|bdat)=' || true)
+  bad=$(grep -E "${served_end}" "${log}" | grep -E ' (data|bdat)=' || true)
   check "${inst}: no session sent DATA or BDAT (no data=/bdat= counters)" test -z "${bad}"
-  check "${inst}: smtpd read no DATA/BDAT command" absent "${log}" "${pf_cmd}(DATA|BDAT)( |$)"
+  check "${inst}: smtpd read no DATA/BDAT command" absent "${log}" "${served_cmd}(DATA|BDAT)( |$)"
   check "${inst}: no lost connections, no pipelining or protocol violations" \
     absent "${log}" 'lost connection|improper command pipelining|non-SMTP command|too many errors'
   check "${inst}: no smtpd warnings or fatal errors" \
@@ -109,79 +91,49 @@ pf_log_checks() {
 # ---------------------------------------------------------------------------------------------
 section "setting up Postfix ${postfix_version} catch-all instances"
 mta_make_ca "${top}/ca"
-ca=${top}/ca/ca.pem
 declare -A port=()
-port[catchall]=$(mta_free_port)
-port[catchall_routing]=$(mta_free_port)
-while [[ "${port[catchall_routing]}" == "${port[catchall]}" ]]; do
-  port[catchall_routing]=$(mta_free_port)
-done
+read -r 'port[catchall]' 'port[catchall_routing]' <<<"$(mta_free_ports 2)"
 pf_create "${top}/catchall" catchall "${port[catchall]}" "${top}/ca"
 pf_create "${top}/catchall_routing" catchall "${port[catchall_routing]}" "${top}/ca"
 postconf -c "${top}/catchall_routing/etc" -e 'syslog_name = postfix-test-catchall-routing' \
   'allow_untrusted_routing = yes' 'allow_percent_hack = no' 'swap_bangpath = no'
 pf_start "${top}/catchall"
 pf_start "${top}/catchall_routing"
-tls=(--ca-file "${ca}" --server-name mx.test)
 
 # ---------------------------------------------------------------------------------------------
 section "catchall (stock routing rules), basic relay variants"
 n=catchall_basic
-if pf_probe "${n}" catchall 0 "127.0.0.1:${port[catchall]}" "${common[@]}" --relay-test \
-  "${tls[@]}" --output json; then
-  f=${top}/${n}.out
-  truth_table "${n}"
-  common_checks "${f}" "${n}"
-  expect_attempts "${f}" "${n}" null_sender=refused:554 external=refused:554 \
+if pf_probe "${n}" catchall 0 "127.0.0.1:${port[catchall]}" "${mta_args[@]}" --relay-test; then
+  expect_attempts "${top}/${n}.out" "${n}" null_sender=refused:554 external=refused:554 \
     spoof_local_name=refused:554 source_route_name=refused:554 \
     percent_name=refused:554 bang_name=refused:554
-  check "${n}: the RCPT codes in the JSON are those in Postfix's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from Postfix's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  rcpt_truth_checks "${n}" Postfix true
 fi
 section "catchall (stock routing rules), every relay variant"
 n=catchall_all
-if pf_probe "${n}" catchall 0 "127.0.0.1:${port[catchall]}" "${common[@]}" --relay-test \
-  --relay-variants all "${tls[@]}" --output json; then
-  f=${top}/${n}.out
-  truth_table "${n}"
-  common_checks "${f}" "${n}"
-  jcheck "${f}" "${n}: every attempt refused (Postfix refuses routed local parts)" \
+if pf_probe "${n}" catchall 0 "127.0.0.1:${port[catchall]}" "${mta_args[@]}" --relay-test \
+  --relay-variants all; then
+  jcheck "${top}/${n}.out" "${n}: every attempt refused (Postfix refuses routed local parts)" \
     'all(.relay.attempts[]; .outcome == "refused")'
-  check "${n}: the RCPT codes in the JSON are those in Postfix's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from Postfix's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  rcpt_truth_checks "${n}" Postfix true
 fi
 
 # ---------------------------------------------------------------------------------------------
 section "catchall_routing (% and ! are plain local-part characters), basic relay variants"
 n=routing_basic
-if pf_probe "${n}" catchall_routing 0 "127.0.0.1:${port[catchall_routing]}" "${common[@]}" \
-  --relay-test "${tls[@]}" --output json; then
-  f=${top}/${n}.out
-  truth_table "${n}"
-  common_checks "${f}" "${n}"
-  expect_attempts "${f}" "${n}" null_sender=refused:554 external=refused:554 \
+if pf_probe "${n}" catchall_routing 0 "127.0.0.1:${port[catchall_routing]}" "${mta_args[@]}" \
+  --relay-test; then
+  expect_attempts "${top}/${n}.out" "${n}" null_sender=refused:554 external=refused:554 \
     spoof_local_name=refused:554 source_route_name=refused:554 \
     percent_name=catch_all:250 bang_name=catch_all:250
-  check "${n}: the RCPT codes in the JSON are those in Postfix's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from Postfix's replies (catch-all)" \
-    outcomes_follow "${n}" true
+  rcpt_truth_checks "${n}" Postfix true
 fi
 section "catchall_routing, every relay variant"
 n=routing_all
-if pf_probe "${n}" catchall_routing 0 "127.0.0.1:${port[catchall_routing]}" "${common[@]}" \
-  --relay-test --relay-variants all "${tls[@]}" --output json; then
-  f=${top}/${n}.out
-  truth_table "${n}"
-  common_checks "${f}" "${n}"
-  jcheck "${f}" "${n}: every outcome is refused or catch_all" \
-    'all(.relay.attempts[]; .outcome == "refused" or .outcome == "catch_all")'
-  jcheck "${f}" "${n}: every 250 went to a hack and is catch_all" \
-    'all(.relay.attempts[] | select(.rcpt_code == 250); .hack == true and .outcome == "catch_all")'
-  check "${n}: the RCPT codes in the JSON are those in Postfix's log" same_rcpt_codes "${n}"
-  check "${n}: every outcome and the relay verdict follow from Postfix's replies (catch-all)" \
-    outcomes_follow "${n}" true
+if pf_probe "${n}" catchall_routing 0 "127.0.0.1:${port[catchall_routing]}" "${mta_args[@]}" \
+  --relay-test --relay-variants all; then
+  hacks_are_catch_all_checks "${top}/${n}.out" "${n}"
+  rcpt_truth_checks "${n}" Postfix true
 fi
 
 pf_log_checks catchall

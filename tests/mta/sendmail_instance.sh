@@ -227,54 +227,17 @@ EOF
 # sm_start DIR: the daemon in the foreground (-bD) as a background job of this shell, without a
 # queue runner (no -q), with its traffic log (-X); waits until every port listens.
 sm_start() {
-  local dir=$1 port smtps_port delay_port p i all
-  port=$(<"${dir}/port")
-  smtps_port=$(<"${dir}/smtps_port")
-  delay_port=$(<"${dir}/delay_port")
-  for p in ${port} ${smtps_port} ${delay_port}; do
-    if ss -Hltn "sport = :${p}" | grep -q .; then
-      sm_log_msg "port ${p} is already in use"
-      return 1
-    fi
-  done
-  : >"${dir}/log/traffic"
-  sm_run "${dir}" -bD -X "${dir}/log/traffic" >"${dir}/log/daemon.out" 2>&1 &
-  printf '%s\n' "$!" >"${dir}/daemon.bgpid"
-  SM_INSTANCES+=("${dir}")
-  for ((i = 0; i < 150; i++)); do
-    all=1
-    for p in ${port} ${smtps_port} ${delay_port}; do
-      ss -Hltn "src 127.0.0.1 and sport = :${p}" | grep -q . || all=0
-    done
-    if ((all)); then
-      sm_log_msg "$(<"${dir}/flavour") instance listening on 127.0.0.1:${port}${smtps_port:+, smtps ${smtps_port}}${delay_port:+, greet pause ${delay_port}} (dir ${dir})"
-      return 0
-    fi
-    if ! kill -0 "$(<"${dir}/daemon.bgpid")" 2>/dev/null; then
-      sm_log_msg "sendmail daemon for ${dir} exited early:"
-      cat "${dir}/log/daemon.out" >&2 || true
-      return 1
-    fi
-    sleep 0.1
-  done
-  sm_log_msg "sendmail for ${dir} did not listen within 15s"
-  cat "${dir}/log/daemon.out" >&2 || true
-  return 1
+  : >"$1/log/traffic"
+  SM_INSTANCES+=("$1")
+  mta_start_server "$1" "$1/daemon.bgpid" "$1/log/daemon.out" 15 \
+    sm_run "$1" -bD -X "$1/log/traffic"
 }
 
-sm_stop() {
-  local dir=$1
-  [[ -r "${dir}/daemon.bgpid" ]] || return 0
-  # The daemon's own pid (this shell's job); its session children end with their connections.
-  mta_stop_pid "$(<"${dir}/daemon.bgpid")"
-  rm -f "${dir}/daemon.bgpid"
-}
+# The daemon's own pid (this shell's job); its session children end with their connections.
+sm_stop() { mta_stop_pidfile "$1/daemon.bgpid"; }
 
 sm_stop_all() {
-  local d
-  for d in "${SM_INSTANCES[@]}"; do
-    sm_stop "${d}"
-  done
+  mta_stop_each sm_stop "${SM_INSTANCES[@]}"
   SM_INSTANCES=()
 }
 
@@ -289,23 +252,11 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   # shellcheck source-path=SCRIPTDIR source=mta_lib.sh
   source "${here}/mta_lib.sh"
-  flavour=${1:-}
-  if [[ "${flavour}" != closed && "${flavour}" != open ]]; then
-    echo "usage: $0 closed|open [PORT]" >&2
-    exit 2
-  fi
-  [[ ${EUID} -eq 0 ]] || mta_skip "must run as root"
+  mta_by_hand sendmail 'closed|open' sm_stop_all "$@"
   mta_need sendmail-bin sendmail-cf
   sm_users
-  port=${2:-$(mta_free_port)}
-  top=$(mktemp -d /tmp/smtp-exporter-sendmail.XXXXXX)
-  chmod 755 "${top}"
-  trap 'sm_stop_all; rm -rf "${top}"' EXIT
-  trap 'exit 130' INT TERM
-  mta_make_ca "${top}/ca"
   sm_create "${top}/${flavour}" "${flavour}" "${port}" "${top}/ca"
   sm_start "${top}/${flavour}"
-  echo "ready: ${flavour} Sendmail on 127.0.0.1:${port}; CA ${top}/ca/ca.pem; traffic log ${top}/${flavour}/log/traffic"
-  echo "Ctrl-C to stop."
-  while kill -0 "$(<"${top}/${flavour}/daemon.bgpid")" 2>/dev/null; do sleep 1; done
+  mta_serve_on "${top}/${flavour}/daemon.bgpid" \
+    "${flavour} Sendmail on 127.0.0.1:${port}; traffic log ${top}/${flavour}/log/traffic"
 fi

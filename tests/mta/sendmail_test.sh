@@ -39,13 +39,7 @@ sm_users
 # shellcheck disable=SC2154 # bin is set by mta_begin
 echo "Sendmail ${sm_ver}; binary under test: ${bin}; temp dir ${top}"
 mta_make_ca "${top}/ca"
-ca=${top}/ca/ca.pem
-ports=()
-while [[ ${#ports[@]} -lt 4 ]]; do
-  p=$(mta_free_port)
-  [[ " ${ports[*]} " == *" ${p} "* ]] || ports+=("${p}")
-done
-closed_port=${ports[0]} smtps_port=${ports[1]} delay_port=${ports[2]} open_port=${ports[3]}
+read -r closed_port smtps_port delay_port open_port <<<"$(mta_free_ports 4)"
 sm_create "${top}/closed" closed "${closed_port}" "${top}/ca" "${smtps_port}" "${delay_port}"
 sm_start "${top}/closed"
 # Run in the instance's namespaces only: outside them sendmail would look its own name up (DNS).
@@ -56,9 +50,7 @@ sm_create "${top}/open" open "${open_port}" "${top}/ca"
 sm_start "${top}/open"
 closed=127.0.0.1:${closed_port}
 open=127.0.0.1:${open_port}
-# --no-reverse-dns: the target is an address literal, so the prober sends no DNS query at all.
-common=(--timeout 20s --no-reverse-dns)
-tls_ok=(--ca-file "${ca}" --server-name mx.test)
+MTA_NAME=Sendmail MTA_VERSION=${sm_ver}
 
 # ---------------------------------------------------------------------------------------------
 # Sendmail's traffic log, per probe. Lines are "PID >>> reply-line" (written by sendmail) and
@@ -86,9 +78,9 @@ sm_sessions() {
   ' "$1"
 }
 
-# sm_probe NAME EXPECTED_RC DIR ARGS...: `probe`, then waits until every session in the traffic
+# mta_probe NAME EXPECTED_RC DIR ARGS...: `probe`, then waits until every session in the traffic
 # log read QUIT (at most 5 s) and keeps this probe's slice of it as ${top}/NAME.traffic.
-sm_probe() {
+mta_probe() {
   local name=$1 want=$2 dir=$3 before i log=$3/log/traffic
   shift 3
   before=$(wc -l <"${log}")
@@ -121,28 +113,15 @@ sm_log_events() {
   ' "$1"
 }
 
-# truth_checks NAME: the prober's attempts and catch-all checks against Sendmail's traffic log,
-# and the table "variant, what was sent, what Sendmail answered".
-truth_checks() {
-  local name=$1 f=${top}/$1.out
-  sm_log_events "${top}/${name}.traffic" >"${top}/${name}.truth"
-  grep -v 'smtp-exporter-catch-all-' "${top}/${name}.truth" | cut -f1-3 >"${top}/${name}.truth.variants" || true
-  grep 'smtp-exporter-catch-all-' "${top}/${name}.truth" | cut -f1-3 >"${top}/${name}.truth.catchall" || true
-  json_events "${f}" >"${top}/${name}.seen.variants"
-  json_catch_all_events "${f}" >"${top}/${name}.seen.catchall"
-  echo "--- ${name}: truth table (variant | command | Sendmail's answer, from its traffic log)"
-  paste <(jq -r '.relay.attempts[] | select(.outcome != "not_run") | "\(.variant) -> \(.outcome)"' "${f}" 2>/dev/null) \
-    <(grep -v 'smtp-exporter-catch-all-' "${top}/${name}.truth") | sed 's/^/    /' || true
-  sed 's/^/    catch-all check: /' <(grep 'smtp-exporter-catch-all-' "${top}/${name}.truth") || true
-  check "${name}: the prober's MAIL/RCPT results are exactly what Sendmail answered, in order" \
-    diff -u "${top}/${name}.truth.variants" "${top}/${name}.seen.variants"
-  check "${name}: the catch-all checks are exactly what Sendmail answered" \
-    diff -u <(sort "${top}/${name}.truth.catchall") <(sort "${top}/${name}.seen.catchall")
+# mta_truth_checks NAME: the prober's attempts and catch-all checks against Sendmail's traffic log.
+mta_truth_checks() {
+  sm_log_events "${top}/$1.traffic" >"${top}/$1.truth"
+  ordered_truth_checks "$1" "its traffic log"
 }
 
-# session_checks NAME: every session in the traffic log read QUIT and no DATA/BDAT; Sendmail
+# mta_session_checks NAME: every session in the traffic log read QUIT and no DATA/BDAT; Sendmail
 # never hangs up on syntax errors, so there is one session (plus one per reconnect, if any).
-session_checks() {
+mta_session_checks() {
   local name=$1 log=${top}/$1.traffic s reconnects
   sm_sessions "${log}" >"${top}/${name}.sessions"
   s=$(wc -l <"${top}/${name}.sessions")
@@ -154,179 +133,74 @@ session_checks() {
     test "${s}" -eq $((1 + reconnects))
 }
 
-
-
-greeting_checks() {
-  local f=$1
-  jcheck "${f}" "greeting: hostname mx.test" '.greeting.hostname == "mx.test"'
-  jcheck "${f}" "greeting: code 220" '.greeting.code == 220'
-  jcheck "${f}" "greeting: software Sendmail, version ${sm_ver} (from the package)" \
-    '.greeting.software == "Sendmail" and .greeting.version == $v' --arg v "${sm_ver}"
-  jcheck "${f}" "esmtp true" '.esmtp == true'
-}
-
 # ---------------------------------------------------------------------------------------------
 section "closed instance, basic relay variants, STARTTLS verified (${closed})"
-sm_probe closed_basic 0 "${top}/closed" "${closed}" "${common[@]}" --relay-test "${tls_ok[@]}" --output json
-f=${top}/closed_basic.out
-if is_json closed_basic; then
-  greeting_checks "${f}"
-  jcheck "${f}" "healthy, verdict UP" '.healthy == true and (.verdict | test("^UP"))'
-  jcheck "${f}" "starttls offered and success, no fallback" \
-    '.starttls.offered == true and .starttls.success == true and (.starttls.plaintext_fallback // false) == false'
-  jcheck "${f}" "tls: TLSv1.2/1.3, verified (chain and hostname) with the test CA" \
-    '(.tls.version | test("^TLSv1\\.[23]$")) and .tls.verified == true
-     and .tls.chain_verified == true and .tls.hostname_verified == true'
-  jcheck "${f}" "tls_capabilities without STARTTLS (RFC 3207)" \
-    '[.tls_capabilities.extensions[].keyword | ascii_upcase] | index(["STARTTLS"]) == null'
-  jcheck "${f}" "relay verdict closed, not open" '.relay.verdict == "closed" and .relay.open == false'
-  jcheck "${f}" "relay: the 6 basic variants ran" \
-    '[.relay.attempts[].variant]
-     == ["null_sender", "external", "spoof_local_name", "percent_name", "source_route_name", "bang_name"]'
-  jcheck "${f}" "relay: nothing accepted (no 2yz at RCPT)" \
-    'all(.relay.attempts[]; (.rcpt_code // 0) < 200 or (.rcpt_code // 0) >= 300)'
-  jcheck "${f}" "relay: every basic variant refused with 550 Relaying denied" \
-    'all(.relay.attempts[]; .rcpt_code == 550 and .outcome == "refused")'
-  jcheck "${f}" "catch_all false (a random local part at mx.test: 550 User unknown)" '.relay.catch_all == false'
-  jcheck "${f}" "catch_all_checks: mx.test asked and refused" \
-    'any(.relay.catch_all_checks[]; .domain == "mx.test" and .accepted == false and .rcpt_code >= 500)'
-  jcheck "${f}" "relay.reconnects 0" '.relay.reconnects == 0'
-  check "closed_basic: outcomes and verdict follow from Sendmail's replies (catch-all false)" \
-    outcomes_follow closed_basic false
-  relay_common_checks "${f}"
-fi
+closed_basic_scenario closed_basic "${top}/closed" "${closed}"
+jcheck "${top}/closed_basic.out" "relay: every basic variant refused with 550 Relaying denied" \
+  'all(.relay.attempts[]; .rcpt_code == 550 and .outcome == "refused")'
 check "closed_basic: Sendmail said Relaying denied" \
   grep -q '>>> 550 5.7.1 .*Relaying denied' "${top}/closed_basic.traffic"
-truth_checks closed_basic
-session_checks closed_basic
 
 section "closed instance, every relay variant"
-sm_probe closed_all 0 "${top}/closed" "${closed}" "${common[@]}" --relay-test --relay-variants all \
-  "${tls_ok[@]}" --output json
+all_variants_scenario closed_all 0 "${top}/closed" "${closed}" closed
 f=${top}/closed_all.out
-if is_json closed_all; then
-  jcheck "${f}" "relay verdict closed, healthy" \
-    '.relay.verdict == "closed" and .relay.open == false and .healthy == true'
-  jcheck "${f}" "at least 16 variants, names unique" \
-    '(.relay.attempts | length) >= 16 and ([.relay.attempts[].variant] | length == (unique | length))'
-  jcheck "${f}" "every variant refused (Sendmail never accepted one)" 'all(.relay.attempts[]; .outcome == "refused")'
-  # What Sendmail 8.17 answers with its default rulesets (from this config; its traffic log
-  # says the same).
-  expect_attempts "${f}" closed_all null_sender=refused:550 external=refused:550 \
-    spoof_local_name=refused:550 percent_ip=refused:550 percent_name=refused:550 \
-    quoted=refused:550 quoted_percent=refused:550 double_at_ip=refused:553 double_at_name=refused:553 \
-    quoted_at_ip=refused:550 source_route_ip=refused:550 source_route_name=refused:550 \
-    bang=refused:550 bang_ip=refused:550 bang_name=refused:550
-  jcheck "${f}" "closed_all: spoof_local_ip refused at MAIL with 553 (real domain name required)" \
-    '.relay.attempts[] | select(.variant == "spoof_local_ip") | .mail_code == 553 and .outcome == "refused"'
-  jcheck "${f}" "catch_all false" '.relay.catch_all == false'
-  check "closed_all: outcomes and verdict follow from Sendmail's replies (catch-all false)" \
-    outcomes_follow closed_all false
-  jcheck "${f}" "relay.reconnects 0 (Sendmail does not hang up on bad addresses)" '.relay.reconnects == 0'
-  relay_common_checks "${f}"
-fi
-truth_checks closed_all
-session_checks closed_all
+# What Sendmail 8.17 answers with its default rulesets (from this config; its traffic log
+# says the same).
+expect_attempts "${f}" closed_all null_sender=refused:550 external=refused:550 \
+  spoof_local_name=refused:550 percent_ip=refused:550 percent_name=refused:550 \
+  quoted=refused:550 quoted_percent=refused:550 double_at_ip=refused:553 double_at_name=refused:553 \
+  quoted_at_ip=refused:550 source_route_ip=refused:550 source_route_name=refused:550 \
+  bang=refused:550 bang_ip=refused:550 bang_name=refused:550
+jcheck "${f}" "closed_all: spoof_local_ip refused at MAIL with 553 (real domain name required)" \
+  '.relay.attempts[] | select(.variant == "spoof_local_ip") | .mail_code == 553 and .outcome == "refused"'
+jcheck "${f}" "relay.reconnects 0 (Sendmail does not hang up on bad addresses)" '.relay.reconnects == 0'
 
 section "closed instance, text output"
-sm_probe closed_text 0 "${top}/closed" "${closed}" "${common[@]}" --relay-test "${tls_ok[@]}" --output text
-cat "${top}/closed_text.cmd" "${top}/closed_text.out"
-check "closed_text: shows the Sendmail banner" grep -q "220 mx.test ESMTP Sendmail ${sm_ver}/" "${top}/closed_text.out"
-check "closed_text: shows Sendmail's relay refusal" grep -q "Relaying denied" "${top}/closed_text.out"
-session_checks closed_text
+text_scenario closed_text "${top}/closed" "${closed}" "220 mx.test ESMTP Sendmail ${sm_ver}/" \
+  "Relaying denied"
 
 section "closed instance, no CA: opportunistic STARTTLS reports the failed verification"
-sm_probe closed_noca 0 "${top}/closed" "${closed}" "${common[@]}" --server-name mx.test --output json
-f=${top}/closed_noca.out
-if is_json closed_noca; then
-  jcheck "${f}" "success, starttls success, chain not verified, verified false" \
-    '.success == true and .starttls.success == true and .tls.chain_verified == false and .tls.verified == false'
-fi
-session_checks closed_noca
+unverified_starttls_scenario closed_noca "${top}/closed" "${closed}"
 
 section "closed instance, implicit TLS (DaemonPortOptions M=s, 127.0.0.1:${smtps_port})"
-sm_probe closed_smtps 0 "${top}/closed" "127.0.0.1:${smtps_port}" "${common[@]}" --implicit-tls \
-  "${tls_ok[@]}" --relay-test --output json
-f=${top}/closed_smtps.out
-if is_json closed_smtps; then
-  greeting_checks "${f}"
-  jcheck "${f}" "implicit TLS: success, verified" '.success == true and .implicit_tls == true and .tls.verified == true'
-  jcheck "${f}" "implicit TLS: no STARTTLS sent" \
-    'all(.transcript[]; (.direction != "C") or ((.text | test("^STARTTLS"; "i")) | not))'
-  jcheck "${f}" "implicit TLS: relay closed" '.relay.verdict == "closed"'
-  check "closed_smtps: outcomes and verdict follow from Sendmail's replies (catch-all false)" \
-    outcomes_follow closed_smtps false
-fi
+implicit_tls_scenario closed_smtps "${top}/closed" "127.0.0.1:${smtps_port}"
 check "closed_smtps: the session never saw a STARTTLS command (TLS from the first byte)" \
   absent "${top}/closed_smtps.traffic" '<<< STARTTLS'
-truth_checks closed_smtps
-session_checks closed_smtps
 
 section "closed instance, greet_pause 2 s (127.0.0.1:${delay_port})"
-sm_probe closed_delay 0 "${top}/closed" "127.0.0.1:${delay_port}" "${common[@]}" --starttls off --output json
-f=${top}/closed_delay.out
-if is_json closed_delay; then
-  jcheck "${f}" "success" '.success == true'
-  jcheck "${f}" "greeting step duration >= 2 s (and < 10 s)" \
-    '.steps[] | select(.step == "greeting") | .duration_seconds >= 2 and .duration_seconds < 10'
-  jcheck "${f}" "first server line at >= 2 s in the transcript" \
-    '[.transcript[] | select(.direction == "S")][0].at_seconds >= 2'
-  greeting_checks "${f}"
-fi
+delayed_greeting_scenario closed_delay "${top}/closed" "127.0.0.1:${delay_port}"
 check "closed_delay: Sendmail did not see the client talk first (no 554 'not accepting')" \
   absent "${top}/closed_delay.traffic" '>>> 554'
-session_checks closed_delay
 
 # ---------------------------------------------------------------------------------------------
 section "open instance, basic relay variants (${open})"
-sm_probe open_basic 1 "${top}/open" "${open}" "${common[@]}" --relay-test "${tls_ok[@]}" --output json
-f=${top}/open_basic.out
-if is_json open_basic; then
-  greeting_checks "${f}"
-  jcheck "${f}" "relay verdict open, healthy false, verdict UNHEALTHY" \
-    '.relay.verdict == "open" and .relay.open == true and .healthy == false and (.verdict | test("^UNHEALTHY"))'
-  jcheck "${f}" "catch_all false (unknown users at mx.test are still refused)" '.relay.catch_all == false'
-  # percent_name and bang_name are hacks: they prove the relay because the catch-all is refused.
-  expect_attempts "${f}" open_basic null_sender=accepted:250 external=accepted:250 \
-    spoof_local_name=accepted:250 percent_name=accepted:250 source_route_name=accepted:250 \
-    bang_name=accepted:250
-  check "open_basic: outcomes and verdict follow from Sendmail's replies (catch-all false)" \
-    outcomes_follow open_basic false
-  jcheck "${f}" "the verdict names the open relay" '.verdict | test("^UNHEALTHY: open relay")'
-  relay_common_checks "${f}"
-fi
-truth_checks open_basic
-session_checks open_basic
+# catch_all false: unknown users at mx.test are still refused. percent_name and bang_name are
+# hacks: they prove the relay because the catch-all is refused.
+open_basic_scenario open_basic "${top}/open" "${open}" false
+expect_attempts "${top}/open_basic.out" open_basic null_sender=accepted:250 external=accepted:250 \
+  spoof_local_name=accepted:250 percent_name=accepted:250 source_route_name=accepted:250 \
+  bang_name=accepted:250
 
 section "open instance, every relay variant"
-sm_probe open_all 1 "${top}/open" "${open}" "${common[@]}" --relay-test --relay-variants all \
-  "${tls_ok[@]}" --output json
+all_variants_scenario open_all 1 "${top}/open" "${open}" open
 f=${top}/open_all.out
-if is_json open_all; then
-  jcheck "${f}" "relay verdict open" '.relay.verdict == "open" and .relay.open == true'
-  jcheck "${f}" "at least 16 variants, names unique" \
-    '(.relay.attempts | length) >= 16 and ([.relay.attempts[].variant] | length == (unique | length))'
-  jcheck "${f}" "every non-hack variant accepted" \
-    'all(.relay.attempts[] | select(.hack == false and .mail_code == 250); .outcome == "accepted")
-     and ([.relay.attempts[] | select(.hack == false)] | length) >= 5'
-  # The hacks at [127.0.0.1] and the unqualified ones are accepted too (250), but what they prove
-  # depends on the catch-all answer at that domain: [127.0.0.1] is relayed to (a catch-all),
-  # unqualified unknown users are refused. outcomes_by_domain (relay_common_checks) checks them;
-  # outcomes_follow, with one catch-all answer for every domain, cannot.
-  expect_attempts "${f}" open_all null_sender=accepted:250 external=accepted:250 \
-    spoof_local_name=accepted:250 percent_name=accepted:250 double_at_ip=refused:553 \
-    double_at_name=refused:553 source_route_ip=accepted:250 source_route_name=accepted:250 \
-    bang_name=accepted:250
-  jcheck "${f}" "percent_ip, quoted, quoted_percent, quoted_at_ip, bang, bang_ip: RCPT 250" \
-    'all(.relay.attempts[]
-         | select(.variant | IN("percent_ip", "quoted", "quoted_percent", "quoted_at_ip", "bang", "bang_ip"));
-         .rcpt_code == 250)'
-  jcheck "${f}" "spoof_local_ip refused at MAIL with 553 (real domain name required)" \
-    '.relay.attempts[] | select(.variant == "spoof_local_ip") | .mail_code == 553 and .outcome == "refused"'
-  relay_common_checks "${f}"
-fi
-truth_checks open_all
-session_checks open_all
+jcheck "${f}" "every non-hack variant accepted" \
+  'all(.relay.attempts[] | select(.hack == false and .mail_code == 250); .outcome == "accepted")
+   and ([.relay.attempts[] | select(.hack == false)] | length) >= 5'
+# The hacks at [127.0.0.1] and the unqualified ones are accepted too (250), but what they prove
+# depends on the catch-all answer at that domain: [127.0.0.1] is relayed to (a catch-all),
+# unqualified unknown users are refused. outcomes_by_domain (relay_common_checks) checks them;
+# outcomes_follow, with one catch-all answer for every domain, cannot.
+expect_attempts "${f}" open_all null_sender=accepted:250 external=accepted:250 \
+  spoof_local_name=accepted:250 percent_name=accepted:250 double_at_ip=refused:553 \
+  double_at_name=refused:553 source_route_ip=accepted:250 source_route_name=accepted:250 \
+  bang_name=accepted:250
+jcheck "${f}" "percent_ip, quoted, quoted_percent, quoted_at_ip, bang, bang_ip: RCPT 250" \
+  'all(.relay.attempts[]
+       | select(.variant | IN("percent_ip", "quoted", "quoted_percent", "quoted_at_ip", "bang", "bang_ip"));
+       .rcpt_code == 250)'
+jcheck "${f}" "spoof_local_ip refused at MAIL with 553 (real domain name required)" \
+  '.relay.attempts[] | select(.variant == "spoof_local_ip") | .mail_code == 553 and .outcome == "refused"'
 
 # ---------------------------------------------------------------------------------------------
 for flavour in closed open; do

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace smtp {
@@ -129,38 +131,6 @@ TEST(RelayVariantsTest, UnsafeServerNameIsTreatedAsUnknown) {
   }
 }
 
-TEST(RelayVariantsTest, AddressLiteralServerNameIsUsedAsIs) {
-  RelayContext context = DefaultContext();
-  context.server_name = "[192.0.2.25]";
-  auto got = BuildRelayEnvelopes({"percent_name"}, context);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].rcpt_to, "<relay-test%example.net@[192.0.2.25]>");
-}
-
-TEST(RelayVariantsTest, Ipv6AddressUsesTheIpv6Tag) {
-  // RFC 5321 §4.1.3: IPv6-address-literal = "IPv6:" IPv6-addr.
-  RelayContext context = DefaultContext();
-  context.server_ip = "2001:db8::25";
-  auto got = BuildRelayEnvelopes({"percent_ip", "spoof_local_ip"}, context);
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[0].rcpt_to, "<relay-test%example.net@[IPv6:2001:db8::25]>");
-  EXPECT_EQ(got[1].mail_from, "<probe@[IPv6:2001:db8::25]>");
-}
-
-TEST(RelayVariantsTest, BracketsAndZoneAroundTheAddressAreTolerated) {
-  RelayContext context = DefaultContext();
-  context.server_ip = "[fe80::1%eth0]";
-  auto got = BuildRelayEnvelopes({"bang_ip"}, context);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].rcpt_to, "<example.net!relay-test@[IPv6:fe80::1]>");
-}
-
-TEST(RelayVariantsTest, GarbageAddressSkipsAddressVariants) {
-  RelayContext context = DefaultContext();
-  context.server_ip = "mx.test";
-  EXPECT_TRUE(BuildRelayEnvelopes({"percent_ip", "bang_ip"}, context).empty());
-}
-
 TEST(RelayVariantsTest, OrderFollowsTheRequestAndRepeatsAndUnknownNamesAreDropped) {
   auto got = BuildRelayEnvelopes({"bang", "nonsense", "external", "bang", "null_sender"},
                                  DefaultContext());
@@ -182,30 +152,85 @@ TEST(RelayVariantsTest, RecipientWithoutDomainGivesNothing) {
   }
 }
 
-TEST(RelayVariantsTest, EmptyLocalPartFallsBackToRelaytest) {
-  RelayContext context = DefaultContext();
-  context.rcpt_to = "@example.net";
-  auto got = BuildRelayEnvelopes({"external"}, context);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].rcpt_to, "<relaytest@example.net>");
+// One fact of the context differs from DefaultContext(): the envelopes built for the variants
+// asked, in order, each by its variant and the one address that shows the difference.
+struct Address {
+  std::string variant;
+  std::string RelayEnvelope::*field;  // &RelayEnvelope::mail_from or &RelayEnvelope::rcpt_to
+  std::string value;
+};
+Address MailFrom(std::string variant, std::string value) {
+  return {std::move(variant), &RelayEnvelope::mail_from, std::move(value)};
+}
+Address RcptTo(std::string variant, std::string value) {
+  return {std::move(variant), &RelayEnvelope::rcpt_to, std::move(value)};
 }
 
-TEST(RelayVariantsTest, EmptySenderMeansNullPathAndRecipientLocalForSpoofing) {
+struct ContextCase {
+  std::string name;
+  std::string RelayContext::*fact;
+  std::string value;
+  std::vector<std::string> asked;
+  std::vector<Address> built;
+  friend void PrintTo(const ContextCase& c, std::ostream* os) { *os << c.name; }
+};
+
+class RelayContextTable : public ::testing::TestWithParam<ContextCase> {};
+
+TEST_P(RelayContextTable, BuildsTheseAddresses) {
+  const ContextCase& c = GetParam();
   RelayContext context = DefaultContext();
-  context.mail_from = "";
-  auto got = BuildRelayEnvelopes({"external", "spoof_local_name"}, context);
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[0].mail_from, "<>");
-  EXPECT_EQ(got[1].mail_from, "<relay-test@mx.test>");
+  context.*c.fact = c.value;
+  std::vector<RelayEnvelope> got = BuildRelayEnvelopes(c.asked, context);
+  ASSERT_EQ(got.size(), c.built.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].variant, c.built[i].variant);
+    EXPECT_EQ(got[i].*c.built[i].field, c.built[i].value) << got[i].variant;
+  }
 }
 
-TEST(RelayVariantsTest, QuotedLocalPartInRecipientUsesTheLastAt) {
-  RelayContext context = DefaultContext();
-  context.rcpt_to = "\"a@b\"@example.net";
-  auto got = BuildRelayEnvelopes({"bang"}, context);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].rcpt_to, "<example.net!\"a@b\">");
-}
+INSTANTIATE_TEST_SUITE_P(
+    UnusualContexts, RelayContextTable,
+    ::testing::Values(
+        ContextCase{"AddressLiteralServerNameIsUsedAsIs",
+                    &RelayContext::server_name,
+                    "[192.0.2.25]",
+                    {"percent_name"},
+                    {RcptTo("percent_name", "<relay-test%example.net@[192.0.2.25]>")}},
+        // RFC 5321 §4.1.3: IPv6-address-literal = "IPv6:" IPv6-addr.
+        ContextCase{"Ipv6AddressUsesTheIpv6Tag",
+                    &RelayContext::server_ip,
+                    "2001:db8::25",
+                    {"percent_ip", "spoof_local_ip"},
+                    {RcptTo("percent_ip", "<relay-test%example.net@[IPv6:2001:db8::25]>"),
+                     MailFrom("spoof_local_ip", "<probe@[IPv6:2001:db8::25]>")}},
+        ContextCase{"BracketsAndZoneAroundTheAddressAreTolerated",
+                    &RelayContext::server_ip,
+                    "[fe80::1%eth0]",
+                    {"bang_ip"},
+                    {RcptTo("bang_ip", "<example.net!relay-test@[IPv6:fe80::1]>")}},
+        ContextCase{"GarbageAddressSkipsAddressVariants",
+                    &RelayContext::server_ip,
+                    "mx.test",
+                    {"percent_ip", "bang_ip"},
+                    {}},
+        ContextCase{"EmptyLocalPartFallsBackToRelaytest",
+                    &RelayContext::rcpt_to,
+                    "@example.net",
+                    {"external"},
+                    {RcptTo("external", "<relaytest@example.net>")}},
+        ContextCase{
+            "EmptySenderMeansNullPathAndRecipientLocalForSpoofing",
+            &RelayContext::mail_from,
+            "",
+            {"external", "spoof_local_name"},
+            {MailFrom("external", "<>"), MailFrom("spoof_local_name", "<relay-test@mx.test>")}},
+        ContextCase{"QuotedLocalPartInRecipientUsesTheLastAt",
+                    &RelayContext::rcpt_to,
+                    "\"a@b\"@example.net",
+                    {"bang"},
+                    {RcptTo("bang", "<example.net!\"a@b\">")}}),
+    [](const auto& test_info) { return test_info.param.name; });
 
 // The catch-all question is asked at the banner name, then at each other name a hack uses.
 TEST(CatchAllTest, DomainsAreTheServerNameThenEachHackDomainOnce) {

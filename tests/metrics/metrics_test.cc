@@ -442,9 +442,9 @@ TEST(SanitizeLabelValueTest, KeepsValidUtf8AndEscapableCharacters) {
 // The UTF-8 rules themselves are the escaping kit's (tests/unit/escape_test.cc, ValidUtf8Text);
 // a label value follows them.
 TEST(SanitizeLabelValueTest, FollowsTheKitsUtf8Rules) {
-  for (const std::string value : {std::string("a\xff"
-                                              "b"),
-                                  std::string("\xed\xa0\x80"), std::string("a\rb\0c\x7f", 6)}) {
+  for (const std::string& value : {std::string("a\xff"
+                                               "b"),
+                                   std::string("\xed\xa0\x80"), std::string("a\rb\0c\x7f", 6)}) {
     EXPECT_EQ(SanitizeLabelValue(value), ValidUtf8Text(value)) << value;
   }
   EXPECT_EQ(SanitizeLabelValue("a\xff"

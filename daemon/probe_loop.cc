@@ -47,8 +47,9 @@ ProbeRunner ProbeRunner::Network() {
 }
 
 const Histogram::Bounds& SchedulerLagBounds() {
-  static const Histogram::Bounds kBounds = Histogram::MakeBounds(
-      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+  static const Histogram::Bounds kBounds =
+      Histogram::MakeBounds({0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                             0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
   return kBounds;
 }
 
@@ -111,32 +112,44 @@ asio::awaitable<void> ProbeLoop::RunEntry(std::shared_ptr<const FleetEntry> entr
 asio::awaitable<std::vector<ProbeResult>> ProbeLoop::ProbeAll(
     const std::vector<ExpandedTarget>& series,
     const std::function<ProbeSpec(const ExpandedTarget&)>& spec_of) {
-  using Operation = decltype(asio::co_spawn(executor_, CountedProbe(ProbeSpec{}), asio::deferred));
   std::vector<ProbeResult> results(series.size());
-  std::vector<Operation> operations;
-  std::vector<std::size_t> probed;  // index in `series` of each operation
+  std::vector<std::size_t> probed;  // the series to probe, by index
   for (std::size_t i = 0; i < series.size(); ++i) {
     if (series[i].failure) {  // the expansion failed: its result stands for the probe
       results[i] = *series[i].failure;
       ++counters_.probes_total_by_result[ProbeResultLabel(results[i])];
-      continue;
+    } else {
+      probed.push_back(i);
     }
-    operations.push_back(
-        asio::co_spawn(executor_, CountedProbe(spec_of(series[i])), asio::deferred));
-    probed.push_back(i);
   }
-  if (operations.empty()) co_return results;
-  auto [order, errors, finished] =
-      co_await asio::experimental::make_parallel_group(std::move(operations))
-          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  // CountedProbe never throws; `order` is completion order, `finished` is by operation.
-  for (std::size_t k = 0; k < probed.size(); ++k) results[probed[k]] = std::move(finished[k]);
+  if (probed.size() == 1) {  // the common case: one series, nothing to run side by side
+    results[probed[0]] = co_await CountedProbe(spec_of(series[probed[0]]));
+  } else if (!probed.empty()) {
+    using Operation =
+        decltype(asio::co_spawn(executor_, CountedProbe(ProbeSpec{}), asio::deferred));
+    std::vector<Operation> operations;
+    for (std::size_t i : probed) {
+      operations.push_back(
+          asio::co_spawn(executor_, CountedProbe(spec_of(series[i])), asio::deferred));
+    }
+    auto [order, errors, finished] =
+        co_await asio::experimental::make_parallel_group(std::move(operations))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    // CountedProbe never throws; `finished` is in the order of `operations`.
+    for (std::size_t k = 0; k < probed.size(); ++k) results[probed[k]] = std::move(finished[k]);
+  }
   co_return results;
 }
 
 asio::awaitable<ProbeResult> ProbeLoop::CountedProbe(ProbeSpec spec) {
   ++counters_.probes_in_flight;
-  auto [error, result] = co_await asio::co_spawn(executor_, runner_.probe(spec), kAwait);
+  ProbeResult result;
+  std::exception_ptr error;
+  try {
+    result = co_await runner_.probe(spec);
+  } catch (...) {
+    error = std::current_exception();
+  }
   if (error) {
     // A runner reports failures as data; this is a bug, but one that must not leave an entry
     // running forever.

@@ -232,6 +232,8 @@ std::vector<TargetConfig> DecodeTargets(const Field& parent,
   std::vector<TargetConfig> targets;
   // (mx, canonical host, port, module) -> index of the first target with it.
   std::map<std::tuple<bool, std::string, std::uint16_t, std::string>, std::size_t> seen;
+  // (address as written, labels) -> index of the first target with them.
+  std::map<std::pair<std::string, std::map<std::string, std::string>>, std::size_t> same_series;
   for (const Field& item : Items(parent)) {
     TargetItem read = ReadTarget(item);
     TargetConfig& target = read.target;
@@ -252,6 +254,17 @@ std::vector<TargetConfig> DecodeTargets(const Field& parent,
       Fail(ChildPath(item, "address"), read.address->line,
            "duplicate of " + IndexPath(parent.path, it->second) + " (same address " +
                Quote(target.address) + " and module " + Quote(target.module) + ")");
+    }
+    // Series carry the address as written and the labels, not the module: two modules probing
+    // one address with the same labels would export the same series twice, and /metrics keeps
+    // only one of them.
+    const auto series = std::make_pair(target.address, target.labels);
+    if (const auto [it, inserted] = same_series.emplace(series, targets.size()); !inserted) {
+      Fail(ChildPath(item, "labels"), read.address->line,
+           "same series as " + IndexPath(parent.path, it->second) + " (address " +
+               Quote(target.address) + " with the same labels, module " +
+               Quote(targets[it->second].module) +
+               "): give one of them a label that tells them apart");
     }
     targets.push_back(std::move(target));
   }

@@ -16,5 +16,5 @@ target_include_directories(exporter_http PUBLIC ${PROJECT_SOURCE_DIR})
 # Boost is public now: http_server.h includes <boost/asio/awaitable.hpp>.
 target_link_libraries(exporter_http
   PUBLIC Boost::headers OpenSSL::SSL OpenSSL::Crypto
-  PRIVATE yaml-cpp ZLIB::ZLIB ${CRYPT_LIBRARY} Threads::Threads
+  PRIVATE yaml-cpp smtp_parsers ZLIB::ZLIB ${CRYPT_LIBRARY} Threads::Threads
 )

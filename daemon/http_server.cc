@@ -14,6 +14,7 @@
 
 #include "daemon/http_message.h"
 #include "daemon/http_server_impl.h"
+#include "probes/escape.h"
 
 namespace smtp {
 namespace asio = boost::asio;
@@ -36,12 +37,9 @@ std::string FormatEndpoint(const tcp::endpoint& endpoint) {
 }
 
 void DefaultLogError(const std::string& message) {
-  std::string escaped;
-  for (char c : message) {
-    if (c == '"' || c == '\\') escaped.push_back('\\');
-    escaped.push_back(c == '\n' ? ' ' : c);
-  }
-  std::fprintf(stderr, "level=error msg=\"http server error\" err=\"%s\"\n", escaped.c_str());
+  std::string line = "level=error msg=\"http server error\" err=";
+  AppendLogfmtValue(line, message);
+  std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 }  // namespace

@@ -16,9 +16,9 @@ constexpr std::string_view kSeriesLabelNames[] = {
     "extension", "tls",     "mechanism", "cipher",   "subject",  "issuer",
     "serial",    "variant", "result",    "verdict",  "le",       "quantile",
 };
-// The other names the exporter sets or relies on: "module" (two modules may probe one address,
-// and only this label would tell their series apart), the labels target expansion adds to a
-// snapshot (domain for mx: targets, ip for ip_protocol both), and those Prometheus owns.
+// The other names the exporter sets or relies on: the labels target expansion adds to a snapshot
+// (domain for mx: targets, ip for ip_protocol both), those Prometheus owns (job, instance), and
+// "module", which multi-target scrape configs set from /probe's module parameter.
 constexpr std::string_view kOtherOwnLabelNames[] = {"module", "domain", "ip", "job", "instance"};
 
 template <std::size_t N>

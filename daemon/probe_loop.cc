@@ -39,6 +39,16 @@ void LogStateChange(Logger& logger, const TargetSnapshot& snapshot, const std::s
   }
 }
 
+// What an on-demand probe that Stop() kept from starting answers.
+ProbeResult StoppedResult(const ExpandedTarget& series) {
+  ProbeResult result;
+  result.host = series.host;
+  result.port = series.port;
+  result.failure_reason = FailureReason::kTimeout;
+  result.failure_detail = "not probed: the exporter is shutting down";
+  return result;
+}
+
 }  // namespace
 
 ProbeRunner ProbeRunner::Network() {
@@ -101,7 +111,11 @@ asio::awaitable<void> ProbeLoop::RunEntry(std::shared_ptr<const FleetEntry> entr
                                           TimePoint started) {
   auto self = shared_from_this();
   std::vector<ExpandedTarget> series = co_await runner_.expand(entry->Expansion());
-  if (!stopping_) fleet_.Expanded(entry->key, series);
+  if (stopping_) {  // stopped while the expansion ran: no new connection after Stop()
+    Finished(entry->key, started, with_relay);
+    co_return;
+  }
+  fleet_.Expanded(entry->key, series);
   // The series of one entry are probed at once; the entry is finished with its last one.
   std::vector<ProbeResult> results = co_await ProbeAll(
       series, [&](const ExpandedTarget& one) { return entry->Spec(one, with_relay); });
@@ -118,6 +132,8 @@ asio::awaitable<std::vector<ProbeResult>> ProbeLoop::ProbeAll(
     if (series[i].failure) {  // the expansion failed: its result stands for the probe
       results[i] = *series[i].failure;
       ++counters_.probes_total_by_result[ProbeResultLabel(results[i])];
+    } else if (stopping_) {  // no new connection after Stop()
+      results[i] = StoppedResult(series[i]);
     } else {
       probed.push_back(i);
     }

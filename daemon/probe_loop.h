@@ -68,7 +68,9 @@ class ProbeLoop : public std::enable_shared_from_this<ProbeLoop> {
   void Start();
 
   // Stops scheduling and waits until the runs and on-demand probes in flight have finished, or
-  // `grace` has passed, whichever is first. Results that arrive after Stop() are not recorded.
+  // `grace` has passed, whichever is first. No probe starts after Stop() (a run still expanding
+  // its target ends there; an on-demand series gets a failed result, reason timeout), and
+  // results that arrive after it are not recorded.
   boost::asio::awaitable<void> Stop(std::chrono::milliseconds grace);
 
   // On-demand probes (/probe) with the loop's runner: `request` expanded, and every series

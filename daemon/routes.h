@@ -6,7 +6,7 @@
 //   GET /                 the status page;  GET /transcript  the last transcript of one series
 //   GET /-/healthy, /-/ready;  POST or PUT /-/reload
 //
-// /probe, like blackbox_exporter's: target is host[:port] or mx:domain[:port]. A host target
+// /probe, like blackbox_exporter's: target is host[:port] or mx:domain. A host target
 // answers with one series set without a `target` label. An mx: target is expanded as scheduled
 // targets are (probes/expansion.h) and every series is probed at once; the answer has one series
 // set per MX host (and address), labelled target="<mx host>:<port>", domain="<domain>" (and ip) as
@@ -39,7 +39,7 @@ inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; c
 // What the exporter knows of its own life, shown by /metrics, the status page and /-/ready.
 struct ExporterStatus {
   std::string version;      // e.g. "0.1.0"
-  std::string revision;     // VCS revision of the build, "" when unknown
+  std::string revision;     // VCS revision of the build ("unknown" outside git)
   std::string config_file;  // "" = built-in default config
   std::string telemetry_path = "/metrics";
   std::chrono::system_clock::time_point started_at;

@@ -10,32 +10,10 @@
 #include <sstream>
 #include <utility>
 
+#include "probes/escape.h"
+
 namespace smtp::strict {
 namespace {
-
-std::string EscapeText(std::string_view text, bool for_quotes) {
-  std::string escaped;
-  for (unsigned char c : text) {
-    if (for_quotes && (c == '"' || c == '\\')) {
-      escaped += '\\';
-      escaped += static_cast<char>(c);
-    } else if (c == '\r') {
-      escaped += "\\r";
-    } else if (c == '\n') {
-      escaped += "\\n";
-    } else if (c == '\t') {
-      escaped += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      escaped += "\\x";
-      escaped += kHex[c >> 4];
-      escaped += kHex[c & 0xf];
-    } else {
-      escaped += static_cast<char>(c);
-    }
-  }
-  return escaped;
-}
 
 std::string KnownKeys(std::initializer_list<std::string_view> known) {
   std::string list;
@@ -48,9 +26,17 @@ std::string KnownKeys(std::initializer_list<std::string_view> known) {
 
 }  // namespace
 
-std::string Escape(std::string_view text) { return EscapeText(text, false); }
+std::string Escape(std::string_view text) {
+  std::string escaped;
+  AppendEscapedText(escaped, text, /*quoted=*/false);
+  return escaped;
+}
 
-std::string Quote(std::string_view text) { return "\"" + EscapeText(text, true) + "\""; }
+std::string Quote(std::string_view text) {
+  std::string quoted;
+  AppendEscapedText(quoted, text, /*quoted=*/true);
+  return quoted;
+}
 
 void Fail(std::string_view path, int line, std::string_view message) {
   std::string text = Escape(path);

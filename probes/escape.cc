@@ -115,30 +115,33 @@ std::string EscapeHtml(std::string_view text) {
   return out;
 }
 
-void AppendLogfmtValue(std::string& out, std::string_view value) {
-  bool bare = !value.empty();
-  for (unsigned char c : value) {
-    if (c <= ' ' || c == '"' || c == '=' || c == 0x7f) bare = false;
-  }
-  if (bare) {
-    AppendUtf8(out, value, kReplacementCharacter,
-               [](std::string& o, unsigned char c) { o += static_cast<char>(c); });
-    return;
-  }
-  out += '"';
-  AppendUtf8(out, value, kReplacementCharacter, [](std::string& o, unsigned char c) {
-    if (c == '"' || c == '\\') {
+void AppendEscapedText(std::string& out, std::string_view text, bool quoted) {
+  if (quoted) out += '"';
+  AppendUtf8(out, text, kReplacementCharacter, [quoted](std::string& o, unsigned char c) {
+    if (quoted && (c == '"' || c == '\\')) {
       o += '\\';
       o += static_cast<char>(c);
     } else if (c == '\n') {
       o += "\\n";
+    } else if (c == '\r') {
+      o += "\\r";
+    } else if (c == '\t') {
+      o += "\\t";
     } else if (IsControl(c)) {
       AppendHexEscape(o, "\\x%02x", c);
     } else {
       o += static_cast<char>(c);
     }
   });
-  out += '"';
+  if (quoted) out += '"';
+}
+
+void AppendLogfmtValue(std::string& out, std::string_view value) {
+  bool bare = !value.empty();
+  for (unsigned char c : value) {
+    if (c <= ' ' || c == '"' || c == '=' || c == 0x7f) bare = false;
+  }
+  AppendEscapedText(out, value, /*quoted=*/!bare);
 }
 
 std::string ValidUtf8Text(std::string_view text, std::size_t max_bytes) {

@@ -19,8 +19,12 @@ void AppendJsonString(std::string& out, std::string_view text);
 // control characters other than tab and line feed (CR, NUL, ESC, DEL, ...) become U+FFFD.
 std::string EscapeHtml(std::string_view text);
 
+// Text for a one-line message (a log field, a config error): \n, \r and \t by name, other
+// control characters as \xNN; with `quoted`, inside double quotes with `"` and `\` escaped.
+void AppendEscapedText(std::string& out, std::string_view text, bool quoted);
+
 // A logfmt value: bare when it is non-empty and has no space, `"`, `=` or control character;
-// otherwise quoted, with `"` and `\` escaped, \n by name and other control characters as \xNN.
+// otherwise AppendEscapedText(quoted).
 void AppendLogfmtValue(std::string& out, std::string_view value);
 
 // `text` as valid UTF-8 without control characters, at most `max_bytes` long, for a format that

@@ -47,7 +47,8 @@ struct FakeNetwork {
   std::function<ProbeResult(const ProbeSpec&)> answer;
   // What an expansion returns; default: the target itself, unexpanded.
   std::function<std::vector<ExpandedTarget>(const ExpansionRequest&)> expand;
-  std::chrono::milliseconds delay{2};  // how long each probe takes
+  std::chrono::milliseconds delay{2};         // how long each probe takes
+  std::chrono::milliseconds expand_delay{0};  // how long each expansion takes
 
   std::vector<ProbeSpec> probes;  // every probe started, in order
   int expansions = 0;
@@ -65,6 +66,10 @@ struct FakeNetwork {
     runner.expand =
         [this](ExpansionRequest request) -> boost::asio::awaitable<std::vector<ExpandedTarget>> {
       ++expansions;
+      if (expand_delay.count() > 0) {
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, expand_delay);
+        co_await timer.async_wait(boost::asio::use_awaitable);
+      }
       if (expand) co_return expand(request);
       ExpandedTarget self;
       self.host = request.target.host;

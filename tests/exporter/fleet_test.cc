@@ -205,8 +205,8 @@ TEST(FleetTest, AnExpansionDoesNotTouchAnEntryWhoseKeySharesItsPrefix) {
   fleet.Apply(ConfigOf(R"(
 modules: {m: {}, m2: {}}
 targets:
-  - {address: "mx:example.org", module: m}
-  - {address: "mx:example.org", module: m2}
+  - {address: "mx:example.org", module: m, labels: {probe: a}}
+  - {address: "mx:example.org", module: m2, labels: {probe: b}}
 )"),
               {});
   auto m = fleet.Find("mx:example.org|m");

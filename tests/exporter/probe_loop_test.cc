@@ -33,6 +33,7 @@ class ProbeLoopTest : public ::testing::Test {
   bool RunUntil(const std::function<bool()>& done, milliseconds limit = milliseconds(10000)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (!done() && std::chrono::steady_clock::now() < deadline) {
+      if (io_.stopped()) io_.restart();  // it stops whenever it runs out of work
       io_.run_for(milliseconds(5));
     }
     return done();
@@ -216,6 +217,37 @@ TEST_F(ProbeLoopTest, StopAwaitsTheProbesInFlight) {
   io_.run_for(milliseconds(100));
   EXPECT_EQ(network_.probes.size(), 1u);
   EXPECT_EQ(loop->fleet().series_count(), 0u);
+}
+
+// SIGTERM while a target's DNS expansion is still running: the run ends there, no connection is
+// opened after Stop(), and an on-demand probe asked after Stop() is not started either.
+TEST_F(ProbeLoopTest, NoProbeStartsAfterStop) {
+  network_.expand_delay = milliseconds(200);
+  auto loop = Loop();
+  loop->Apply(ConfigOf({"mx:example.org"}, milliseconds(1000)), {});
+  loop->Start();
+  ASSERT_TRUE(RunUntil([&] { return network_.expansions == 1; }));
+  const milliseconds took = Stop(milliseconds(5000));
+  EXPECT_LT(took, milliseconds(4000));  // Stop() waited for the expansion, not for the grace
+  io_.run_for(milliseconds(100));
+  EXPECT_TRUE(network_.probes.empty());
+  EXPECT_EQ(loop->busy(), 0u);
+
+  std::vector<ProbeResult> results;
+  std::vector<ExpandedTarget> series(1);
+  series[0].host = "192.0.2.9";
+  series[0].port = 25;
+  boost::asio::co_spawn(
+      io_,
+      [&]() -> boost::asio::awaitable<void> {
+        results =
+            co_await loop->ProbeOnce(series, [](const ExpandedTarget&) { return ProbeSpec{}; });
+      },
+      boost::asio::detached);
+  ASSERT_TRUE(RunUntil([&] { return !results.empty(); }));
+  EXPECT_TRUE(network_.probes.empty());
+  EXPECT_FALSE(results[0].success);
+  EXPECT_EQ(results[0].failure_detail, "not probed: the exporter is shutting down");
 }
 
 TEST_F(ProbeLoopTest, StopGivesUpAfterTheGrace) {

@@ -89,17 +89,16 @@ TEST_F(RoutesTest, MetricsShowEveryProbedSeriesAndTheExportersOwnFamilies) {
   const HttpResponse response = Call(&Routes::Metrics, Get({}));
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_NE(response.body.find("smtp_probe_success{target=\"192.0.2.1:25\"} 1"),
-            std::string::npos);
+  EXPECT_NE(response.body.find("smtp_probe_success{target=\"192.0.2.1:25\"} 1"), std::string::npos);
   EXPECT_NE(response.body.find("smtp_probe_success{target=\"mx:example.org\"} 1"),
             std::string::npos);
   EXPECT_NE(response.body.find("smtp_exporter_build_info{version=\"1.2.3\",revision=\"abc123\""),
             std::string::npos);
   const LoopCounters& counters = loop_->counters();
-  EXPECT_NE(response.body.find("smtp_exporter_probes_total{result=\"success\"} " +
-                               std::to_string(counters.probes_total_by_result.at("success")) +
-                               "\n"),
-            std::string::npos);
+  EXPECT_NE(
+      response.body.find("smtp_exporter_probes_total{result=\"success\"} " +
+                         std::to_string(counters.probes_total_by_result.at("success")) + "\n"),
+      std::string::npos);
   EXPECT_NE(response.body.find("smtp_exporter_scheduler_lag_seconds_count " +
                                std::to_string(counters.scheduler_lag.count()) + "\n"),
             std::string::npos);
@@ -108,7 +107,8 @@ TEST_F(RoutesTest, MetricsShowEveryProbedSeriesAndTheExportersOwnFamilies) {
 TEST_F(RoutesTest, ProbeRefusesWhatItCannotOrMayNotProbe) {
   EXPECT_EQ(Call(&Routes::Probe, Get({})).status, 400);
   EXPECT_EQ(Call(&Routes::Probe, Get({{"target", ""}})).status, 400);
-  const HttpResponse unknown = Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"module", "x"}}));
+  const HttpResponse unknown =
+      Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"module", "x"}}));
   EXPECT_EQ(unknown.status, 400);
   EXPECT_EQ(unknown.body, "unknown module \"x\"\n");
   EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "127.0.0.1:99999"}})).status, 400);
@@ -174,13 +174,13 @@ TEST_F(RoutesTest, ProbeOfAnMxTargetAnswersOneSeriesSetPerMxHost) {
   };
   const HttpResponse response = Call(&Routes::Probe, Get({{"target", "mx:example.org"}}));
   EXPECT_EQ(response.status, 200);
-  EXPECT_NE(
-      response.body.find("smtp_probe_success{target=\"mx1.example.org:25\",domain=\"example.org\"} 1"),
-      std::string::npos)
+  EXPECT_NE(response.body.find(
+                "smtp_probe_success{target=\"mx1.example.org:25\",domain=\"example.org\"} 1"),
+            std::string::npos)
       << response.body;
-  EXPECT_NE(
-      response.body.find("smtp_probe_success{target=\"mx2.example.org:25\",domain=\"example.org\"} 1"),
-      std::string::npos);
+  EXPECT_NE(response.body.find(
+                "smtp_probe_success{target=\"mx2.example.org:25\",domain=\"example.org\"} 1"),
+            std::string::npos);
   EXPECT_EQ(network_.probes.size(), 2u);
   const HttpResponse debug =
       Call(&Routes::Probe, Get({{"target", "mx:example.org"}, {"debug", "true"}}));
@@ -210,17 +210,17 @@ TEST_F(RoutesTest, StatusPageListsProbedAndPendingTargets) {
 
 TEST_F(RoutesTest, TranscriptOfOneSeries) {
   EXPECT_EQ(Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}})).status, 400);
-  EXPECT_EQ(Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "default"}}))
-                .status,
-            404);
+  EXPECT_EQ(
+      Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "default"}})).status,
+      404);
   ProbeFleetOnce();
   const HttpResponse response =
       Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "default"}}));
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.content_type, kStatusPageContentType);
-  EXPECT_EQ(Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "relay"}}))
-                .status,
-            404);
+  EXPECT_EQ(
+      Call(&Routes::Transcript, Get({{"target", "192.0.2.1:25"}, {"module", "relay"}})).status,
+      404);
 }
 
 TEST_F(RoutesTest, HealthReadinessAndReload) {

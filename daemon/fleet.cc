@@ -23,11 +23,15 @@ ExpansionRequest FleetEntry::Expansion() const {
   return ExpansionOf(target.target, target.address, *module);
 }
 
-ProbeSpec FleetEntry::Spec(const ExpandedTarget& series, bool with_relay) const {
-  ProbeSpec spec = MakeProbeSpec(*module, series.host, series.port);
+ProbeSpec SeriesSpec(const Module& module, const ExpandedTarget& series, bool with_relay) {
+  ProbeSpec spec = MakeProbeSpec(module, series.host, series.port);
   spec.address = series.address;
-  spec.relay.enabled = with_relay && module->relay_test.enabled;
+  spec.relay.enabled = with_relay && module.relay_test.enabled;
   return spec;
+}
+
+ProbeSpec FleetEntry::Spec(const ExpandedTarget& series, bool with_relay) const {
+  return SeriesSpec(*module, series, with_relay);
 }
 
 std::map<std::string, std::string> SeriesLabels(

@@ -45,6 +45,10 @@ struct ShardSelector {
 // server and timeout (one deadline for the whole expansion); `label` is the address as written.
 ExpansionRequest ExpansionOf(const Target& target, const std::string& label, const Module& module);
 
+// The probe of one series with `module`: the module's spec for the series' host and port (and
+// address), with the relay test when `with_relay` and the module enables it.
+ProbeSpec SeriesSpec(const Module& module, const ExpandedTarget& series, bool with_relay);
+
 // One configured target of this shard. Immutable once applied; held through shared_ptr so a run
 // in flight keeps the entry it started with across a reload.
 struct FleetEntry {
@@ -55,8 +59,7 @@ struct FleetEntry {
 
   // What to expand at a run: the configured target with the module's port, DNS and IP family.
   ExpansionRequest Expansion() const;
-  // The probe of one series: the module's spec for its host and port (and address), with the
-  // relay test when `with_relay` and the module enables it.
+  // SeriesSpec(*module, series, with_relay).
   ProbeSpec Spec(const ExpandedTarget& series, bool with_relay) const;
 };
 

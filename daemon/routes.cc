@@ -112,23 +112,17 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   const ProbeRequest& probe = std::get<ProbeRequest>(parsed);
   const Module& module = probe.module;
   const auto started = SteadyClock::now();
+  ExpansionRequest expansion = ExpansionOf(probe.target, probe.text, module);
   std::vector<ExpandedTarget> series;
   if (probe.target.mx) {
-    ExpansionRequest expansion = ExpansionOf(probe.target, probe.text, module);
     if (probe.budget) expansion.timeout = std::min(expansion.timeout, *probe.budget);
     series = co_await loop_->ExpandOnce(std::move(expansion));
-  } else {
-    ExpandedTarget one;  // host[:port]: one probe, the engine resolves the name
-    one.host = probe.target.host;
-    one.port = probe.target.port != 0 ? probe.target.port : module.DefaultPort();
-    one.label = probe.text;
-    series.push_back(std::move(one));
+  } else {  // host[:port]: one probe of the target itself; the engine resolves the name
+    series.push_back(TargetSeries(expansion));
   }
   std::vector<ProbeResult> results =
       co_await loop_->ProbeOnce(series, [&](const ExpandedTarget& one) {
-        ProbeSpec spec = MakeProbeSpec(module, one.host, one.port);
-        spec.address = one.address;
-        spec.relay.enabled = module.relay_test.enabled;
+        ProbeSpec spec = SeriesSpec(module, one, /*with_relay=*/true);
         // The whole probe, relay test included, must answer before the scrape gives up.
         if (probe.budget) {
           const auto took =

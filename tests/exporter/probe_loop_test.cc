@@ -9,6 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,27 @@ class ProbeLoopTest : public ::testing::Test {
     boost::asio::co_spawn(io_, loop_->Stop(grace), [&](std::exception_ptr) { stopped = true; });
     RunUntil([&] { return stopped; });
     return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+  }
+
+  // One on-demand probe of host:25 through ProbeOnce(), run to completion.
+  std::vector<ProbeResult> ProbeOnDemand(const std::string& host) {
+    std::vector<ExpandedTarget> series(1);
+    series[0].host = host;
+    series[0].port = 25;
+    std::optional<std::vector<ProbeResult>> results;
+    boost::asio::co_spawn(
+        io_,
+        [&]() -> boost::asio::awaitable<void> {
+          results = co_await loop_->ProbeOnce(series, [](const ExpandedTarget& one) {
+            ProbeSpec spec;
+            spec.host = one.host;
+            spec.port = one.port;
+            return spec;
+          });
+        },
+        boost::asio::detached);
+    RunUntil([&] { return results.has_value(); });
+    return results.value_or(std::vector<ProbeResult>{});
   }
 
   int LogLines(const std::string& fragment) const {
@@ -233,18 +255,8 @@ TEST_F(ProbeLoopTest, NoProbeStartsAfterStop) {
   EXPECT_TRUE(network_.probes.empty());
   EXPECT_EQ(loop->busy(), 0u);
 
-  std::vector<ProbeResult> results;
-  std::vector<ExpandedTarget> series(1);
-  series[0].host = "192.0.2.9";
-  series[0].port = 25;
-  boost::asio::co_spawn(
-      io_,
-      [&]() -> boost::asio::awaitable<void> {
-        results =
-            co_await loop->ProbeOnce(series, [](const ExpandedTarget&) { return ProbeSpec{}; });
-      },
-      boost::asio::detached);
-  ASSERT_TRUE(RunUntil([&] { return !results.empty(); }));
+  const std::vector<ProbeResult> results = ProbeOnDemand("192.0.2.9");
+  ASSERT_EQ(results.size(), 1u);
   EXPECT_TRUE(network_.probes.empty());
   EXPECT_FALSE(results[0].success);
   EXPECT_EQ(results[0].failure_detail, "not probed: the exporter is shutting down");
@@ -265,22 +277,8 @@ TEST_F(ProbeLoopTest, StopGivesUpAfterTheGrace) {
 TEST_F(ProbeLoopTest, OnDemandProbesAreCountedButNotRecorded) {
   auto loop = Loop();
   loop->Apply(ConfigOf({}, milliseconds(1000)), {});
-  std::vector<ProbeResult> results;
-  std::vector<ExpandedTarget> series(1);
-  series[0].host = "192.0.2.9";
-  series[0].port = 25;
-  boost::asio::co_spawn(
-      io_,
-      [&]() -> boost::asio::awaitable<void> {
-        results = co_await loop->ProbeOnce(series, [](const ExpandedTarget& one) {
-          ProbeSpec spec;
-          spec.host = one.host;
-          spec.port = one.port;
-          return spec;
-        });
-      },
-      boost::asio::detached);
-  ASSERT_TRUE(RunUntil([&] { return !results.empty(); }));
+  const std::vector<ProbeResult> results = ProbeOnDemand("192.0.2.9");
+  ASSERT_EQ(results.size(), 1u);
   EXPECT_TRUE(results[0].success);
   EXPECT_EQ(loop->counters().probes_total_by_result.at("success"), 1u);
   EXPECT_EQ(loop->fleet().series_count(), 0u);

@@ -80,8 +80,8 @@ void ProbeLoop::Apply(Config config, ShardSelector shard) {
 void ProbeLoop::Start() {
   if (started_) return;
   started_ = true;
-  asio::co_spawn(executor_, RunSchedule(), [this](std::exception_ptr error) {
-    if (error) logger_.Error("schedule stopped by an internal error");
+  asio::co_spawn(executor_, RunSchedule(), [self = shared_from_this()](std::exception_ptr error) {
+    if (error) self->logger_.Error("schedule stopped by an internal error");
   });
 }
 

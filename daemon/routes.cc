@@ -1,6 +1,8 @@
 #include "daemon/routes.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <utility>
 #include <variant>
 
@@ -30,16 +32,31 @@ std::string Param(const HttpRequest& request, const std::string& name) {
   return found == request.query.end() ? "" : found->second;
 }
 
-// Like blackbox_exporter: finish 0.5 s before Prometheus gives up on the scrape.
-std::optional<std::chrono::milliseconds> ScrapeBudget(const HttpRequest& request) {
+// Like blackbox_exporter: finish 0.5 s before Prometheus gives up on the scrape. The header is
+// the client's word, so it is read strictly: a plain decimal number of seconds (no "inf", "nan",
+// hex or trailing text); a value that is not finite, not above the 0.5 s margin or beyond
+// kMaxScrapeTimeout (no scrape lasts a day: 1e16 or INT64_MAX is a mistake or an attack) is
+// ignored, so the module's own timeout applies. What is left is clamped to the longest a probe of
+// `module` can take, so the conversion to milliseconds never overflows.
+constexpr double kMaxScrapeTimeoutSeconds = 24 * 3600;
+
+std::optional<std::chrono::milliseconds> ScrapeBudget(const HttpRequest& request,
+                                                      const Module& module) {
   auto header = request.headers.find("x-prometheus-scrape-timeout-seconds");
   if (header == request.headers.end()) return std::nullopt;
-  try {
-    const double seconds = std::stod(header->second) - 0.5;
-    if (seconds > 0) return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-  } catch (const std::exception&) {
+  const std::string& text = header->second;
+  double seconds = 0;
+  const auto [end, error] =
+      std::from_chars(text.data(), text.data() + text.size(), seconds, std::chars_format::fixed);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (!std::isfinite(seconds) || seconds <= 0.5 || seconds > kMaxScrapeTimeoutSeconds) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  const std::chrono::milliseconds budget(static_cast<long long>((seconds - 0.5) * 1000));
+  const std::chrono::milliseconds longest =
+      module.timeout +
+      (module.relay_test.enabled ? module.relay_test.timeout : std::chrono::milliseconds(0));
+  return std::max(std::chrono::milliseconds(1), std::min(budget, longest));
 }
 
 }  // namespace
@@ -101,7 +118,7 @@ std::variant<Routes::ProbeRequest, HttpResponse> Routes::ParseProbeRequest(
     return TextResponse(
         403, "target \"" + host + "\" is neither configured nor allowed by probe_allowlist\n");
   }
-  probe.budget = ScrapeBudget(request);
+  probe.budget = ScrapeBudget(request, probe.module);
   probe.debug = Param(request, "debug") == "true";
   return probe;
 }

@@ -12,8 +12,10 @@
 // set per MX host (and address), labelled target="<mx host>:<port>", domain="<domain>" (and ip) as
 // on /metrics. The probe (expansion included) must finish before Prometheus gives up: the
 // X-Prometheus-Scrape-Timeout-Seconds header minus 0.5 s caps the module's timeout and the relay
-// test. Only configured hosts (of any shard) and hosts the probe_allowlist allows may be probed:
-// 403 otherwise. 400 for a missing or invalid target or an unknown module.
+// test (a decimal number of seconds; non-finite values, values beyond a day and anything else
+// unparsable are ignored, larger ones are clamped to the module's timeout plus its relay budget).
+// Only configured hosts (of any shard) and hosts the probe_allowlist allows may be probed: 403
+// otherwise. 400 for a missing or invalid target or an unknown module.
 //
 // Routes read the fleet through the probe loop and never modify it; Reload is the exporter's.
 // All on the probe loop's thread.

@@ -157,6 +157,40 @@ TEST_F(RoutesTest, ProbeFitsIntoThePrometheusScrapeTimeout) {
   EXPECT_EQ(network_.probes[1].timeout, Module{}.timeout);
 }
 
+// The header is the client's word: values that are not finite, not decimal, or absurd (beyond a
+// day) are ignored, and a large plausible one is clamped to what the module's probe can take, so
+// no conversion overflows into an already-expired deadline (issue 13, item 5).
+TEST_F(RoutesTest, ProbeIgnoresAbsurdScrapeTimeoutsAndClampsLargeOnes) {
+  const std::vector<std::string> ignored = {
+      "inf",  "-inf", "nan", "1e16", "1e300", "9223372036854775807", "-1", "0.5",
+      "0x10", "3s",   " 3",  "3, 4", "100000"};
+  for (const std::string& value : ignored) {
+    network_.probes.clear();
+    const HttpResponse response =
+        Call(&Routes::Probe,
+             Get({{"target", "127.0.0.1"}}, {{"x-prometheus-scrape-timeout-seconds", value}}));
+    EXPECT_EQ(response.status, 200) << value;
+    ASSERT_EQ(network_.probes.size(), 1u) << value;
+    EXPECT_EQ(network_.probes[0].timeout, Module{}.timeout) << value;
+    EXPECT_EQ(network_.probes[0].max_duration, milliseconds(0)) << value;
+  }
+  // Plausible but longer than the probe can take: clamped to the module's timeout (relay off) or
+  // to the timeout plus the relay test's budget (relay on).
+  network_.probes.clear();
+  Call(&Routes::Probe,
+       Get({{"target", "127.0.0.1"}}, {{"x-prometheus-scrape-timeout-seconds", "3600"}}));
+  Call(&Routes::Probe, Get({{"target", "192.0.2.1"}, {"module", "relay"}},
+                           {{"x-prometheus-scrape-timeout-seconds", "86400"}}));
+  ASSERT_EQ(network_.probes.size(), 2u);
+  EXPECT_EQ(network_.probes[0].timeout, Module{}.timeout);
+  EXPECT_LE(network_.probes[0].max_duration, Module{}.timeout);
+  EXPECT_GT(network_.probes[0].max_duration, Module{}.timeout - milliseconds(500));
+  EXPECT_EQ(network_.probes[1].timeout, Module{}.timeout);
+  EXPECT_LE(network_.probes[1].max_duration, Module{}.timeout + RelayTestConfig{}.timeout);
+  EXPECT_GT(network_.probes[1].max_duration,
+            Module{}.timeout + RelayTestConfig{}.timeout - milliseconds(500));
+}
+
 TEST_F(RoutesTest, ProbeOfAnMxTargetAnswersOneSeriesSetPerMxHost) {
   network_.expand = [](const ExpansionRequest& request) {
     std::vector<ExpandedTarget> hosts;

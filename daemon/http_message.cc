@@ -156,6 +156,22 @@ bool ParseTarget(std::string_view target, std::string* path,
   return ParseQuery(target.substr(question + 1), query);
 }
 
+unsigned TransferCodingRefusal(unsigned version, std::string_view codings) {
+  if (version < 11) return 400;
+  std::vector<std::string> list;
+  while (!codings.empty()) {
+    const std::size_t comma = codings.find(',');
+    std::string_view element = codings.substr(0, comma);
+    codings = comma == std::string_view::npos ? std::string_view() : codings.substr(comma + 1);
+    // A transfer-coding may carry parameters ("gzip;q=1" is not one, but "x;a=b" is): the name
+    // alone decides. Empty list elements are allowed and ignored (RFC 9110 §5.6.1).
+    element = Trim(element.substr(0, element.find(';')));
+    if (!element.empty()) list.push_back(ToLower(element));
+  }
+  if (list.empty() || list.back() != "chunked") return 400;
+  return list.size() == 1 ? 0 : 501;
+}
+
 bool AcceptsGzip(std::string_view field) {
   std::optional<double> gzip_weight, any_weight;
   while (!field.empty()) {

@@ -26,6 +26,18 @@ std::string_view Trim(std::string_view text);
 bool ParseTarget(std::string_view target, std::string* path,
                  std::map<std::string, std::string>* query);
 
+// The framing check of a request that carries Transfer-Encoding (RFC 9112 §6.1, §6.3), given
+// the request's HTTP version (10 or 11) and its Transfer-Encoding field values joined with ", ".
+// Returns 0 when the body can be read (the only coding is "chunked", in HTTP/1.1), else the
+// status to answer before closing the connection, since the body's length is unknown and any
+// bytes after the header could be a smuggled request:
+//  - 400 for HTTP/1.0 with Transfer-Encoding (§6.1: "MUST treat the message as if the framing
+//    is faulty") and when the final coding is not "chunked" ("xchunked", "gzip",
+//    "chunked, identity", an empty list; §6.3 item 4);
+//  - 501 when "chunked" is final but other codings come first ("gzip, chunked"): the server
+//    implements no other transfer coding (§6.1).
+unsigned TransferCodingRefusal(unsigned version, std::string_view codings);
+
 // Whether an Accept-Encoding field value (RFC 9110 §12.5.3) allows gzip: "gzip" (or its alias
 // "x-gzip") with a non-zero weight, or else "*" with a non-zero weight.
 bool AcceptsGzip(std::string_view field);

@@ -133,6 +133,7 @@ asio::awaitable<void> Session<Stream>::Run() {
           {400, "400 bad request\n"},
           {413, "413 request body too large\n"},
           {431, "431 request header fields too large\n"},
+          {501, "501 transfer coding not implemented\n"},
       };
       // The parser's state is unknown now, so the connection cannot be reused.
       if (co_await Write(TextResponse(outcome, kBodies.at(outcome)), 11, false, false, false)) {
@@ -179,10 +180,21 @@ asio::awaitable<int> Session<Stream>::ReadRequest(http::request_parser<http::str
   auto [header_error, header_size] =
       co_await http::async_read_header(stream_, buffer_, parser, kNoThrow);
   if (header_error) co_return StatusForReadError(header_error);
+  const auto& header = parser.get();
+  // Beast takes a Transfer-Encoding whose last coding is not chunked as "no body", which would
+  // read the body as the next request: refuse such framing (and close) before anything else.
+  if (header.count(http::field::transfer_encoding) != 0) {
+    std::string codings;
+    const auto [begin, end] = header.equal_range(http::field::transfer_encoding);
+    for (auto field = begin; field != end; ++field) {
+      if (!codings.empty()) codings += ", ";
+      codings.append(field->value());
+    }
+    if (unsigned refusal = TransferCodingRefusal(header.version(), codings)) co_return refusal;
+  }
   if (parser.is_done()) co_return kGotRequest;
   // RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for this before sending
   // the body.
-  const auto& header = parser.get();
   if (header.version() == 11 && ToLower(header[http::field::expect]) == "100-continue") {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     Lowest().expires_after(options.write_timeout);

@@ -173,6 +173,68 @@ TEST(HttpServer, MalformedRequestsAre400AndClose) {
   }
 }
 
+// RFC 9112 §6.1, §6.3: a Transfer-Encoding whose final coding is not chunked leaves the body's
+// length unknown, and HTTP/1.0 has no Transfer-Encoding at all. Taking such a request as bodiless
+// would run its handler and then parse the body as a second, smuggled request (issue 13, item 4):
+// the answer is 400 (501 for an unimplemented coding before chunked) and a close, and no handler
+// runs, neither for the request nor for what follows it.
+TEST(HttpServer, TransferEncodingThatIsNotFinallyChunkedIs400AndClose) {
+  Harness harness;
+  int reloads = 0, smuggled = 0;
+  harness.server().Handle("/-/reload", {"POST"},
+                          [&](const HttpRequest&) -> awaitable<HttpResponse> {
+                            ++reloads;
+                            co_return HttpResponse{};
+                          });
+  harness.server().Handle("/smuggled", {"GET"}, [&](const HttpRequest&) -> awaitable<HttpResponse> {
+    ++smuggled;
+    co_return HttpResponse{};
+  });
+  harness.Start();
+  const std::string kSmuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::pair<std::string, int> kCases[] = {
+      {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+      {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+      {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400},
+      {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+       "Transfer-Encoding: gzip\r\n\r\n",
+       400},
+      {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n", 400},
+      {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+       "Content-Length: 0\r\n\r\n",
+       400},
+      {"POST /-/reload HTTP/1.0\r\nTransfer-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n", 400},
+      {"POST /-/reload HTTP/1.0\r\nTransfer-Encoding: identity\r\nContent-Length: 0\r\n\r\n", 400},
+      {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+       "0\r\n\r\n",
+       501},
+  };
+  for (const auto& [head, status] : kCases) {
+    TestConnection connection(harness.port());
+    ASSERT_TRUE(connection.Send(head + kSmuggled));
+    auto response = connection.ReadResponse();
+    ASSERT_TRUE(response) << head;
+    EXPECT_EQ(response->status, status) << head;
+    EXPECT_EQ(response->headers["connection"], "close") << head;
+    EXPECT_TRUE(connection.WaitClosed(3s)) << head;
+  }
+  harness.OnLoop([&] {
+    EXPECT_EQ(reloads, 0);
+    EXPECT_EQ(smuggled, 0);
+  });
+  // Chunked alone is framing the server reads: the body is the chunks, then the next request.
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(
+      "POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n" +
+      kSmuggled));
+  EXPECT_EQ(connection.ReadResponse()->status, 200);
+  EXPECT_EQ(connection.ReadResponse()->status, 200);
+  harness.OnLoop([&] {
+    EXPECT_EQ(reloads, 1);
+    EXPECT_EQ(smuggled, 1);
+  });
+}
+
 TEST(HttpServer, OversizedHeaderIs431) {
   Harness harness;
   harness.Start();

@@ -1,17 +1,22 @@
 #include "daemon/exporter.h"
 
+#include <sys/resource.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "daemon/config.h"
 #include "daemon/http_server.h"
+#include "daemon/loop_pool.h"
 #include "daemon/probe_loop.h"
 #include "daemon/routes.h"
 #include "daemon/web_config.h"
@@ -25,18 +30,81 @@ namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(3);  // probes in flight may finish
 
-// Wiring only: the probe loop (fleet + schedule), the routes and the HTTP server, plus reload and
-// signals. Everything runs on `io`'s one thread.
+// Raises the soft limit on open files to the hard one: thousands of HTTP connections and probes
+// need thousands of descriptors, and the default soft limit is often 1024. Returns the limit.
+rlim_t RaiseOpenFilesLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur;
+}
+
+// One probe loop with the thread and io_context that run it.
+class LoopThread {
+ public:
+  LoopThread(const ProbeRunner& runner, std::size_t max_in_flight, Logger& logger)
+      : io_(1),
+        work_(asio::make_work_guard(io_)),
+        loop_(std::make_shared<ProbeLoop>(io_.get_executor(), runner, max_in_flight, logger)) {}
+  ~LoopThread() { Join(); }
+
+  const std::shared_ptr<ProbeLoop>& loop() const { return loop_; }
+  void Run() {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  // Stops the io_context (probes still running after the loop's Stop grace are abandoned, as a
+  // process exit would) and joins the thread.
+  void Join() {
+    work_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::shared_ptr<ProbeLoop> loop_;
+  std::thread thread_;
+};
+
+std::vector<std::unique_ptr<LoopThread>> MakeLoops(const ExporterOptions& options,
+                                                   const ProbeRunner& runner, Logger& logger) {
+  const std::size_t count = std::max<std::size_t>(options.probe_threads, 1);
+  // --probe.max-in-flight is the daemon's total, shared out between the loops.
+  const std::size_t per_loop =
+      std::max<std::size_t>((options.max_in_flight + count - 1) / count, 1);
+  std::vector<std::unique_ptr<LoopThread>> loops;
+  for (std::size_t i = 0; i < count; ++i) {
+    loops.push_back(std::make_unique<LoopThread>(runner, per_loop, logger));
+  }
+  return loops;
+}
+
+std::vector<std::shared_ptr<ProbeLoop>> LoopsOf(
+    const std::vector<std::unique_ptr<LoopThread>>& threads) {
+  std::vector<std::shared_ptr<ProbeLoop>> loops;
+  for (const auto& thread : threads) loops.push_back(thread->loop());
+  return loops;
+}
+
+// Wiring only: the probe loops, the routes and the HTTP server, plus reload and signals. The
+// HTTP server, routes, reload and signals run on `io`'s thread, each loop on its own.
 class Exporter {
  public:
-  Exporter(asio::io_context& io, const ExporterOptions& options, Logger& logger, ProbeRunner runner,
-           WebConfig web_config, HttpServerOptions http_options)
+  Exporter(asio::io_context& io, const ExporterOptions& options, Logger& logger,
+           const ProbeRunner& runner, WebConfig web_config, HttpServerOptions http_options)
       : io_(io),
         options_(options),
         logger_(logger),
-        loop_(std::make_shared<ProbeLoop>(io.get_executor(), std::move(runner),
-                                          options.max_in_flight, logger)),
-        routes_(loop_, status_, [this](std::string* error) { return Reload(error); }),
+        threads_(MakeLoops(options, runner, logger)),
+        loops_(LoopsOf(threads_)),
+        routes_(
+            io.get_executor(), loops_, status_,
+            [this](std::string* error) { return Reload(error); }, options.max_on_demand),
         http_(io, std::move(web_config), std::move(http_options)),
         signals_(io, SIGINT, SIGTERM, SIGHUP) {
     status_.version = options.version;
@@ -57,7 +125,8 @@ class Exporter {
     status_.reload_successful = true;
     status_.last_reload_success_unix = UnixSeconds(SystemClock::now());
     status_.last_reload_attempt_unix = static_cast<std::int64_t>(status_.last_reload_success_unix);
-    loop_->Start();
+    loops_.Start();
+    for (auto& thread : threads_) thread->Run();
     asio::co_spawn(io_, HandleSignals(), [this](std::exception_ptr e) {
       if (e) logger_.Error("signal handling stopped by an internal error");
     });
@@ -69,8 +138,9 @@ class Exporter {
   void Apply(Config config) {
     const std::size_t configured = config.targets.size();
     const std::size_t modules = config.modules.size();
-    loop_->Apply(std::move(config), {options_.shard_index, options_.shard_count});
-    logger_.Info("config applied", {{"targets", std::to_string(loop_->fleet().entry_count())},
+    loops_.Apply(std::make_shared<const Config>(std::move(config)),
+                 {options_.shard_index, options_.shard_count});
+    logger_.Info("config applied", {{"targets", std::to_string(loops_.entry_count())},
                                     {"configured_targets", std::to_string(configured)},
                                     {"modules", std::to_string(modules)}});
   }
@@ -134,12 +204,14 @@ class Exporter {
   // Stops accepting and scheduling, lets probes in flight finish (they end with QUIT) for up to
   // kShutdownGrace, then stops the loop.
   asio::awaitable<void> Shutdown(const char* why) {
-    logger_.Info("shutting down",
-                 {{"signal", why},
-                  {"probes_in_flight", std::to_string(loop_->counters().probes_in_flight)}});
+    const LoopPool::Snapshot now = co_await loops_.Snapshots();
+    logger_.Info(
+        "shutting down",
+        {{"signal", why}, {"probes_in_flight", std::to_string(now.counters.probes_in_flight)}});
     status_.ready = false;
     http_.Stop();
-    co_await loop_->Stop(kShutdownGrace);
+    co_await loops_.Stop(kShutdownGrace);
+    for (auto& thread : threads_) thread->Join();
     signals_.cancel();
     io_.stop();
   }
@@ -148,7 +220,8 @@ class Exporter {
   const ExporterOptions& options_;
   Logger& logger_;
   ExporterStatus status_;
-  std::shared_ptr<ProbeLoop> loop_;
+  std::vector<std::unique_ptr<LoopThread>> threads_;
+  LoopPool loops_;
   Routes routes_;
   HttpServer http_;
   asio::signal_set signals_;
@@ -178,13 +251,23 @@ int RunExporter(const ExporterOptions& options, Logger& logger, const ProbeRunne
     }
     web_config = std::move(*loaded.config);
   }
+  const rlim_t open_files = RaiseOpenFilesLimit();
+  logger.Info("limits", {{"open_files", std::to_string(open_files)},
+                         {"http_max_connections", std::to_string(options.max_connections)},
+                         {"probe_threads", std::to_string(options.probe_threads)}});
+  if (open_files != 0 && open_files < options.max_connections + 2 * options.max_on_demand) {
+    logger.Warn("the open files limit may not fit the connection and probe caps",
+                {{"open_files", std::to_string(open_files)}});
+  }
   asio::io_context io(1);
   HttpServerOptions http_options;
+  http_options.max_connections = options.max_connections;
+  http_options.max_connections_per_peer = options.max_connections_per_peer;
   http_options.log_error = [&logger](const std::string& message) {
     logger.Error("http server error", {{"err", message}});
   };
-  Exporter exporter(io, options, logger, runner ? *runner : ProbeRunner::Network(),
-                    std::move(web_config), std::move(http_options));
+  const ProbeRunner network = runner ? *runner : ProbeRunner::Network();
+  Exporter exporter(io, options, logger, network, std::move(web_config), std::move(http_options));
   std::string error;
   if (!exporter.Start(std::move(config), &error)) {
     logger.Error("cannot start", {{"err", error}});

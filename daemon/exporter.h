@@ -6,8 +6,13 @@
 //                             --> Routes (daemon/routes.h): /metrics, /probe, status page, ...
 //                                   --> HttpServer (daemon/http_server.h)
 //
-// One io_context on one thread runs the schedule, the probes, DNS and the HTTP server, so state
-// is touched from that thread only; bcrypt checks run on the HTTP server's helper thread.
+// Threads: --probe.threads probe loops (daemon/loop_pool.h), each on a thread and io_context of
+// its own with its partition of the targets: schedule, probes, DNS and fleet state. The calling
+// thread runs the HTTP server, the routes (rendering /metrics and the status page from the loops'
+// immutable records), reload and signals; bcrypt checks run on the HTTP server's helper thread.
+//
+// File descriptors: the soft RLIMIT_NOFILE is raised to the hard limit at start (each HTTP
+// connection and each probe holds one), and the start log says what the limit is.
 //
 // Sharding (--shard.index, --shard.count): replicas sharing one config each keep only their share
 // of the targets (daemon/shard.h); /probe is not sharded.
@@ -33,7 +38,11 @@ struct ExporterOptions {
   std::string web_config_file;  // "" = plain HTTP, no authentication
   std::vector<std::string> listen_addresses = {":9025"};
   std::string telemetry_path = "/metrics";
-  std::size_t max_in_flight = 256;  // schedule entries probing at once
+  std::size_t max_in_flight = 256;   // schedule entries probing at once (shared out between loops)
+  std::size_t probe_threads = 1;     // probe loops, one thread each
+  std::size_t max_on_demand = 4096;  // /probe requests probing at once; beyond, they wait
+  std::size_t max_connections = 8192;        // HTTP connections served at once
+  std::size_t max_connections_per_peer = 0;  // per peer address; 0 = max_connections / 2
   // This replica probes only the targets whose ShardOf(address, shard_count) is shard_index.
   std::uint32_t shard_index = 0;
   std::uint32_t shard_count = 1;

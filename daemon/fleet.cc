@@ -43,7 +43,17 @@ std::map<std::string, std::string> SeriesLabels(
   return labels;
 }
 
-std::vector<ScheduleEntry> Fleet::Apply(Config config, ShardSelector shard) {
+std::uint32_t PartitionOf(const std::string& entry_key, std::uint32_t count) {
+  if (count <= 1) return 0;
+  // FNV-1a: stable across runs and platforms, unlike std::hash.
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : entry_key) hash = (hash ^ c) * 1099511628211ull;
+  return static_cast<std::uint32_t>(hash % count);
+}
+
+std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, ShardSelector shard,
+                                        LoopPartition partition) {
+  const Config& config = *shared;
   std::map<std::string, std::shared_ptr<const Module>> modules;
   for (const auto& [name, module] : config.modules) {
     modules.emplace(name, std::make_shared<const Module>(module));
@@ -52,8 +62,10 @@ std::vector<ScheduleEntry> Fleet::Apply(Config config, ShardSelector shard) {
   std::vector<ScheduleEntry> schedule;
   for (const TargetConfig& target : config.targets) {
     if (ShardOf(target.address, shard.count) != shard.index) continue;
+    std::string key = target.address + "|" + target.module;
+    if (PartitionOf(key, partition.count) != partition.index) continue;
     auto entry = std::make_shared<FleetEntry>();
-    entry->key = target.address + "|" + target.module;
+    entry->key = std::move(key);
     entry->target = target;
     entry->module_name = target.module;
     entry->module = modules.at(target.module);
@@ -74,11 +86,13 @@ std::vector<ScheduleEntry> Fleet::Apply(Config config, ShardSelector shard) {
       continue;
     }
     StoredSeries& series = it->second;
-    series.snapshot.labels = SeriesLabels(entry->second->target.labels, series.domain, series.ip);
+    auto relabelled = std::make_shared<TargetSnapshot>(*series.snapshot);
+    relabelled->labels = SeriesLabels(entry->second->target.labels, series.domain, series.ip);
+    series.snapshot = std::move(relabelled);
     ++it;
   }
   entries_ = std::move(entries);
-  config_ = std::move(config);
+  config_ = std::move(shared);
   return schedule;
 }
 
@@ -110,11 +124,15 @@ std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry, const Expa
   stored.entry_key = entry.key;
   stored.domain = series.domain;
   stored.ip = series.address;
-  TargetSnapshot& snapshot = stored.snapshot;
-  snapshot.target = series.label;
-  snapshot.labels = SeriesLabels(current->second->target.labels, series.domain, series.address);
-  snapshot.mx_records = series.mx_records;
-  return Recorded{&snapshot, smtp::Record(snapshot, std::move(result))};
+  // Copy on write: readers on other threads may hold the previous record.
+  auto snapshot = stored.snapshot ? std::make_shared<TargetSnapshot>(*stored.snapshot)
+                                  : std::make_shared<TargetSnapshot>();
+  snapshot->target = series.label;
+  snapshot->labels = SeriesLabels(current->second->target.labels, series.domain, series.address);
+  snapshot->mx_records = series.mx_records;
+  const StateChange change = smtp::Record(*snapshot, std::move(result));
+  stored.snapshot = snapshot;
+  return Recorded{snapshot.get(), change};
 }
 
 std::vector<SeriesView> Fleet::Series(bool include_pending) const {
@@ -129,25 +147,31 @@ std::vector<SeriesView> Fleet::Series(bool include_pending) const {
   if (!include_pending) return views;
   for (const auto& [key, entry] : entries_) {
     if (probed.contains(key)) continue;
-    TargetSnapshot pending;
-    pending.target = entry->target.address;
-    pending.labels = entry->target.labels;
+    auto pending = std::make_shared<TargetSnapshot>();
+    pending->target = entry->target.address;
+    pending->labels = entry->target.labels;
     views.push_back({std::move(pending), entry->module_name});
   }
   return views;
 }
 
-std::vector<TargetSnapshot> Fleet::Snapshots() const {
-  std::vector<TargetSnapshot> snapshots;
+std::vector<std::shared_ptr<const TargetSnapshot>> Fleet::Shared() const {
+  std::vector<std::shared_ptr<const TargetSnapshot>> snapshots;
   snapshots.reserve(series_.size());
   for (const auto& [key, series] : series_) snapshots.push_back(series.snapshot);
+  return snapshots;
+}
+
+std::vector<TargetSnapshot> Fleet::Snapshots() const {
+  std::vector<TargetSnapshot> snapshots;
+  for (const auto& shared : Shared()) snapshots.push_back(*shared);
   return snapshots;
 }
 
 std::optional<SeriesView> Fleet::FindSeries(const std::string& target,
                                             const std::string& module) const {
   for (const auto& [key, series] : series_) {
-    if (series.snapshot.target != target) continue;
+    if (series.snapshot->target != target) continue;
     auto entry = entries_.find(series.entry_key);
     if (entry->second->module_name == module) return SeriesView{series.snapshot, module};
   }
@@ -156,11 +180,11 @@ std::optional<SeriesView> Fleet::FindSeries(const std::string& target,
 
 bool Fleet::Knows(const std::string& host) const {
   const std::string wanted = ToLowerAscii(host);
-  for (const TargetConfig& target : config_.targets) {  // every shard's, not just ours
+  for (const TargetConfig& target : config_->targets) {  // every shard's, not just ours
     if (ToLowerAscii(target.target.host) == wanted) return true;
   }
   for (const auto& [key, series] : series_) {
-    const ProbeResult* last = series.snapshot.last.get();
+    const ProbeResult* last = series.snapshot->last.get();
     if (last != nullptr && ToLowerAscii(last->host) == wanted) return true;
   }
   return false;

@@ -18,7 +18,8 @@
 //  - Labels of a series: the configured labels, then `domain` (mx: targets) and `ip`
 //    (ip_protocol both); the config decoder refuses configured labels of those names.
 //
-// Synchronous and single-threaded: no I/O, no clock, no locks; the owner serializes calls.
+// Synchronous and single-threaded: no I/O, no clock, no locks; the owner serializes calls. The
+// records it hands out (SeriesView, Shared) are immutable and may be read on any thread.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,15 @@ struct ShardSelector {
   std::uint32_t index = 0;
   std::uint32_t count = 1;
 };
+
+// Which share of this replica's targets one probe loop probes, when the daemon runs one loop per
+// thread (--probe.threads): entry `key` belongs to loop PartitionOf(key, count). Independent of
+// the shard hash, so every loop of every replica gets an even share.
+struct LoopPartition {
+  std::uint32_t index = 0;
+  std::uint32_t count = 1;
+};
+std::uint32_t PartitionOf(const std::string& entry_key, std::uint32_t count);
 
 // What to expand for `target` probed with `module`: the module's default port, IP family, DNS
 // server and timeout (one deadline for the whole expansion); `label` is the address as written.
@@ -69,17 +79,24 @@ std::map<std::string, std::string> SeriesLabels(
     const std::map<std::string, std::string>& configured, const std::string& domain,
     const std::optional<std::string>& ip);
 
-// A series as the renderers see it: its record and the module that probes it.
+// A series as the renderers see it: its record and the module that probes it. The record is
+// immutable (each probe makes a new one), so a view may be read on any thread while the fleet
+// moves on.
 struct SeriesView {
-  TargetSnapshot snapshot;
+  std::shared_ptr<const TargetSnapshot> snapshot;
   std::string module;
 };
 
 class Fleet {
  public:
-  // Replaces the configuration with the targets of `config` that fall into `shard`, and returns
-  // the schedule entries for them (interval, relay interval when the module enables the test).
-  std::vector<ScheduleEntry> Apply(Config config, ShardSelector shard);
+  // Replaces the configuration with the targets of `config` that fall into `shard` and
+  // `partition`, and returns the schedule entries for them (interval, relay interval when the
+  // module enables the test). The config is shared with its other readers, not copied.
+  std::vector<ScheduleEntry> Apply(std::shared_ptr<const Config> config, ShardSelector shard,
+                                   LoopPartition partition = {});
+  std::vector<ScheduleEntry> Apply(Config config, ShardSelector shard) {
+    return Apply(std::make_shared<const Config>(std::move(config)), shard);
+  }
 
   // The entry of `key`, or null when it is not (or no longer) configured.
   std::shared_ptr<const FleetEntry> Find(const std::string& key) const;
@@ -100,7 +117,9 @@ class Fleet {
   // Every series with a record, in key order; with `include_pending`, also one snapshot without
   // a result for each entry that has none yet (the status page shows those as pending).
   std::vector<SeriesView> Series(bool include_pending) const;
-  // Series(false)'s snapshots: the input of /metrics.
+  // Series(false)'s records, shared (pointer copies only): the input of /metrics.
+  std::vector<std::shared_ptr<const TargetSnapshot>> Shared() const;
+  // Copies of Shared()'s records, for tests.
   std::vector<TargetSnapshot> Snapshots() const;
   // The series of `target` (its `target` label) probed by `module`, if any.
   std::optional<SeriesView> FindSeries(const std::string& target, const std::string& module) const;
@@ -109,18 +128,18 @@ class Fleet {
   // of a series: such hosts may be probed through /probe without the allowlist.
   bool Knows(const std::string& host) const;
 
-  const Config& config() const { return config_; }
+  const Config& config() const { return *config_; }
   std::size_t entry_count() const { return entries_.size(); }
   std::size_t series_count() const { return series_.size(); }
 
  private:
   struct StoredSeries {
     std::string entry_key;
-    std::string domain;             // the `domain` label, "" for none
-    std::optional<std::string> ip;  // the `ip` label
-    TargetSnapshot snapshot;
+    std::string domain;                              // the `domain` label, "" for none
+    std::optional<std::string> ip;                   // the `ip` label
+    std::shared_ptr<const TargetSnapshot> snapshot;  // replaced, never modified
   };
-  Config config_;
+  std::shared_ptr<const Config> config_ = std::make_shared<const Config>();
   std::map<std::string, std::shared_ptr<const FleetEntry>> entries_;
   std::map<std::string, StoredSeries> series_;
 };

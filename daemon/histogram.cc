@@ -33,4 +33,14 @@ void Histogram::Observe(double seconds) {
   }
 }
 
+bool Histogram::Add(const Histogram& other) {
+  if (bounds_ != other.bounds_ && *bounds_ != *other.bounds_) return false;
+  for (std::size_t i = 0; i < cumulative_counts_.size(); ++i) {
+    cumulative_counts_[i] += other.cumulative_counts_[i];
+  }
+  sum_ += other.sum_;
+  count_ += other.count_;
+  return true;
+}
+
 }  // namespace smtp

@@ -28,6 +28,10 @@ class Histogram {
   // Negative values count as 0; NaN is ignored.
   void Observe(double seconds);
 
+  // Adds the observations of `other`, which must have the same bounds (the same Bounds object or
+  // equal values); a histogram with other bounds is ignored and false returned.
+  bool Add(const Histogram& other);
+
   const std::vector<double>& bounds() const { return *bounds_; }
   // cumulative_counts()[i] = observations <= bounds()[i].
   const std::vector<std::uint64_t>& cumulative_counts() const { return cumulative_counts_; }

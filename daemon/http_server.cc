@@ -25,15 +25,18 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr char kRealmChallenge[] = "Basic realm=\"smtp_exporter\"";
 
-std::string FormatEndpoint(const tcp::endpoint& endpoint) {
+// A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; they are IPv4 peers.
+asio::ip::address PeerAddress(const tcp::endpoint& endpoint) {
   asio::ip::address address = endpoint.address();
-  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as IPv4.
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
   }
-  std::string port = std::to_string(endpoint.port());
-  return address.is_v6() ? "[" + address.to_string() + "]:" + port
-                         : address.to_string() + ":" + port;
+  return address;
+}
+
+std::string FormatEndpoint(const asio::ip::address& address, std::uint16_t port) {
+  return address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(port)
+                         : address.to_string() + ":" + std::to_string(port);
 }
 
 void DefaultLogError(const std::string& message) {
@@ -47,7 +50,8 @@ void DefaultLogError(const std::string& message) {
 // ---- Configuration and shutdown ----------------------------------------------------------------
 
 HttpServerImpl::HttpServerImpl(asio::io_context& io_context, HttpServerOptions options)
-    : io_context_(io_context), options_(std::move(options)) {
+    : io_context_(io_context), options_(std::move(options)), slot_freed_(io_context) {
+  options_.max_connections = std::max<std::size_t>(options_.max_connections, 1);
   if (!options_.log_error) options_.log_error = DefaultLogError;
 }
 
@@ -78,6 +82,7 @@ void HttpServerImpl::Stop() {
     acceptor->close(ignored);
   }
   acceptors_.clear();
+  slot_freed_.cancel();  // accept loops waiting for a slot give up
   // Closing may destroy sessions, which unregister themselves: iterate over a copy.
   std::vector<std::weak_ptr<http_detail::SessionBase>> sessions;
   for (auto& [id, session] : sessions_) sessions.push_back(session);
@@ -175,28 +180,77 @@ asio::awaitable<void> HttpServerImpl::AcceptLoop(std::shared_ptr<tcp::acceptor> 
       co_await backoff.async_wait(kNoThrow);
       continue;
     }
-    Admit(std::move(socket));
+    // While Admit waits for a slot, this loop accepts nothing: later clients wait in the
+    // kernel's listen queue, in order.
+    co_await Admit(std::move(socket));
   }
 }
 
-void HttpServerImpl::Admit(tcp::socket socket) {
-  boost::system::error_code ec;
-  if (sessions_.size() >= options_.max_connections) {
-    // Best effort, without blocking: a fresh socket's send buffer is empty.
-    if (!tls_context_) {
-      static constexpr std::string_view kBusy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      socket.non_blocking(true, ec);
-      socket.write_some(asio::buffer(kBusy), ec);
+std::size_t HttpServerImpl::PerPeerLimit() const {
+  const std::size_t limit = options_.max_connections_per_peer;
+  return limit != 0 ? limit : std::max<std::size_t>(options_.max_connections / 2, 1);
+}
+
+bool HttpServerImpl::EvictIdle() {
+  std::shared_ptr<http_detail::SessionBase> oldest;
+  std::chrono::steady_clock::time_point oldest_since{};
+  for (auto& [id, weak] : sessions_) {
+    std::shared_ptr<http_detail::SessionBase> session = weak.lock();
+    if (!session) continue;
+    std::optional<std::chrono::steady_clock::time_point> since = session->IdleSince();
+    if (since && (!oldest || *since < oldest_since)) {
+      oldest = std::move(session);
+      oldest_since = *since;
     }
-    socket.close(ec);
+  }
+  if (!oldest) return false;
+  oldest->CloseIfIdle();
+  return true;
+}
+
+asio::awaitable<void> HttpServerImpl::Admit(tcp::socket socket) {
+  boost::system::error_code ec;
+  const tcp::endpoint endpoint = socket.remote_endpoint(ec);
+  if (ec) co_return;  // already gone
+  const asio::ip::address address = PeerAddress(endpoint);
+  std::string peer = address.to_string();
+  std::string remote = FormatEndpoint(address, endpoint.port());
+  socket.set_option(tcp::no_delay(true), ec);
+
+  auto open = peer_sessions_.find(peer);
+  if (open != peer_sessions_.end() && open->second >= PerPeerLimit()) {
+    if (refusing_ >= kHttpMaxRefusals) {
+      socket.close(ec);  // the peer is flooding: not even a 503 for it
+      co_return;
+    }
+    ++refusing_;
+    http_detail::StartSession(shared_from_this(), std::move(socket), std::move(remote),
+                              std::move(peer), next_session_id_++, http_detail::Admission::kRefuse);
+    co_return;
+  }
+  // A full table: the longest-idle connection makes room; with none idle, wait for a slot.
+  while (sessions_.size() >= options_.max_connections && !EvictIdle()) {
+    slot_freed_.expires_at(std::chrono::steady_clock::time_point::max());
+    admission_waiting_ = true;
+    co_await slot_freed_.async_wait(kNoThrow);
+    admission_waiting_ = false;
+    if (stopping_) co_return;
+  }
+  ++peer_sessions_[peer];
+  http_detail::StartSession(shared_from_this(), std::move(socket), std::move(remote),
+                            std::move(peer), next_session_id_++, http_detail::Admission::kServe);
+}
+
+void HttpServerImpl::SessionEnded(std::uint64_t id, http_detail::Admission admission,
+                                  const std::string& peer) {
+  if (admission == http_detail::Admission::kRefuse) {
+    --refusing_;
     return;
   }
-  socket.set_option(tcp::no_delay(true), ec);
-  tcp::endpoint peer = socket.remote_endpoint(ec);
-  std::string remote = ec ? std::string("unknown") : FormatEndpoint(peer);
-  http_detail::StartSession(shared_from_this(), std::move(socket), std::move(remote),
-                            next_session_id_++);
+  sessions_.erase(id);
+  auto count = peer_sessions_.find(peer);
+  if (count != peer_sessions_.end() && --count->second == 0) peer_sessions_.erase(count);
+  slot_freed_.cancel();
 }
 
 // ---- Dispatch ----------------------------------------------------------------------------------

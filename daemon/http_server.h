@@ -20,8 +20,19 @@
 // within header_timeout; an idle keep-alive connection is closed after idle_timeout; once the
 // first byte of a request has arrived, the rest of its header must arrive within header_timeout
 // (so a client dripping one byte at a time cannot hold a socket), and its body within another
-// header_timeout; writing a response may take up to write_timeout. Beyond max_connections, new
-// connections get a 503 (plain HTTP) or are closed at once.
+// header_timeout; writing a response may take up to write_timeout.
+//
+// Connections (a Prometheus server scraping /probe for thousands of targets holds thousands):
+//  - at most max_connections are served at once. When the table is full, a new connection first
+//    evicts the connection that has been idle longest (a keep-alive connection waiting for its
+//    next request, or one that has not sent a byte yet); when none is idle, it waits, unaccepted,
+//    in the kernel's listen queue until a slot frees. It is never refused for being one too many,
+//    so a burst of scrapes is answered late rather than failed.
+//  - at most max_connections_per_peer come from one peer address. Beyond that a connection is
+//    still read, and its request answered 503 with Retry-After and Connection: close (a response
+//    the client sees, not a reset); at most kHttpMaxRefusals such answers are pending at once, and
+//    beyond those a connection is closed at once. So one client (idle, dripping, or flooding)
+//    cannot take the slots /metrics and /-/healthy need.
 //
 // With WebConfig::tls set the server speaks HTTPS only. Bcrypt verification, which costs tens of
 // milliseconds by design, runs on a helper thread so it never stalls the probe loop; successful
@@ -94,11 +105,17 @@ HttpResponse TextResponse(int status, std::string body);
 //    Connection: close; one whose client went away runs to the end and its answer is dropped.
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
 
+// Over-limit connections (max_connections_per_peer) being read and answered 503 at once.
+inline constexpr std::size_t kHttpMaxRefusals = 64;
+
 struct HttpServerOptions {
   std::size_t max_header_bytes = 8 * 1024;  // request line + fields; beyond: 431
   std::size_t max_body_bytes = 64 * 1024;   // beyond: 413
   std::size_t gzip_min_bytes = 1024;        // smaller bodies are not worth compressing
-  std::size_t max_connections = 256;
+  // Connections served at once (see above); the daemon raises RLIMIT_NOFILE to fit them.
+  std::size_t max_connections = 8192;
+  // Connections from one peer address at once; 0 = max_connections / 2.
+  std::size_t max_connections_per_peer = 0;
   std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   std::chrono::milliseconds write_timeout = std::chrono::seconds(30);

@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -27,13 +29,20 @@ namespace smtp {
 
 namespace http_detail {
 
-// What the server needs of a connection to stop it.
+// What the server needs of a connection to stop or evict it.
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
   // Closes the connection if it is waiting for the first byte of a request.
   virtual void CloseIfIdle() = 0;
+  // Since when it has been waiting for the first byte of a request; nullopt while it is reading,
+  // answering or writing one.
+  virtual std::optional<std::chrono::steady_clock::time_point> IdleSince() const = 0;
 };
+
+// How the server admits a connection: served, or read and answered 503 (its peer is over
+// max_connections_per_peer).
+enum class Admission { kServe, kRefuse };
 
 }  // namespace http_detail
 
@@ -66,29 +75,54 @@ class HttpServerImpl : public std::enable_shared_from_this<HttpServerImpl> {
   std::shared_ptr<const WebConfig> web_config_ = std::make_shared<const WebConfig>();
   // Null for plain HTTP. Each TLS session keeps the context it was made with.
   std::shared_ptr<boost::asio::ssl::context> tls_context_;
-  // Open connections, for Stop(); each session removes itself when it ends.
+  // Open connections being served, for Stop() and eviction; each session removes itself when it
+  // ends (SessionEnded).
   std::unordered_map<std::uint64_t, std::weak_ptr<http_detail::SessionBase>> sessions_;
+
+  // max_connections_per_peer, or its default.
+  std::size_t PerPeerLimit() const;
+
+  // Called by a served session when it starts waiting for a request: a newcomer waiting for a
+  // slot may evict it now.
+  void SessionIdle() {
+    if (admission_waiting_) slot_freed_.cancel();
+  }
+
+  // Called by every session as it ends, with what it was admitted as and its peer address.
+  void SessionEnded(std::uint64_t id, http_detail::Admission admission, const std::string& peer);
   std::uint16_t port_ = 0;
   bool stopping_ = false;
 
  private:
   boost::asio::awaitable<void> AcceptLoop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor);
-  void Admit(boost::asio::ip::tcp::socket socket);
+  // Serves, refuses or closes an accepted connection; waits while the table is full and nothing
+  // can be evicted.
+  boost::asio::awaitable<void> Admit(boost::asio::ip::tcp::socket socket);
+  // Closes the connection idle longest; false when none is idle.
+  bool EvictIdle();
   // The route's handler for `request` (a copy: a reload may replace the route meanwhile), or the
   // 404 or 405 answer.
   std::optional<HttpResponse> FindHandler(const HttpRequest& request, Handler* handler) const;
 
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::uint64_t next_session_id_ = 0;
+  std::unordered_map<std::string, std::size_t> peer_sessions_;  // served sessions per peer address
+  std::size_t refusing_ = 0;                                    // kRefuse sessions open
+  // The accept loops wait here while the table is full; cancelled when a session ends.
+  boost::asio::steady_timer slot_freed_;
+  bool admission_waiting_ = false;
   http_detail::BasicAuthenticator authenticator_;
 };
 
 namespace http_detail {
 
 // Serves one accepted connection, HTTPS when server->tls_context_ is set, in a coroutine of its
-// own that registers itself in server->sessions_ under `id`. Defined in http_session.cc.
+// own that registers itself in server->sessions_ under `id` (when served) and calls
+// server->SessionEnded when it ends. `peer` is the address part of `remote`. Defined in
+// http_session.cc.
 void StartSession(const std::shared_ptr<HttpServerImpl>& server,
-                  boost::asio::ip::tcp::socket socket, std::string remote, std::uint64_t id);
+                  boost::asio::ip::tcp::socket socket, std::string remote, std::string peer,
+                  std::uint64_t id, Admission admission);
 
 }  // namespace http_detail
 }  // namespace smtp

@@ -80,20 +80,27 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
   Session(std::shared_ptr<HttpServerImpl> server, Stream stream, std::string remote,
-          std::shared_ptr<asio::ssl::context> tls_context, std::uint64_t id)
+          std::string peer, std::shared_ptr<asio::ssl::context> tls_context, std::uint64_t id,
+          Admission admission)
       : server_(std::move(server)),
         stream_(std::move(stream)),
         remote_(std::move(remote)),
+        peer_(std::move(peer)),
         tls_context_(std::move(tls_context)),
-        id_(id) {}
+        id_(id),
+        admission_(admission) {}
 
-  ~Session() override { server_->sessions_.erase(id_); }
+  ~Session() override { server_->SessionEnded(id_, admission_, peer_); }
 
   void CloseIfIdle() override {
-    if (idle_) {
+    if (idle_since_) {
       boost::system::error_code ignored;
       Lowest().socket().cancel(ignored);
     }
+  }
+
+  std::optional<std::chrono::steady_clock::time_point> IdleSince() const override {
+    return idle_since_;
   }
 
   asio::awaitable<void> Run();
@@ -111,10 +118,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::shared_ptr<HttpServerImpl> server_;
   Stream stream_;
   std::string remote_;
+  std::string peer_;
   std::shared_ptr<asio::ssl::context> tls_context_;  // outlives the TLS session using it
   std::uint64_t id_;
+  Admission admission_;
   beast::flat_buffer buffer_;
-  bool idle_ = false;
+  // Set while waiting for the first byte of a request: only then may the server close it.
+  std::optional<std::chrono::steady_clock::time_point> idle_since_;
 };
 
 template <class Stream>
@@ -143,6 +153,17 @@ asio::awaitable<void> Session<Stream>::Run() {
     }
 
     const Request& message = parser.get();
+    if (admission_ == Admission::kRefuse) {
+      // Read first, so the client sees the answer instead of a reset of its unread request.
+      HttpResponse busy = TextResponse(
+          503, "503 too many connections from " + peer_ + " (the limit is " +
+                   std::to_string(server_->PerPeerLimit()) + "); retry on an open connection\n");
+      busy.headers.emplace_back("Retry-After", "1");
+      if (co_await Write(busy, message.version() == 10 ? 10 : 11, false, false, false)) {
+        co_await Close(true);
+      }
+      co_return;
+    }
     // Later requests (pipelined bytes stay in buffer_) wait until this one is answered.
     HttpResponse response = co_await Answer(message);
     bool keep_alive = message.keep_alive() && !server_->stopping_ && response.status != 400;
@@ -165,10 +186,11 @@ asio::awaitable<int> Session<Stream>::ReadRequest(http::request_parser<http::str
   // this state may Stop() close the connection: nothing of a request has been received.
   if (buffer_.size() == 0) {
     if (server_->stopping_) co_return kHangUp;
-    idle_ = true;
+    idle_since_ = std::chrono::steady_clock::now();
+    if (admission_ == Admission::kServe) server_->SessionIdle();
     Lowest().expires_after(first ? options.header_timeout : options.idle_timeout);
     auto [error, size] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), kNoThrow);
-    idle_ = false;
+    idle_since_.reset();
     if (error) co_return kHangUp;
     buffer_.commit(size);
   }
@@ -264,27 +286,28 @@ asio::awaitable<void> RunSession(std::shared_ptr<Session<Stream>> session) {
 
 template <class Stream>
 void Spawn(const std::shared_ptr<HttpServerImpl>& server, std::shared_ptr<Session<Stream>> session,
-           std::uint64_t id, const char* what) {
-  server->sessions_.emplace(id, session);
+           std::uint64_t id, Admission admission, const char* what) {
+  if (admission == Admission::kServe) server->sessions_.emplace(id, session);
   asio::co_spawn(server->io_context_, RunSession(std::move(session)), server->LastResort(what));
 }
 
 }  // namespace
 
 void StartSession(const std::shared_ptr<HttpServerImpl>& server, tcp::socket socket,
-                  std::string remote, std::uint64_t id) {
+                  std::string remote, std::string peer, std::uint64_t id, Admission admission) {
   if (server->tls_context_) {
     using Stream = beast::ssl_stream<beast::tcp_stream>;
     Spawn(server,
           std::make_shared<Session<Stream>>(
               server, Stream(beast::tcp_stream(std::move(socket)), *server->tls_context_),
-              std::move(remote), server->tls_context_, id),
-          id, "https session");
+              std::move(remote), std::move(peer), server->tls_context_, id, admission),
+          id, admission, "https session");
   } else {
     Spawn(server,
           std::make_shared<Session<beast::tcp_stream>>(server, beast::tcp_stream(std::move(socket)),
-                                                       std::move(remote), nullptr, id),
-          id, "http session");
+                                                       std::move(remote), std::move(peer), nullptr,
+                                                       id, admission),
+          id, admission, "http session");
   }
 }
 

@@ -1,8 +1,10 @@
 // smtp_exporter: wiring only. Without a subcommand it runs the daemon (scheduled probes served as
 // Prometheus metrics); `smtp_exporter probe ...` runs one probe and prints it.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstring>
 #include <iostream>
+#include <thread>
 
 #include "daemon/config.h"
 #include "daemon/exporter.h"
@@ -53,6 +55,20 @@ void AddFlags(CLI::App& app, Flags& flags) {
   app.add_option("--probe.max-in-flight", options.max_in_flight,
                  "targets probed at once; further due probes wait (and show as scheduler lag)")
       ->capture_default_str();
+  app.add_option("--probe.threads", options.probe_threads,
+                 "probe loops, each on a thread of its own with a share of the targets")
+      ->capture_default_str();
+  app.add_option("--probe.max-on-demand", options.max_on_demand,
+                 "/probe requests probing at once; further ones wait for a slot within their "
+                 "scrape timeout")
+      ->capture_default_str();
+  app.add_option("--web.max-connections", options.max_connections,
+                 "HTTP connections served at once; further ones evict idle ones or wait")
+      ->capture_default_str();
+  app.add_option("--web.max-connections-per-peer", options.max_connections_per_peer,
+                 "HTTP connections from one address; beyond, requests are answered 503 "
+                 "(0 = half of --web.max-connections)")
+      ->capture_default_str();
   app.add_option("--shard.index", options.shard_index,
                  "this replica's shard, 0 .. shard.count-1 (e.g. a StatefulSet pod ordinal)")
       ->capture_default_str();
@@ -76,6 +92,11 @@ std::string CheckFlags(const Flags& flags) {
     return "--web.telemetry-path: must start with /";
   }
   if (options.max_in_flight == 0) return "--probe.max-in-flight: must be at least 1";
+  if (options.probe_threads == 0 || options.probe_threads > 256) {
+    return "--probe.threads: must be between 1 and 256";
+  }
+  if (options.max_on_demand == 0) return "--probe.max-on-demand: must be at least 1";
+  if (options.max_connections == 0) return "--web.max-connections: must be at least 1";
   if (options.shard_count == 0) return "--shard.count: must be at least 1";
   if (options.shard_index >= options.shard_count) {
     return "--shard.index: must be less than --shard.count";
@@ -115,6 +136,8 @@ int main(int argc, char** argv) {
       "metrics.\nOne-shot check: smtp_exporter probe HOST[:PORT] --help",
       "smtp_exporter"};
   Flags flags;
+  // One probe loop per CPU by default: probing is the daemon's work, and the loops share nothing.
+  flags.options.probe_threads = std::max(1u, std::thread::hardware_concurrency());
   flags.options.version = SMTP_EXPORTER_VERSION;
   flags.options.revision = SMTP_EXPORTER_REVISION;
   AddFlags(app, flags);

@@ -14,11 +14,12 @@ using prometheus::MetricType;
 
 // The targets ordered by their base labels, so that a duplicate label set is detected and dropped
 // as a whole (keeping the first), rather than mixing the series of two targets.
-std::vector<Group> OrderedGroups(const std::vector<TargetSnapshot>& targets,
+std::vector<Group> OrderedGroups(std::span<const TargetSnapshot* const> targets,
                                  bool include_target_label, LabelArena& arena) {
   std::vector<Group> groups;
   groups.reserve(targets.size());
-  for (const TargetSnapshot& snapshot : targets) {
+  for (const TargetSnapshot* target : targets) {
+    const TargetSnapshot& snapshot = *target;
     Group& group = groups.emplace_back();
     group.snapshot = &snapshot;
     group.base.reserve(snapshot.labels.size() + 1);

@@ -74,7 +74,7 @@ struct Group {
 // The targets ordered by their base labels, so that a duplicate label set is detected and dropped
 // as a whole (keeping the first), rather than mixing the series of two targets. The labels point
 // into `targets` and `arena`.
-std::vector<Group> OrderedGroups(const std::vector<TargetSnapshot>& targets,
+std::vector<Group> OrderedGroups(std::span<const TargetSnapshot* const> targets,
                                  bool include_target_label, LabelArena& arena);
 
 // The first 8 bytes of `text`, big-endian, zero-padded: where the keys of two texts differ, they

@@ -377,10 +377,22 @@ void EmitSelfFamilies(Sink& sink, const SelfMetrics& self) {
 
 namespace mi = metrics_internal;
 
+namespace {
+
+std::vector<const TargetSnapshot*> Pointers(const std::vector<TargetSnapshot>& targets) {
+  std::vector<const TargetSnapshot*> pointers;
+  pointers.reserve(targets.size());
+  for (const TargetSnapshot& target : targets) pointers.push_back(&target);
+  return pointers;
+}
+
+}  // namespace
+
 std::vector<prometheus::MetricFamily> BuildProbeFamilies(const std::vector<TargetSnapshot>& targets,
                                                          bool include_target_label) {
   mi::LabelArena arena;
-  const std::vector<mi::Group> groups = mi::OrderedGroups(targets, include_target_label, arena);
+  const std::vector<mi::Group> groups =
+      mi::OrderedGroups(Pointers(targets), include_target_label, arena);
   mi::FamilySink sink(mi::kProbeFamilyDefs);
   mi::EmitProbeFamilies(sink, groups);
   return std::move(sink).Finish();
@@ -393,6 +405,11 @@ std::vector<prometheus::MetricFamily> BuildSelfFamilies(const SelfMetrics& self)
 }
 
 std::string RenderProbeMetrics(const std::vector<TargetSnapshot>& targets,
+                               bool include_target_label, const SelfMetrics* self) {
+  return RenderProbeMetrics(Pointers(targets), include_target_label, self);
+}
+
+std::string RenderProbeMetrics(std::span<const TargetSnapshot* const> targets,
                                bool include_target_label, const SelfMetrics* self) {
   mi::LabelArena arena;
   const std::vector<mi::Group> groups = mi::OrderedGroups(targets, include_target_label, arena);

@@ -42,6 +42,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,6 +90,9 @@ std::vector<prometheus::MetricFamily> BuildSelfFamilies(const SelfMetrics& self)
 // in the text exposition format 0.0.4 (exposition.h): exactly
 // RenderText(BuildProbeFamilies(targets, include_target_label)), followed, when `self` is not
 // null, by RenderText(BuildSelfFamilies(*self)); written directly, without the families.
+std::string RenderProbeMetrics(std::span<const TargetSnapshot* const> targets,
+                               bool include_target_label, const SelfMetrics* self = nullptr);
+// The same for targets held by value.
 std::string RenderProbeMetrics(const std::vector<TargetSnapshot>& targets,
                                bool include_target_label, const SelfMetrics* self = nullptr);
 

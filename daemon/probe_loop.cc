@@ -72,8 +72,17 @@ ProbeLoop::ProbeLoop(asio::any_io_executor executor, ProbeRunner runner, std::si
       wakeup_(executor_),
       drained_(executor_) {}
 
-void ProbeLoop::Apply(Config config, ShardSelector shard) {
-  schedule_.Set(fleet_.Apply(std::move(config), shard), SteadyClock::now());
+void LoopCounters::Add(const LoopCounters& other) {
+  for (const auto& [label, count] : other.probes_total_by_result) {
+    probes_total_by_result[label] += count;
+  }
+  probes_in_flight += other.probes_in_flight;
+  scheduler_lag.Add(other.scheduler_lag);
+}
+
+void ProbeLoop::Apply(std::shared_ptr<const Config> config, ShardSelector shard,
+                      LoopPartition partition) {
+  schedule_.Set(fleet_.Apply(std::move(config), shard, partition), SteadyClock::now());
   wakeup_.cancel();  // the next due time may be earlier now
 }
 

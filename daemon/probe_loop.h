@@ -10,7 +10,8 @@
 // give made-up expansions and results, and run the real loop with millisecond intervals.
 //
 // Threading: every member function, and the runner's coroutines, run on the loop's executor
-// (one thread). The loop is held by shared_ptr: its coroutines keep it alive.
+// (one thread); the daemon runs one loop per thread, each with its partition of the targets
+// (daemon/loop_pool.h). The loop is held by shared_ptr: its coroutines keep it alive.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -52,6 +53,9 @@ struct LoopCounters {
   std::map<std::string, std::uint64_t> probes_total_by_result;
   int probes_in_flight = 0;                       // scheduled and on-demand probes running now
   Histogram scheduler_lag{SchedulerLagBounds()};  // start - due of every scheduled run, seconds
+
+  // Adds the counts of another loop (the daemon's figures are the sum over its loops).
+  void Add(const LoopCounters& other);
 };
 
 class ProbeLoop : public std::enable_shared_from_this<ProbeLoop> {
@@ -61,8 +65,12 @@ class ProbeLoop : public std::enable_shared_from_this<ProbeLoop> {
 
   // Applies a (re)loaded config: the fleet keeps the series of kept targets, the schedule their
   // timing (daemon/fleet.h, daemon/schedule.h). Runs in flight finish under the entry they
-  // started with.
-  void Apply(Config config, ShardSelector shard);
+  // started with. With several loops, this one takes `partition` of the shard's targets.
+  void Apply(std::shared_ptr<const Config> config, ShardSelector shard,
+             LoopPartition partition = {});
+  void Apply(Config config, ShardSelector shard) {
+    Apply(std::make_shared<const Config>(std::move(config)), shard);
+  }
 
   // Starts running the schedule.
   void Start();
@@ -82,6 +90,7 @@ class ProbeLoop : public std::enable_shared_from_this<ProbeLoop> {
       const std::vector<ExpandedTarget>& series,
       const std::function<ProbeSpec(const ExpandedTarget&)>& spec_of);
 
+  const boost::asio::any_io_executor& executor() const { return executor_; }
   const Fleet& fleet() const { return fleet_; }
   const LoopCounters& counters() const { return counters_; }
   // Runs (scheduled entries and on-demand probes) in flight.

@@ -61,9 +61,12 @@ std::optional<std::chrono::milliseconds> ScrapeBudget(const HttpRequest& request
 
 }  // namespace
 
-Routes::Routes(std::shared_ptr<ProbeLoop> loop, const ExporterStatus& status,
-               std::function<bool(std::string*)> reload)
-    : loop_(std::move(loop)), status_(status), reload_(std::move(reload)) {}
+Routes::Routes(asio::any_io_executor executor, LoopPool& loops, const ExporterStatus& status,
+               std::function<bool(std::string*)> reload, std::size_t max_on_demand)
+    : loops_(loops),
+      status_(status),
+      reload_(std::move(reload)),
+      probe_slots_(std::move(executor), max_on_demand) {}
 
 void Routes::Install(HttpServer& server) {
   // The server awaits a handler while the request lives; `this` outlives the server's routes.
@@ -80,7 +83,8 @@ void Routes::Install(HttpServer& server) {
 }
 
 asio::awaitable<HttpResponse> Routes::Metrics(const HttpRequest&) {
-  const LoopCounters& counters = loop_->counters();
+  const LoopPool::Snapshot fleet = co_await loops_.Snapshots();
+  const LoopCounters& counters = fleet.counters;
   SelfMetrics self;
   self.version = status_.version;
   self.revision = status_.revision;
@@ -91,7 +95,10 @@ asio::awaitable<HttpResponse> Routes::Metrics(const HttpRequest&) {
   self.scheduler_lag = counters.scheduler_lag;
   HttpResponse response;
   response.content_type = kMetricsContentType;
-  response.body = RenderProbeMetrics(loop_->fleet().Snapshots(), true, &self);
+  std::vector<const TargetSnapshot*> targets;
+  targets.reserve(fleet.targets.size());
+  for (const auto& target : fleet.targets) targets.push_back(target.get());
+  response.body = RenderProbeMetrics(targets, true, &self);
   co_return response;
 }
 
@@ -102,7 +109,7 @@ std::variant<Routes::ProbeRequest, HttpResponse> Routes::ParseProbeRequest(
   if (probe.text.empty()) return TextResponse(400, "target parameter is missing\n");
   std::string module_name = Param(request, "module");
   if (module_name.empty()) module_name = "default";
-  const Config& config = loop_->fleet().config();
+  const Config& config = loops_.config();
   auto module = config.modules.find(module_name);
   if (module == config.modules.end()) {
     return TextResponse(400, "unknown module \"" + module_name + "\"\n");
@@ -112,12 +119,7 @@ std::variant<Routes::ProbeRequest, HttpResponse> Routes::ParseProbeRequest(
   std::optional<Target> target = ParseTarget(probe.text, &error);
   if (!target) return TextResponse(400, "invalid target: " + error + "\n");
   probe.target = std::move(*target);
-  // The allowlist keeps /probe from being a network scanner for whoever can reach it.
-  const std::string& host = probe.target.host;
-  if (!loop_->fleet().Knows(host) && !ProbeAllowed(config.probe_allowlist, host)) {
-    return TextResponse(
-        403, "target \"" + host + "\" is neither configured nor allowed by probe_allowlist\n");
-  }
+  probe.allowed = ProbeAllowed(config.probe_allowlist, probe.target.host);
   probe.budget = ScrapeBudget(request, probe.module);
   probe.debug = Param(request, "debug") == "true";
   return probe;
@@ -127,18 +129,34 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   std::variant<ProbeRequest, HttpResponse> parsed = ParseProbeRequest(request);
   if (auto* refused = std::get_if<HttpResponse>(&parsed)) co_return std::move(*refused);
   const ProbeRequest& probe = std::get<ProbeRequest>(parsed);
+  // The allowlist keeps /probe from being a network scanner for whoever can reach it.
+  const std::string& host = probe.target.host;
+  if (!probe.allowed && !co_await loops_.Knows(host)) {
+    co_return TextResponse(
+        403, "target \"" + host + "\" is neither configured nor allowed by probe_allowlist\n");
+  }
   const Module& module = probe.module;
   const auto started = SteadyClock::now();
+  // Waiting for a slot spends the probe's own budget: the scrape's deadline does not move.
+  const Slots::Held slot =
+      co_await probe_slots_.Acquire(started + probe.budget.value_or(module.timeout));
+  if (!slot.held()) {
+    HttpResponse busy = TextResponse(
+        503, "all " + std::to_string(probe_slots_.capacity()) +
+                 " probe slots (--probe.max-on-demand) stayed busy for the probe's whole budget\n");
+    busy.headers.emplace_back("Retry-After", "1");
+    co_return busy;
+  }
   ExpansionRequest expansion = ExpansionOf(probe.target, probe.text, module);
   std::vector<ExpandedTarget> series;
   if (probe.target.mx) {
     if (probe.budget) expansion.timeout = std::min(expansion.timeout, *probe.budget);
-    series = co_await loop_->ExpandOnce(std::move(expansion));
+    series = co_await loops_.ExpandOnce(std::move(expansion));
   } else {  // host[:port]: one probe of the target itself; the engine resolves the name
     series.push_back(TargetSeries(expansion));
   }
   std::vector<ProbeResult> results =
-      co_await loop_->ProbeOnce(series, [&](const ExpandedTarget& one) {
+      co_await loops_.ProbeOnce(series, [&](const ExpandedTarget& one) {
         ProbeSpec spec = SeriesSpec(module, one, /*with_relay=*/true);
         // The whole probe, relay test included, must answer before the scrape gives up.
         if (probe.budget) {
@@ -197,8 +215,8 @@ asio::awaitable<HttpResponse> Routes::StatusPage(const HttpRequest&) {
   input.last_reload_attempt_unix = status_.last_reload_attempt_unix;
   input.last_reload_unix = static_cast<std::int64_t>(status_.last_reload_success_unix);
   input.last_reload_error = status_.last_reload_error;
-  for (SeriesView& view : loop_->fleet().Series(true)) {
-    input.targets.push_back({std::move(view.snapshot), std::move(view.module)});
+  for (SeriesView& view : co_await loops_.Series(true)) {
+    input.targets.push_back({*view.snapshot, std::move(view.module)});
   }
   co_return Html(RenderStatusPage(input));
 }
@@ -208,10 +226,10 @@ asio::awaitable<HttpResponse> Routes::Transcript(const HttpRequest& request) {
     co_return TextResponse(400, "target and module parameters are required\n");
   }
   const std::optional<SeriesView> series =
-      loop_->fleet().FindSeries(Param(request, "target"), Param(request, "module"));
+      co_await loops_.FindSeries(Param(request, "target"), Param(request, "module"));
   if (!series) co_return TextResponse(404, "no result for this target (yet)\n");
-  co_return Html(
-      RenderTranscriptPage(series->snapshot, series->module, WholeUnixSeconds(SystemClock::now())));
+  co_return Html(RenderTranscriptPage(*series->snapshot, series->module,
+                                      WholeUnixSeconds(SystemClock::now())));
 }
 
 asio::awaitable<HttpResponse> Routes::Healthy(const HttpRequest&) {

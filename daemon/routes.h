@@ -15,10 +15,12 @@
 // test (a decimal number of seconds; non-finite values, values beyond a day and anything else
 // unparsable are ignored, larger ones are clamped to the module's timeout plus its relay budget).
 // Only configured hosts (of any shard) and hosts the probe_allowlist allows may be probed: 403
-// otherwise. 400 for a missing or invalid target or an unknown module.
+// otherwise. 400 for a missing or invalid target or an unknown module. At most
+// --probe.max-on-demand requests probe at once; one beyond waits for a slot within its budget
+// (without the header: the module's timeout), and gets a 503 only if none frees in time.
 //
-// Routes read the fleet through the probe loop and never modify it; Reload is the exporter's.
-// All on the probe loop's thread.
+// Routes read the fleet through the loop pool (daemon/loop_pool.h) and never modify it; Reload
+// is the exporter's. All on the HTTP server's thread: rendering never runs on a probe loop.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -32,7 +34,8 @@
 #include <vector>
 
 #include "daemon/http_server.h"
-#include "daemon/probe_loop.h"
+#include "daemon/loop_pool.h"
+#include "daemon/slots.h"
 
 namespace smtp {
 
@@ -57,8 +60,10 @@ struct ExporterStatus {
 class Routes {
  public:
   // `reload` re-reads the config files and applies them; returns false with a one-line error.
-  Routes(std::shared_ptr<ProbeLoop> loop, const ExporterStatus& status,
-         std::function<bool(std::string*)> reload);
+  // At most `max_on_demand` /probe requests probe at once (runs on `executor`, the HTTP
+  // server's); the others wait for a slot until their probe budget runs out, then get a 503.
+  Routes(boost::asio::any_io_executor executor, LoopPool& loops, const ExporterStatus& status,
+         std::function<bool(std::string*)> reload, std::size_t max_on_demand);
 
   // Registers every endpoint above on `server`.
   void Install(HttpServer& server);
@@ -79,6 +84,7 @@ class Routes {
     Module module;
     std::optional<std::chrono::milliseconds> budget;  // from the scrape timeout header
     bool debug = false;
+    bool allowed = false;  // by probe_allowlist; else the host must be a configured one
   };
   // The checked request, or the 4xx answer that refuses it.
   std::variant<ProbeRequest, HttpResponse> ParseProbeRequest(const HttpRequest& request) const;
@@ -86,9 +92,10 @@ class Routes {
                                     const std::vector<ExpandedTarget>& series,
                                     std::vector<ProbeResult> results);
 
-  std::shared_ptr<ProbeLoop> loop_;
+  LoopPool& loops_;
   const ExporterStatus& status_;
   std::function<bool(std::string*)> reload_;
+  Slots probe_slots_;
 };
 
 }  // namespace smtp

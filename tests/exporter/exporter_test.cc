@@ -9,9 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <future>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,6 +156,63 @@ TEST_F(ExporterTest, SighupReloadsRemovedTargetsDisappearKeptOnesStay) {
   EXPECT_NE(metrics.find(kReloadOk), std::string::npos);
   EXPECT_TRUE(Logged("msg=\"reload succeeded\""));
   EXPECT_EQ(Fetch(testing::Request("PUT", "/-/reload")).status, 200);
+}
+
+// With --probe.threads 2 each target is probed by one of two loops, on two threads, and
+// /metrics (rendered on the HTTP thread) shows every target once.
+TEST_F(ExporterTest, SeveralProbeThreadsShareTheTargetsAndServeOneView) {
+  std::string config = "modules: {default: {timeout: 100ms}}\ntargets:\n";
+  constexpr int kTargets = 24;
+  for (int i = 1; i <= kTargets; ++i) {
+    config += "  - {address: \"127.0.1." + std::to_string(i) + ":2525\", interval: 100ms}\n";
+  }
+  options_.config_file = dir_.Write("threads.yml", config);
+  options_.probe_threads = 2;
+  // A runner safe for two threads: it records which thread probed which host.
+  std::mutex mutex;
+  std::map<std::string, std::set<std::thread::id>> threads_of;
+  runner_.probe = [&](ProbeSpec spec) -> boost::asio::awaitable<ProbeResult> {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      threads_of[spec.host].insert(std::this_thread::get_id());
+    }
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, milliseconds(2));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    co_return testing::Healthy(spec.host);
+  };
+  runner_.expand =
+      [](ExpansionRequest request) -> boost::asio::awaitable<std::vector<ExpandedTarget>> {
+    ExpandedTarget self;
+    self.host = request.target.host;
+    self.port = request.target.port;
+    self.label = request.label;
+    co_return std::vector<ExpandedTarget>{self};
+  };
+  Start();
+  ASSERT_TRUE(WaitFor([&] {
+    const std::string metrics = Metrics();
+    for (int i = 1; i <= kTargets; ++i) {
+      const std::string up =
+          "smtp_probe_success{target=\"127.0.1." + std::to_string(i) + ":2525\"} 1";
+      if (metrics.find(up) == std::string::npos) return false;
+    }
+    return true;
+  }));
+  std::set<std::thread::id> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    EXPECT_EQ(threads_of.size(), static_cast<std::size_t>(kTargets));
+    for (const auto& [host, ids] : threads_of) {
+      EXPECT_EQ(ids.size(), 1u) << host << " was probed by more than one loop";
+      all.insert(ids.begin(), ids.end());
+    }
+  }
+  EXPECT_EQ(all.size(), 2u) << "both loops should have targets";
+  // One success counter over both loops.
+  EXPECT_NE(Metrics().find("smtp_exporter_probes_total{result=\"success\"}"), std::string::npos);
+  std::raise(SIGTERM);
+  EXPECT_EQ(daemon_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(daemon_.get(), 0);
 }
 
 TEST_F(ExporterTest, SigtermStopsCleanly) {

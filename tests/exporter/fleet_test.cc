@@ -258,9 +258,9 @@ TEST(FleetTest, SeriesShowsTargetsNotProbedYetAsPending) {
   EXPECT_EQ(fleet.Series(false).size(), 1u);
   const std::vector<SeriesView> all = fleet.Series(true);
   ASSERT_EQ(all.size(), 2u);
-  EXPECT_EQ(all[1].snapshot.target, "mx:example.org");
+  EXPECT_EQ(all[1].snapshot->target, "mx:example.org");
   EXPECT_EQ(all[1].module, "relay");
-  EXPECT_EQ(all[1].snapshot.last, nullptr);
+  EXPECT_EQ(all[1].snapshot->last, nullptr);
   EXPECT_EQ(fleet.FindSeries("192.0.2.1:25", "default")->module, "default");
   EXPECT_FALSE(fleet.FindSeries("192.0.2.1:25", "relay").has_value());
 }

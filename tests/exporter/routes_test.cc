@@ -30,17 +30,25 @@ class RoutesTest : public ::testing::Test {
     Config config = ConfigOf({"192.0.2.1:25", "mx:example.org"}, milliseconds(50));
     config.probe_allowlist = {"127.0.0.0/8", "*.allowed.test"};
     config.modules["relay"].relay_test.enabled = true;
-    loop_->Apply(config, {});
+    loops_ = std::make_unique<LoopPool>(std::vector{loop_});
+    loops_->Apply(std::make_shared<const Config>(std::move(config)), {});
+    io_.poll();  // the loop applies it on its executor
+    io_.restart();
     status_.version = "1.2.3";
     status_.revision = "abc123";
     status_.ready = true;
-    routes_ = std::make_unique<Routes>(loop_, status_, [this](std::string* error) {
-      ++reloads_;
-      if (reload_error_.empty()) return true;
-      *error = reload_error_;
-      return false;
-    });
+    routes_ = std::make_unique<Routes>(
+        io_.get_executor(), *loops_, status_,
+        [this](std::string* error) {
+          ++reloads_;
+          if (reload_error_.empty()) return true;
+          *error = reload_error_;
+          return false;
+        },
+        kMaxOnDemand);
   }
+
+  static constexpr std::size_t kMaxOnDemand = 4;
 
   // Runs one route to completion on the test's thread.
   HttpResponse Call(boost::asio::awaitable<HttpResponse> (Routes::*route)(const HttpRequest&),
@@ -54,6 +62,29 @@ class RoutesTest : public ::testing::Test {
     for (int i = 0; i < 2000 && !response; ++i) io_.run_for(milliseconds(5));
     io_.restart();
     return response.value_or(HttpResponse{599, "", "no answer", {}});
+  }
+
+  // Runs `requests` side by side on the test's thread; the answers in the requests' order.
+  std::vector<HttpResponse> CallAll(
+      boost::asio::awaitable<HttpResponse> (Routes::*route)(const HttpRequest&),
+      const std::vector<HttpRequest>& requests) {
+    std::vector<std::optional<HttpResponse>> responses(requests.size());
+    std::size_t answered = 0;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      boost::asio::co_spawn(io_, (routes_.get()->*route)(requests[i]),
+                            [&, i](std::exception_ptr error, HttpResponse r) {
+                              EXPECT_FALSE(error);
+                              responses[i] = std::move(r);
+                              ++answered;
+                            });
+    }
+    for (int i = 0; i < 2000 && answered < requests.size(); ++i) io_.run_for(milliseconds(5));
+    io_.restart();
+    std::vector<HttpResponse> out;
+    for (auto& response : responses) {
+      out.push_back(response.value_or(HttpResponse{599, "", "no answer", {}}));
+    }
+    return out;
   }
 
   static HttpRequest Get(std::map<std::string, std::string> query,
@@ -78,6 +109,7 @@ class RoutesTest : public ::testing::Test {
   FakeNetwork network_;
   Logger logger_{LogLevel::kError, LogFormat::kLogfmt, [](std::string_view) {}};
   std::shared_ptr<ProbeLoop> loop_;
+  std::unique_ptr<LoopPool> loops_;
   ExporterStatus status_;
   std::unique_ptr<Routes> routes_;
   int reloads_ = 0;
@@ -86,6 +118,13 @@ class RoutesTest : public ::testing::Test {
 
 TEST_F(RoutesTest, MetricsShowEveryProbedSeriesAndTheExportersOwnFamilies) {
   ProbeFleetOnce();
+  // Let the runs in flight finish and schedule no more, so the counters hold still.
+  bool stopped = false;
+  boost::asio::co_spawn(io_, loop_->Stop(std::chrono::seconds(5)),
+                        [&](std::exception_ptr) { stopped = true; });
+  for (int i = 0; i < 2000 && !stopped; ++i) io_.run_for(milliseconds(5));
+  io_.restart();
+  ASSERT_TRUE(stopped);
   const HttpResponse response = Call(&Routes::Metrics, Get({}));
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -118,6 +157,40 @@ TEST_F(RoutesTest, ProbeRefusesWhatItCannotOrMayNotProbe) {
             "target \"198.51.100.7\" is neither configured nor allowed by probe_allowlist\n");
   EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mx:elsewhere.test"}})).status, 403);
   EXPECT_TRUE(network_.probes.empty());
+}
+
+// Requests beyond --probe.max-on-demand wait for a slot instead of being refused, and never run
+// more probes at once than the cap.
+TEST_F(RoutesTest, ProbesBeyondTheCapWaitForASlot) {
+  network_.delay = milliseconds(100);
+  const std::vector<HttpRequest> requests(3 * kMaxOnDemand, Get({{"target", "127.0.0.5:2525"}}));
+  for (const HttpResponse& response : CallAll(&Routes::Probe, requests)) {
+    EXPECT_EQ(response.status, 200) << response.body;
+  }
+  EXPECT_EQ(network_.probes.size(), 3 * kMaxOnDemand);
+  EXPECT_EQ(network_.max_running, static_cast<int>(kMaxOnDemand));
+}
+
+// One that cannot get a slot within its scrape budget gets a 503 that says why, and no probe.
+TEST_F(RoutesTest, ProbeThatFindsNoSlotWithinItsBudgetIs503) {
+  network_.delay = milliseconds(1000);
+  // 0.7 s scrape timeout: a 200 ms budget, far less than a running probe takes.
+  const std::vector<HttpRequest> requests(
+      kMaxOnDemand + 2,
+      Get({{"target", "127.0.0.5:2525"}}, {{"x-prometheus-scrape-timeout-seconds", "0.7"}}));
+  int busy = 0;
+  for (const HttpResponse& response : CallAll(&Routes::Probe, requests)) {
+    if (response.status == 503) {
+      ++busy;
+      EXPECT_EQ(response.body,
+                "all 4 probe slots (--probe.max-on-demand) stayed busy for the probe's whole "
+                "budget\n");
+    } else {
+      EXPECT_EQ(response.status, 200);
+    }
+  }
+  EXPECT_EQ(busy, 2);
+  EXPECT_EQ(network_.probes.size(), kMaxOnDemand);
 }
 
 TEST_F(RoutesTest, ProbeOfAHostAnswersOneSeriesSetWithoutATargetLabel) {

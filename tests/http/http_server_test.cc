@@ -20,6 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using boost::asio::awaitable;
 using testing::Clock;
+using testing::Gate;
 using testing::Gunzip;
 using testing::Harness;
 using testing::ParsedResponse;
@@ -432,22 +433,90 @@ TEST(HttpServer, GarbageAndHugeHeadersNeverCrashIt) {
   EXPECT_EQ(harness.Fetch(Request("GET", "/hello"))->status, 200);
 }
 
-TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {
+// A full table makes room by closing the connection idle longest; the newcomer is served.
+TEST(HttpServer, FullTableEvictsTheLongestIdleConnection) {
   HttpServerOptions options;
   options.max_connections = 2;
+  options.max_connections_per_peer = 10;
   Harness harness({}, options);
   harness.Start();
-  TestConnection first(harness.port()), second(harness.port());
-  ASSERT_TRUE(first.Send(Request("GET", "/hello")));
-  ASSERT_TRUE(first.ReadResponse());
-  ASSERT_TRUE(second.Send(Request("GET", "/hello")));
-  ASSERT_TRUE(second.ReadResponse());
+  TestConnection older(harness.port());
+  ASSERT_TRUE(older.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(older.ReadResponse());  // now idle, keep-alive
+  std::this_thread::sleep_for(20ms);
+  TestConnection newer(harness.port());
+  ASSERT_TRUE(newer.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(newer.ReadResponse());  // idle too, since later
   TestConnection third(harness.port());
+  ASSERT_TRUE(third.Send(Request("GET", "/hello")));
   auto response = third.ReadResponse();
   ASSERT_TRUE(response);
-  EXPECT_EQ(response->status, 503);
-  first.Close();
-  // The slot frees once the server notices the close.
+  EXPECT_EQ(response->status, 200);
+  EXPECT_TRUE(older.WaitClosed(2s)) << "the longest-idle connection should have been closed";
+  ASSERT_TRUE(newer.Send(Request("GET", "/hello")));
+  EXPECT_EQ(newer.ReadResponse()->status, 200) << "a younger idle connection stays open";
+}
+
+// With every slot busy, a new connection is neither refused nor reset: it waits and is answered
+// once a slot frees.
+TEST(HttpServer, FullTableOfBusyConnectionsMakesNewcomersWait) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  options.max_connections_per_peer = 10;
+  Harness harness({}, options);
+  Gate& gate = harness.GateAt("/slow");
+  harness.Start();
+  TestConnection first(harness.port()), second(harness.port());
+  ASSERT_TRUE(first.Send(Request("GET", "/slow")));
+  ASSERT_TRUE(gate.Entered());
+  ASSERT_TRUE(second.Send(Request("GET", "/slow")));
+  ASSERT_TRUE(gate.Entered());
+  TestConnection waiting(harness.port());
+  ASSERT_TRUE(waiting.ok());
+  ASSERT_TRUE(waiting.Send(Request("GET", "/hello")));
+  EXPECT_FALSE(waiting.ReadResponse(false, 300ms)) << "answered while every slot was busy";
+  harness.OnLoop([&] {
+    gate.Open({.status = 200, .content_type = "", .body = "done", .headers = {}});
+    gate.Open({.status = 200, .content_type = "", .body = "done", .headers = {}});
+  });
+  EXPECT_EQ(first.ReadResponse()->body, "done");
+  EXPECT_EQ(second.ReadResponse()->body, "done");
+  // The answered connections are idle now, so the waiting one gets a slot by eviction at once.
+  auto response = waiting.ReadResponse(false, 5s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+}
+
+// One peer beyond its share is answered 503 after its request was read (a response, not a reset);
+// another peer is served meanwhile.
+TEST(HttpServer, PeerBeyondItsLimitIsAnswered503) {
+  HttpServerOptions options;
+  options.max_connections = 100;
+  options.max_connections_per_peer = 2;
+  Harness harness({}, options);
+  harness.Start();
+  TestConnection a(harness.port()), b(harness.port());
+  ASSERT_TRUE(a.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(a.ReadResponse());
+  ASSERT_TRUE(b.Send(Request("GET", "/hello")));
+  ASSERT_TRUE(b.ReadResponse());
+  TestConnection over(harness.port());
+  ASSERT_TRUE(over.Send(Request("GET", "/hello")));
+  auto refused = over.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->headers["retry-after"], "1");
+  EXPECT_EQ(refused->headers["connection"], "close");
+  EXPECT_NE(refused->body.find("too many connections from 127.0.0.1"), std::string::npos)
+      << refused->body;
+  EXPECT_TRUE(over.WaitClosed(3s));
+  // Another peer address (all of 127.0.0.0/8 is loopback) is not affected.
+  TestConnection other(harness.port(), std::nullopt, "127.0.0.2");
+  ASSERT_TRUE(other.ok()) << other.error();
+  ASSERT_TRUE(other.Send(Request("GET", "/hello")));
+  EXPECT_EQ(other.ReadResponse()->status, 200);
+  // The peer's slots free as its connections close.
+  a.Close();
   std::optional<ParsedResponse> later;
   for (int attempt = 0; attempt < 50 && !(later && later->status == 200); ++attempt) {
     std::this_thread::sleep_for(20ms);

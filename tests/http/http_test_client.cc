@@ -36,11 +36,21 @@ bool WaitReadable(int fd, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-TestConnection::TestConnection(std::uint16_t port, std::optional<TlsClientOptions> tls) {
+TestConnection::TestConnection(std::uint16_t port, std::optional<TlsClientOptions> tls,
+                               const char* source) {
   fd_ = socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) {
     error_ = "socket failed";
     return;
+  }
+  if (source != nullptr) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source, &local.sin_addr) != 1 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      error_ = "bind failed";
+      return;
+    }
   }
   sockaddr_in address{};
   address.sin_family = AF_INET;

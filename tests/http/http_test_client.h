@@ -29,8 +29,10 @@ struct TlsClientOptions {
 
 class TestConnection {
  public:
-  // Connects to 127.0.0.1:port (and does the TLS handshake when `tls` is set). Check ok().
-  explicit TestConnection(std::uint16_t port, std::optional<TlsClientOptions> tls = std::nullopt);
+  // Connects to 127.0.0.1:port (and does the TLS handshake when `tls` is set), from `source`
+  // (an IPv4 loopback address such as "127.0.0.2"; null: the kernel's choice). Check ok().
+  explicit TestConnection(std::uint16_t port, std::optional<TlsClientOptions> tls = std::nullopt,
+                          const char* source = nullptr);
   ~TestConnection();
   TestConnection(const TestConnection&) = delete;
   TestConnection& operator=(const TestConnection&) = delete;

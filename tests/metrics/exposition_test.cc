@@ -193,7 +193,7 @@ TEST(ExpositionWriterTest, RenderProbeMetricsIsBothFamiliesRendered) {
   std::vector<prometheus::MetricFamily> families = BuildProbeFamilies({a, b}, true);
   for (auto& f : BuildSelfFamilies(self)) families.push_back(std::move(f));
   EXPECT_EQ(RenderProbeMetrics({a, b}, true, &self), RenderText(families));
-  EXPECT_EQ(RenderProbeMetrics({}, true), "");
+  EXPECT_EQ(RenderProbeMetrics(std::vector<TargetSnapshot>{}, true), "");
 }
 
 // Everything a hostile server or a careless config can put into label values comes out of a

@@ -276,7 +276,7 @@ TEST(GoldenTest, SelfMetrics) {
   self.probes_in_flight = 3;
   self.scheduler_lag = Histogram({0.001, 0.01, 0.1});
   for (double lag : {0.0004, 0.0012, 0.004, 0.0125, 0.25}) self.scheduler_lag.Observe(lag);
-  const std::string text = RenderProbeMetrics({}, true, &self);
+  const std::string text = RenderProbeMetrics(std::vector<TargetSnapshot>{}, true, &self);
   EXPECT_EQ(text, RenderText(BuildSelfFamilies(self)));
   ExpectGolden("self", text);
 }

@@ -111,8 +111,9 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
   if (parent.value.IsNull()) return Module{};
   ModuleInput input;
   ModuleSources sources;
-  for (const Field& field : Fields(parent, {"timeout", "ehlo_name", "starttls", "implicit_tls",
-                                            "tls", "ip_protocol", "dns_server", "relay_test"})) {
+  for (const Field& field :
+       Fields(parent, {"timeout", "ehlo_name", "starttls", "implicit_tls", "tls", "ip_protocol",
+                       "dns_server", "relay_test", "series"})) {
     if (field.key == "timeout") {
       ReadText(field, ModuleField::kTimeout, &input.timeout, &sources);
     } else if (field.key == "ehlo_name") {
@@ -129,6 +130,8 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
       ReadText(field, ModuleField::kDnsServer, &input.dns_server, &sources);
     } else if (field.key == "relay_test") {
       ReadRelayTest(field, &input, &sources);
+    } else if (field.key == "series") {
+      ReadText(field, ModuleField::kSeries, &input.series, &sources);
     }
   }
   ModuleResult result = ValidateModule(input, base_dir);

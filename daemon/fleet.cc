@@ -130,6 +130,7 @@ std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry, const Expa
   snapshot->target = series.label;
   snapshot->labels = SeriesLabels(current->second->target.labels, series.domain, series.address);
   snapshot->mx_records = series.mx_records;
+  snapshot->minimal_series = current->second->module->minimal_series;
   const StateChange change = smtp::Record(*snapshot, std::move(result));
   stored.snapshot = snapshot;
   return Recorded{snapshot.get(), change};

@@ -1,5 +1,7 @@
 // smtp_exporter: wiring only. Without a subcommand it runs the daemon (scheduled probes served as
 // Prometheus metrics); `smtp_exporter probe ...` runs one probe and prints it.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstring>
@@ -154,6 +156,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (std::string error = CheckFlags(flags); !error.empty()) return Fail(error);
+  // One malloc arena for all threads: the probe loops' records and the HTTP thread's scrape
+  // buffers then reuse each other's freed memory. With glibc's default (an arena per thread)
+  // each arena keeps its own peak: 111 MB against 78 MB RSS at 10,000 targets, at the same CPU
+  // per probe (bench/README.md). Small allocations stay lock-free in the per-thread tcache.
+  mallopt(M_ARENA_MAX, 1);
   flags.options.listen_addresses = {flags.listen_address};
   if (flags.check_only) return CheckConfig(flags.options);
   smtp::Logger logger(*smtp::ParseLogLevel(flags.log_level),

@@ -123,6 +123,19 @@ class SeriesCollector {
     pending.key = pending.size == 0 ? 0 : Prefix(pending.labels[0].value);
   }
 
+  // Drops the collected series whose label `name` is not `value` (series without that label stay).
+  void KeepOnly(std::string_view name, std::string_view value) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < count_; ++i) {
+      const std::span<const LabelView> labels = pending_[i].Labels();
+      const bool drop = std::any_of(labels.begin(), labels.end(), [&](const LabelView& label) {
+        return label.name == name && label.value != value;
+      });
+      if (!drop) std::swap(pending_[kept++], pending_[i]);
+    }
+    count_ = kept;
+  }
+
   template <SeriesSink Sink>
   void FlushTo(Sink& sink) {
     if (count_ == 1) {

@@ -302,6 +302,27 @@ void PrefetchResultTargets(const TargetSnapshot& s) {
   PrefetchVector(r->relay.attempts);
 }
 
+// The families `series: minimal` keeps: what the shipped alerts and an operator's first questions
+// need (is it up, why not, how slow is the banner, does STARTTLS work, when does the certificate
+// expire and does it verify, is it an open relay), about 10 series per target instead of ~65.
+constexpr bool InMinimalSeries(ProbeFamily family) {
+  switch (family) {
+    case kSuccess:
+    case kStepDuration:  // step="greeting" only
+    case kReplyCode:     // step="greeting" only
+    case kFailureInfo:
+    case kStartTlsOffered:
+    case kStartTlsSuccess:
+    case kCertNotAfter:
+    case kCertVerified:
+    case kRelayOpen:
+    case kRelayVerdict:
+      return true;
+    default:
+      return false;
+  }
+}
+
 template <SeriesSink Sink>
 void EmitProbeFamilies(Sink& sink, const std::vector<Group>& groups) {
   SeriesCollector collector;
@@ -319,6 +340,7 @@ void EmitProbeFamilies(Sink& sink, const std::vector<Group>& groups) {
     for (std::size_t f = 0; f < kProbeFamilyCount; ++f) {
       sink.Select(f);
       const auto family = static_cast<ProbeFamily>(f);
+      if (s.minimal_series && !InMinimalSeries(family)) continue;
       if (family == kGreetingHistogram) {
         // Exported once the target was probed (an empty history then says "no greeting yet").
         if (s.greeting_histogram && (s.last || s.greeting_histogram->count() > 0)) {
@@ -327,6 +349,8 @@ void EmitProbeFamilies(Sink& sink, const std::vector<Group>& groups) {
         continue;
       }
       CollectProbeSeries(family, s, relay, collector, scratch);
+      // The alerts read the greeting's duration and reply code only.
+      if (s.minimal_series) collector.KeepOnly("step", "greeting");
       collector.FlushTo(sink);
     }
   }

@@ -59,7 +59,12 @@ inline constexpr std::size_t kMaxLabelValueBytes = 512;
 // each before and after TLS).
 inline constexpr std::size_t kMaxSeriesPerList = 64;
 
-// The per-target families (smtp_probe_*, smtp_greeting_*, smtp_tls_*, smtp_relay_*, ...).
+// The per-target families (smtp_probe_*, smtp_greeting_*, smtp_tls_*, smtp_relay_*, ...). A
+// snapshot with minimal_series (its module's `series: minimal`) gets only smtp_probe_success,
+// smtp_probe_failure_info, smtp_probe_step_duration_seconds and smtp_reply_code for
+// step="greeting", smtp_starttls_offered, smtp_starttls_success,
+// smtp_tls_cert_not_after_timestamp_seconds, smtp_tls_cert_verified, smtp_relay_open and
+// smtp_relay_verdict.
 // `include_target_label` = false for /probe, which answers for one target only; the caller then
 // passes a single snapshot.
 //

@@ -174,6 +174,15 @@ std::optional<ModuleError> Variants(const std::variant<std::string, std::vector<
   return std::nullopt;
 }
 
+// `series`: which series /metrics exports for the module's targets.
+std::string SeriesRule(std::string_view text, bool* minimal) {
+  if (text != "full" && text != "minimal") {
+    return "expected full or minimal, got " + Quote(text);
+  }
+  *minimal = text == "minimal";
+  return "";
+}
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> ParsePositiveDuration(std::string_view text,
@@ -234,6 +243,7 @@ ModuleResult ValidateModule(const ModuleInput& in, const std::string& base_dir) 
   check(ModuleField::kRelayMailFrom, in.relay_mail_from, Mailbox, &relay.mail_from);
   check(ModuleField::kRelayRcptTo, in.relay_rcpt_to, Mailbox, &relay.rcpt_to);
   if (!error && in.relay_variants) error = Variants(*in.relay_variants, &relay.variants);
+  check(ModuleField::kSeries, in.series, SeriesRule, &module.minimal_series);
   if (error) return ModuleResult{std::nullopt, std::move(error)};
 
   module.implicit_tls = in.implicit_tls.value_or(module.implicit_tls);

@@ -53,6 +53,9 @@ struct Module {
 
   // The port a target without one gets: 465 for implicit TLS (SMTPS), otherwise 25.
   std::uint16_t DefaultPort() const { return implicit_tls ? 465 : 25; }
+  // `series: minimal`: /metrics keeps only the series the alerts use for the module's targets
+  // (daemon/metrics.h, MinimalSeries); for fleets of tens of thousands of targets.
+  bool minimal_series = false;
 };
 
 // A module as the user wrote it. Unset = the default (Module's). Text is checked by
@@ -74,6 +77,7 @@ struct ModuleInput {
   std::optional<std::string> relay_rcpt_to;    // local@domain
   // A word ("basic" or "all") or a list of variant names (known, no duplicates, not empty).
   std::optional<std::variant<std::string, std::vector<std::string>>> relay_variants;
+  std::optional<std::string> series;  // full | minimal
 };
 
 // The ModuleInput member a ModuleError is about (booleans cannot fail).
@@ -90,6 +94,7 @@ enum class ModuleField {
   kRelayMailFrom,
   kRelayRcptTo,
   kRelayVariants,
+  kSeries,
 };
 
 struct ModuleError {

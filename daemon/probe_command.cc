@@ -82,7 +82,8 @@ void AddFlags(CLI::App& app, Options& options) {
                  "SNI and name to verify (default: the host)");
   app.add_flag("--no-verify", options.no_verify, "do not fail required TLS on verification errors");
   app.add_flag("-4", options.ip4, "IPv4 only (default)");
-  app.add_flag("-6", options.ip6, "IPv6 only (-4 -6: every address of both families, one probe each)");
+  app.add_flag("-6", options.ip6,
+               "IPv6 only (-4 -6: every address of both families, one probe each)");
   app.add_option("--dns-server", options.dns_server,
                  "DNS server IP[:PORT] (default: system resolver)");
   app.add_flag("--no-reverse-dns", options.no_reverse_dns,
@@ -119,6 +120,8 @@ const char* FlagOf(ModuleField field) {
       return "--rcpt-to";
     case ModuleField::kRelayVariants:
       return "--relay-variants";
+    case ModuleField::kSeries:
+      return "series";  // no flag: the probe command prints every fact
   }
   return "?";
 }

@@ -41,6 +41,7 @@ struct TargetSnapshot {
   // one probe has no history). Exported once the target was probed at least once.
   std::optional<Histogram> greeting_histogram;
   std::optional<int> mx_records;  // for `mx:` targets: MX records of the domain
+  bool minimal_series = false;    // its module's `series: minimal` (daemon/metrics.h)
 };
 
 // The relay test a target's relay verdict rests on: the latest probe's when it ran one

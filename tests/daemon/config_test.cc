@@ -130,6 +130,8 @@ TEST_F(GoodConfigTest, StrictModuleAsWritten) {
       << "relative ca_file resolves against the config file's folder";
   EXPECT_EQ(m.ip_protocol, IpProtocol::kBoth);
   EXPECT_EQ(m.dns_server, "[2001:db8::53]:5353");
+  EXPECT_TRUE(m.minimal_series);
+  EXPECT_FALSE(config_.modules.at("default").minimal_series) << "full by default";
   EXPECT_FALSE(m.relay_test.enabled);
   EXPECT_EQ(m.relay_test.interval, hours(6));
   EXPECT_EQ(m.relay_test.mail_from, "monitor.team@example.com");

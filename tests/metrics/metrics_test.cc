@@ -58,6 +58,27 @@ TEST(GoldenTest, HealthyWithStartTlsAndRelayRefused) {
   ExpectGolden("healthy_starttls", Render({s}));
 }
 
+// `series: minimal` keeps what the alerts read: up, why not, the greeting's latency and code,
+// STARTTLS, the certificate's expiry and verification, the relay verdict. Nothing else.
+TEST(GoldenTest, MinimalSeriesOfAHealthyTarget) {
+  TargetSnapshot s = Snapshot("mx1.example.org:25", Share(HealthyPostfix()));
+  s.greeting_histogram = HistogramOf({0.042, 0.038});
+  s.minimal_series = true;
+  const std::string text = Render({s});
+  ExpectGolden("minimal_series", text);
+  std::set<std::string> families;
+  for (std::size_t at = 0; (at = text.find("# TYPE ", at)) != std::string::npos; at += 7) {
+    families.insert(text.substr(at + 7, text.find(' ', at + 7) - at - 7));
+  }
+  EXPECT_EQ(families, (std::set<std::string>{
+                          "smtp_probe_success", "smtp_probe_step_duration_seconds",
+                          "smtp_reply_code", "smtp_starttls_offered", "smtp_starttls_success",
+                          "smtp_tls_cert_not_after_timestamp_seconds", "smtp_tls_cert_verified",
+                          "smtp_relay_open", "smtp_relay_verdict"}));
+  EXPECT_EQ(text.find("step=\"ehlo\""), std::string::npos) << "greeting step only";
+  EXPECT_NE(text.find("step=\"greeting\""), std::string::npos);
+}
+
 TEST(GoldenTest, GreetingRejectedWith554) {
   ProbeResult r;
   r.host = "mx.blocked.example";

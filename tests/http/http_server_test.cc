@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/http/http_harness.h"
 #include "tests/http/http_test_client.h"
@@ -524,6 +526,44 @@ TEST(HttpServer, PeerBeyondItsLimitIsAnswered503) {
   }
   ASSERT_TRUE(later);
   EXPECT_EQ(later->status, 200);
+}
+
+// Issue 13's starvation case: one client holding 200 silent connections, 200 idle keep-alive ones
+// and 40 dripping ones (more than the whole table of 256; its share is 128). Every scrape from
+// another address is still answered promptly. (Before, 256 idle connections from one client got
+// every newcomer a 503 or a reset.) Sized to stay under a 1024 descriptor limit: both ends of
+// each connection live in this process.
+TEST(HttpServer, OneClientCannotStarveTheOthers) {
+  HttpServerOptions options;
+  options.max_connections = 256;
+  Harness harness({}, options);
+  harness.Start();
+  std::vector<std::unique_ptr<TestConnection>> hoard;
+  for (int i = 0; i < 200; ++i) {  // connected, silent
+    hoard.push_back(std::make_unique<TestConnection>(harness.port(), std::nullopt, "127.0.0.2"));
+  }
+  for (int i = 0; i < 200; ++i) {  // one request, then idle keep-alive
+    auto connection = std::make_unique<TestConnection>(harness.port(), std::nullopt, "127.0.0.2");
+    if (connection->Send(Request("GET", "/hello"))) connection->ReadResponse(false, 100ms);
+    hoard.push_back(std::move(connection));
+  }
+  for (int i = 0; i < 40; ++i) {  // a request header that never ends
+    auto connection = std::make_unique<TestConnection>(harness.port(), std::nullopt, "127.0.0.2");
+    connection->Send("GET /hello HTTP/1.1\r\nHost: x\r\nX-Drip: ");
+    hoard.push_back(std::move(connection));
+  }
+  int answered = 0;
+  double slowest = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto start = Clock::now();
+    TestConnection scraper(harness.port(), std::nullopt, i % 2 == 0 ? "127.0.0.1" : "127.0.0.3");
+    ASSERT_TRUE(scraper.Send(Request("GET", "/hello")));
+    auto response = scraper.ReadResponse(false, 2s);
+    if (response && response->status == 200) ++answered;
+    slowest = std::max(slowest, SecondsSince(start));
+  }
+  EXPECT_EQ(answered, 20) << "slowest scrape took " << slowest << " s";
+  EXPECT_LT(slowest, 2.0);
 }
 
 TEST(HttpServer, ListenAddresses) {

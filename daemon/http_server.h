@@ -20,7 +20,8 @@
 // within header_timeout; an idle keep-alive connection is closed after idle_timeout; once the
 // first byte of a request has arrived, the rest of its header must arrive within header_timeout
 // (so a client dripping one byte at a time cannot hold a socket), and its body within another
-// header_timeout; writing a response may take up to write_timeout.
+// header_timeout; a response being written must make progress (1 MiB) within every write_timeout,
+// so a client that stops reading is dropped while a big /metrics body may take longer as a whole.
 //
 // Connections (a Prometheus server scraping /probe for thousands of targets holds thousands):
 //  - at most max_connections are served at once. When the table is full, a new connection first

@@ -33,6 +33,7 @@ using tcp = asio::ip::tcp;
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 4096;
+constexpr std::size_t kWriteChunk = 1024 * 1024;  // a response is written in pieces of this
 // After an error response the server reads (and discards) what the client is still sending for
 // a moment before closing, so the close does not turn into a TCP reset that destroys the response
 // in the client's receive buffer (RFC 9112 §9.6, "tear-down").
@@ -249,10 +250,16 @@ asio::awaitable<bool> Session<Stream>::Write(const HttpResponse& response, unsig
   message.body() = std::move(wire.body);
   message.keep_alive(keep_alive);
 
-  Lowest().expires_after(Options().write_timeout);
+  // The timeout is for progress, not for the whole answer: /metrics of a big fleet is hundreds
+  // of megabytes, which a healthy scraper reads for longer than write_timeout.
   http::response_serializer<http::string_body> serializer(message);
-  auto [error, size] = co_await http::async_write(stream_, serializer, kNoThrow);
-  co_return !error;
+  serializer.limit(kWriteChunk);
+  while (!serializer.is_done()) {
+    Lowest().expires_after(Options().write_timeout);
+    auto [error, size] = co_await http::async_write_some(stream_, serializer, kNoThrow);
+    if (error) co_return false;
+  }
+  co_return true;
 }
 
 template <class Stream>

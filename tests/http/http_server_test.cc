@@ -3,9 +3,14 @@
 // thread (tests/http/http_harness.h); the tests are ordinary blocking clients.
 #include "daemon/http_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <cerrno>
 #include <memory>
 #include <optional>
 #include <random>
@@ -564,6 +569,71 @@ TEST(HttpServer, OneClientCannotStarveTheOthers) {
   }
   EXPECT_EQ(answered, 20) << "slowest scrape took " << slowest << " s";
   EXPECT_LT(slowest, 2.0);
+}
+
+// A raw client socket to 127.0.0.1:port that has sent GET /big and reads only when told to.
+int SlowReader(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return -1;
+  }
+  const std::string request = Request("GET", "/big");
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Bytes read from `fd` until EOF or error or `enough` bytes, reading at most `per_step` every
+// `step`, for at most `limit`.
+std::size_t ReadPaced(int fd, std::size_t per_step, std::chrono::milliseconds step,
+                      std::chrono::milliseconds limit, std::size_t enough) {
+  std::vector<char> buffer(per_step);
+  std::size_t total = 0;
+  const auto start = Clock::now();
+  while (Clock::now() - start < limit && total < enough) {
+    std::this_thread::sleep_for(step);
+    const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+    if (n > 0) total += static_cast<std::size_t>(n);
+  }
+  return total;
+}
+
+// write_timeout bounds the lack of progress, not the whole answer: a scraper reading a 64 MB
+// body steadily for longer than write_timeout gets all of it; one that stops reading is dropped
+// after about write_timeout, with what the socket buffers held.
+TEST(HttpServer, WriteTimeoutIsForProgressNotForTheWholeAnswer) {
+  HttpServerOptions options;
+  options.write_timeout = 1500ms;
+  Harness harness({}, options);
+  const std::string body(64 * 1024 * 1024, 'm');
+  harness.server().Handle("/big", {"GET"},
+                          Reply({.status = 200, .content_type = "", .body = body, .headers = {}}));
+  harness.Start();
+
+  const int steady = SlowReader(harness.port());
+  ASSERT_GE(steady, 0);
+  const auto start = Clock::now();
+  // At most ~25 MB/s, until the header and the body are in.
+  const std::size_t read = ReadPaced(steady, 512 * 1024, 20ms, 30s, body.size() + 1);
+  close(steady);
+  EXPECT_GT(read, body.size()) << "the whole body (and the header) arrives";
+  EXPECT_GT(SecondsSince(start), 1.5) << "the read took longer than write_timeout as a whole";
+
+  const int stalled = SlowReader(harness.port());
+  ASSERT_GE(stalled, 0);
+  std::this_thread::sleep_for(3s);  // reads nothing: the server gives up after 1.5 s
+  const std::size_t rest = ReadPaced(stalled, 1024 * 1024, 1ms, 10s, body.size() + 1);
+  close(stalled);
+  EXPECT_LT(rest, body.size()) << "a client that stopped reading was dropped";
 }
 
 TEST(HttpServer, ListenAddresses) {

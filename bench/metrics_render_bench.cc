@@ -5,7 +5,9 @@
 // "before" = BuildProbeFamilies + prometheus::TextSerializer (the daemon's old /metrics path);
 // "after" = RenderProbeMetrics (its path now). Wall and CPU time of the rendering thread.
 //
-//   metrics_render_bench [runs [--no-serializer | --after-only | --all [targets]]]
+//   metrics_render_bench [runs [--no-serializer | --after-only | --all [targets [minimal]]]]
+//
+// "minimal" (with --after-only) renders the targets as a module with `series: minimal` would.
 // (default: 7 runs, 1,000 and 10,000 targets)
 #include <prometheus/text_serializer.h>
 #include <time.h>
@@ -157,11 +159,14 @@ void Print(const char* what, const Timing& t) {
               Median(t.wall_ms), Min(t.wall_ms), Median(t.cpu_ms), Min(t.cpu_ms));
 }
 
-void RunAfterOnly(int targets, int runs) {
+void RunAfterOnly(int targets, int runs, bool minimal) {
   std::mt19937_64 rng(42);
   std::vector<TargetSnapshot> snapshots;
   snapshots.reserve(static_cast<std::size_t>(targets));
-  for (int i = 0; i < targets; ++i) snapshots.push_back(RealisticTarget(i, rng));
+  for (int i = 0; i < targets; ++i) {
+    snapshots.push_back(RealisticTarget(i, rng));
+    snapshots.back().minimal_series = minimal;  // the module's `series: minimal`
+  }
   const SelfMetrics self = RealisticSelf();
   Timing direct;
   std::size_t bytes = 0;
@@ -247,7 +252,7 @@ int main(int argc, char** argv) {
   if (argc > 3) sizes = {std::max(1, std::atoi(argv[3]))};
   for (int targets : sizes) {
     if (mode == "--after-only") {
-      smtp::RunAfterOnly(targets, runs);
+      smtp::RunAfterOnly(targets, runs, argc > 4 && std::string(argv[4]) == "minimal");
     } else {
       smtp::Run(targets, runs, mode != "--no-serializer");
     }

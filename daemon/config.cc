@@ -49,6 +49,7 @@ bool IsIpv6(const std::string& text, unsigned char* bytes = nullptr) {
 struct ModuleSources {
   std::map<ModuleField, Field> fields;
   std::vector<Field> variant_items;  // when relay_test.variants is a list
+  std::vector<Field> dnsbl_items;
 };
 
 void ReadText(const Field& field, ModuleField id, std::optional<std::string>* input,
@@ -107,13 +108,29 @@ void ReadRelayTest(const Field& parent, ModuleInput* input, ModuleSources* sourc
   }
 }
 
+// `dnsbl: [zone, ...]`: the blocklists to ask about each MX address.
+void ReadDnsbl(const Field& field, ModuleInput* input, ModuleSources* sources) {
+  sources->fields.insert_or_assign(ModuleField::kDnsbl, field);
+  if (!field.value.IsSequence()) {
+    Fail(field.path, field.line,
+         "expected a list of DNS zones, got " + strict::KindOf(field.value));
+  }
+  std::vector<std::string> zones;
+  for (const Field& item : Items(field)) {
+    zones.push_back(String(item));
+    sources->dnsbl_items.push_back(item);
+  }
+  input->dnsbl = std::move(zones);
+}
+
 Module DecodeModule(const Field& parent, const std::string& base_dir) {
   if (parent.value.IsNull()) return Module{};
   ModuleInput input;
   ModuleSources sources;
   for (const Field& field :
        Fields(parent, {"timeout", "ehlo_name", "starttls", "implicit_tls", "tls", "ip_protocol",
-                       "dns_server", "relay_test", "series"})) {
+                       "dns_server", "relay_test", "series", "mta_sts", "mta_sts_port", "tls_rpt",
+                       "dnsbl"})) {
     if (field.key == "timeout") {
       ReadText(field, ModuleField::kTimeout, &input.timeout, &sources);
     } else if (field.key == "ehlo_name") {
@@ -132,13 +149,22 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
       ReadRelayTest(field, &input, &sources);
     } else if (field.key == "series") {
       ReadText(field, ModuleField::kSeries, &input.series, &sources);
+    } else if (field.key == "mta_sts") {
+      input.mta_sts = strict::Bool(field);
+    } else if (field.key == "mta_sts_port") {
+      ReadText(field, ModuleField::kMtaStsPort, &input.mta_sts_port, &sources);
+    } else if (field.key == "tls_rpt") {
+      input.tls_rpt = strict::Bool(field);
+    } else if (field.key == "dnsbl") {
+      ReadDnsbl(field, &input, &sources);
     }
   }
   ModuleResult result = ValidateModule(input, base_dir);
   if (const std::optional<ModuleError>& error = result.error) {
     // ValidateModule only checks inputs that were set, so the field was read above.
-    const Field& at =
-        error->item ? sources.variant_items.at(*error->item) : sources.fields.at(error->field);
+    const std::vector<Field>& items =
+        error->field == ModuleField::kDnsbl ? sources.dnsbl_items : sources.variant_items;
+    const Field& at = error->item ? items.at(*error->item) : sources.fields.at(error->field);
     Fail(at.path, at.line, error->message);
   }
   return *std::move(result.module);

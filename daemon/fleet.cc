@@ -27,6 +27,7 @@ ProbeSpec SeriesSpec(const Module& module, const ExpandedTarget& series, bool wi
   ProbeSpec spec = MakeProbeSpec(module, series.host, series.port);
   spec.address = series.address;
   spec.relay.enabled = with_relay && module.relay_test.enabled;
+  spec.checks.domain = series.domain;
   return spec;
 }
 

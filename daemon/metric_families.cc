@@ -12,9 +12,9 @@ using prometheus::MetricType;
 // The label names this layer puts on series itself; a snapshot label of one of these names
 // would make a duplicate label (Prometheus rejects the whole scrape), so it is dropped.
 constexpr std::string_view kSeriesLabelNames[] = {
-    "target",    "step",    "reason",    "hostname", "software", "version",
-    "extension", "tls",     "mechanism", "cipher",   "subject",  "issuer",
-    "serial",    "variant", "result",    "verdict",  "le",       "quantile",
+    "target",    "step",     "reason",  "hostname", "software", "version", "extension", "tls",
+    "mechanism", "cipher",   "subject", "issuer",   "serial",   "variant", "result",    "verdict",
+    "le",        "quantile", "zone",    "address",  "code",     "mode",    "id",
 };
 // The other names the exporter sets or relies on: the labels target expansion adds to a snapshot
 // (domain for mx: targets, ip for ip_protocol both), those Prometheus owns (job, instance), and
@@ -103,6 +103,39 @@ const exposition::FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
     {"smtp_fcrdns_match", MetricType::Gauge,
      "1 when the reverse DNS name of the server address resolves back to it and matches the "
      "banner hostname (when a banner was received), 0 when not."},
+    {"smtp_mta_sts_record_result", MetricType::Gauge,
+     "The domain's MTA-STS record (_mta-sts TXT, RFC 8461 section 3.1) as a state set: 1 for the "
+     "current result (valid, missing, invalid, multiple, dns_error, timeout), 0 for the others."},
+    {"smtp_mta_sts_id_info", MetricType::Gauge,
+     "The policy id of the domain's MTA-STS record; always 1."},
+    {"smtp_mta_sts_policy_fetch_success", MetricType::Gauge,
+     "1 when the MTA-STS policy was fetched over HTTPS (verified certificate, 200, text/plain, "
+     "no redirect) and parsed, 0 when not; absent when the record did not ask for a fetch."},
+    {"smtp_mta_sts_policy_fetch_failure_info", MetricType::Gauge,
+     "Why the MTA-STS policy fetch failed: dns, connect, tls, timeout, redirect, http_status, "
+     "too_large, content_type, protocol or invalid_policy; always 1."},
+    {"smtp_mta_sts_mode", MetricType::Gauge,
+     "Mode of the fetched MTA-STS policy as a state set: enforce, testing or none."},
+    {"smtp_mta_sts_max_age_seconds", MetricType::Gauge,
+     "max_age of the fetched MTA-STS policy: how long senders cache it."},
+    {"smtp_mta_sts_mx_match", MetricType::Gauge,
+     "1 when this MX host matches an mx pattern of the domain's MTA-STS policy, 0 when not."},
+    {"smtp_mta_sts_mx_deliverable", MetricType::Gauge,
+     "1 when a sender applying the domain's MTA-STS policy (enforce or testing) would deliver to "
+     "this MX: it matches a pattern, STARTTLS works and its certificate verifies for its name; "
+     "0 when not."},
+    {"smtp_tls_rpt_result", MetricType::Gauge,
+     "The domain's TLS-RPT record (_smtp._tls TXT, RFC 8460) as a state set: 1 for the current "
+     "result (valid, missing, invalid, multiple, dns_error, timeout), 0 for the others."},
+    {"smtp_dnsbl_listed", MetricType::Gauge,
+     "1 when the MX address is listed in the DNS blocklist zone (an A record in 127.0.0.0/8, "
+     "RFC 5782), 0 when not (NXDOMAIN); absent when the zone gave no answer."},
+    {"smtp_dnsbl_result", MetricType::Gauge,
+     "The last DNS blocklist answer per zone and MX address: listed, not_listed, refused (the "
+     "zone answered 127.255.255.x: it refuses this resolver), error or timeout; always 1."},
+    {"smtp_dnsbl_listing_info", MetricType::Gauge,
+     "A listing of the MX address: the zone, its first return code (127.0.0.x) and its TXT "
+     "reason; always 1."},
 };
 
 const exposition::FamilyDef kSelfFamilyDefs[kSelfFamilyCount] = {

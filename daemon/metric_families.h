@@ -39,6 +39,18 @@ enum ProbeFamily : std::size_t {
   kLastRun,
   kMxRecords,
   kFcrdnsMatch,
+  kMtaStsRecordResult,
+  kMtaStsIdInfo,
+  kMtaStsFetchSuccess,
+  kMtaStsFetchFailureInfo,
+  kMtaStsMode,
+  kMtaStsMaxAge,
+  kMtaStsMxMatch,
+  kMtaStsMxDeliverable,
+  kTlsRptResult,
+  kDnsblListed,
+  kDnsblResult,
+  kDnsblListingInfo,
   kProbeFamilyCount,
 };
 

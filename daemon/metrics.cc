@@ -226,6 +226,92 @@ void CollectSessionSeries(ProbeFamily family, const ProbeResult& r, SeriesCollec
   }
 }
 
+// The MTA-STS families of the latest probe: the record, the fetch, the policy, this MX.
+void CollectMtaStsSeries(ProbeFamily family, const ProbeResult& r, SeriesCollector& c) {
+  const MtaStsResult& sts = *r.mta_sts;
+  switch (family) {
+    case kMtaStsRecordResult:
+      for (PolicyRecordStatus status : kPolicyRecordStatuses) {
+        c.Add(sts.record.status == status ? 1 : 0, {{"result", ToString(status), true}});
+      }
+      break;
+    case kMtaStsIdInfo:
+      if (!sts.record.id.empty()) c.Add(1, {{"id", sts.record.id}});
+      break;
+    case kMtaStsFetchSuccess:
+      if (sts.fetch) c.Add(*sts.fetch == PolicyFetchStatus::kOk ? 1 : 0);
+      break;
+    case kMtaStsFetchFailureInfo:
+      if (sts.fetch && *sts.fetch != PolicyFetchStatus::kOk) {
+        c.Add(1, {{"reason", ToString(*sts.fetch), true}});
+      }
+      break;
+    case kMtaStsMode:
+      if (sts.policy) {
+        for (MtaStsMode mode : kMtaStsModes) {
+          c.Add(sts.policy->mode == mode ? 1 : 0, {{"mode", ToString(mode), true}});
+        }
+      }
+      break;
+    case kMtaStsMaxAge:
+      if (sts.policy) c.Add(sts.policy->max_age);
+      break;
+    case kMtaStsMxMatch:
+      if (sts.mx_matches) c.Add(*sts.mx_matches ? 1 : 0);
+      break;
+    case kMtaStsMxDeliverable:
+      if (const std::optional<MtaStsDelivery> delivery = JudgeMtaStsDelivery(r)) {
+        c.Add(delivery->ok ? 1 : 0);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// The domain-check families of the latest probe (ProbeSpec::checks).
+void CollectDomainCheckSeries(ProbeFamily family, const ProbeResult& r, SeriesCollector& c) {
+  if (family >= kMtaStsRecordResult && family <= kMtaStsMxDeliverable) {
+    if (r.mta_sts) CollectMtaStsSeries(family, r, c);
+    return;
+  }
+  switch (family) {
+    case kTlsRptResult:
+      if (r.tls_rpt) {
+        for (PolicyRecordStatus status : kPolicyRecordStatuses) {
+          c.Add(r.tls_rpt->status == status ? 1 : 0, {{"result", ToString(status), true}});
+        }
+      }
+      break;
+    case kDnsblListed:
+      for (const DnsblResult& entry : r.dnsbl) {
+        if (entry.status == DnsblStatus::kListed || entry.status == DnsblStatus::kNotListed) {
+          c.Add(entry.status == DnsblStatus::kListed ? 1 : 0,
+                {{"zone", entry.zone}, {"address", entry.address}});
+        }
+      }
+      break;
+    case kDnsblResult:
+      for (const DnsblResult& entry : r.dnsbl) {
+        c.Add(1, {{"zone", entry.zone},
+                  {"address", entry.address},
+                  {"result", ToString(entry.status), true}});
+      }
+      break;
+    // One address per series (the connected one), so the listing needs no address label.
+    case kDnsblListingInfo:
+      for (const DnsblResult& entry : r.dnsbl) {
+        if (entry.status != DnsblStatus::kListed) continue;
+        c.Add(1, {{"zone", entry.zone},
+                  {"code", entry.codes.empty() ? std::string_view() : entry.codes.front()},
+                  {"reason", entry.reason}});
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 // The series of `family` (any but kGreetingHistogram) for one target.
 void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const ReportedRelay& relay,
                         SeriesCollector& c, BoundedSortedSet& scratch) {
@@ -238,6 +324,20 @@ void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const Repor
       return CollectRelaySeries(family, relay, c);
     case kMxRecords:
       if (s.mx_records) c.Add(*s.mx_records);
+      return;
+    case kMtaStsRecordResult:
+    case kMtaStsIdInfo:
+    case kMtaStsFetchSuccess:
+    case kMtaStsFetchFailureInfo:
+    case kMtaStsMode:
+    case kMtaStsMaxAge:
+    case kMtaStsMxMatch:
+    case kMtaStsMxDeliverable:
+    case kTlsRptResult:
+    case kDnsblListed:
+    case kDnsblResult:
+    case kDnsblListingInfo:
+      if (s.last) CollectDomainCheckSeries(family, *s.last, c);
       return;
     // Everything else is a fact of the latest probe.
     case kExtensionInfo:

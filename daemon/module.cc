@@ -12,6 +12,7 @@
 
 #include "daemon/duration.h"
 #include "daemon/yaml_decode.h"
+#include "probes/dnsbl.h"
 #include "probes/target.h"
 
 namespace smtp {
@@ -183,6 +184,33 @@ std::string SeriesRule(std::string_view text, bool* minimal) {
   return "";
 }
 
+// A TCP port, 1..65535, written as digits.
+std::string Port(std::string_view text, std::uint16_t* out) {
+  const bool digits =
+      !text.empty() && text.size() <= 5 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const int port = digits ? std::stoi(std::string(text)) : 0;
+  if (port < 1 || port > 65535) return "expected a port from 1 to 65535, got " + Quote(text);
+  *out = static_cast<std::uint16_t>(port);
+  return "";
+}
+
+// RFC 5782 zones, asked in order; an empty list turns the check off.
+std::optional<ModuleError> DnsblZones(const std::vector<std::string>& zones,
+                                      std::vector<std::string>* out) {
+  for (std::size_t i = 0; i < zones.size(); ++i) {
+    if (!IsDnsblZone(zones[i])) {
+      return ModuleError{ModuleField::kDnsbl, i,
+                         "expected a DNS zone like zen.example.org, got " + Quote(zones[i])};
+    }
+    if (std::find(zones.begin(), zones.begin() + i, zones[i]) != zones.begin() + i) {
+      return ModuleError{ModuleField::kDnsbl, i, "duplicate zone " + Quote(zones[i])};
+    }
+  }
+  *out = zones;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> ParsePositiveDuration(std::string_view text,
@@ -244,11 +272,15 @@ ModuleResult ValidateModule(const ModuleInput& in, const std::string& base_dir) 
   check(ModuleField::kRelayRcptTo, in.relay_rcpt_to, Mailbox, &relay.rcpt_to);
   if (!error && in.relay_variants) error = Variants(*in.relay_variants, &relay.variants);
   check(ModuleField::kSeries, in.series, SeriesRule, &module.minimal_series);
+  check(ModuleField::kMtaStsPort, in.mta_sts_port, Port, &module.checks.mta_sts_port);
+  if (!error && in.dnsbl) error = DnsblZones(*in.dnsbl, &module.checks.dnsbl);
   if (error) return ModuleResult{std::nullopt, std::move(error)};
 
   module.implicit_tls = in.implicit_tls.value_or(module.implicit_tls);
   module.tls.verify = in.tls_verify.value_or(module.tls.verify);
   relay.enabled = in.relay_enabled.value_or(relay.enabled);
+  module.checks.mta_sts = in.mta_sts.value_or(module.checks.mta_sts);
+  module.checks.tls_rpt = in.tls_rpt.value_or(module.checks.tls_rpt);
   return ModuleResult{std::move(module), std::nullopt};
 }
 
@@ -268,6 +300,7 @@ ProbeSpec MakeProbeSpec(const Module& module, const std::string& host, std::uint
   spec.relay.rcpt_to = module.relay_test.rcpt_to;
   spec.relay.variants = module.relay_test.variants;
   spec.relay.timeout = module.relay_test.timeout;
+  spec.checks = module.checks;
   return spec;
 }
 

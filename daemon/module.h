@@ -50,6 +50,9 @@ struct Module {
   IpProtocol ip_protocol = IpProtocol::kIp4;
   std::string dns_server;  // "" (system resolver) or an IP literal with optional port
   RelayTestConfig relay_test;
+  // The domain checks (DomainChecks in probes/probe_spec.h; `domain` stays "": each series of an
+  // mx: target sets its own). dnsbl zones are DNS names without duplicates.
+  DomainChecks checks;
 
   // The port a target without one gets: 465 for implicit TLS (SMTPS), otherwise 25.
   std::uint16_t DefaultPort() const { return implicit_tls ? 465 : 25; }
@@ -78,6 +81,10 @@ struct ModuleInput {
   // A word ("basic" or "all") or a list of variant names (known, no duplicates, not empty).
   std::optional<std::variant<std::string, std::vector<std::string>>> relay_variants;
   std::optional<std::string> series;  // full | minimal
+  std::optional<bool> mta_sts;
+  std::optional<std::string> mta_sts_port;  // 1..65535
+  std::optional<bool> tls_rpt;
+  std::optional<std::vector<std::string>> dnsbl;  // zones: DNS names, no duplicates
 };
 
 // The ModuleInput member a ModuleError is about (booleans cannot fail).
@@ -95,12 +102,14 @@ enum class ModuleField {
   kRelayRcptTo,
   kRelayVariants,
   kSeries,
+  kMtaStsPort,
+  kDnsbl,
 };
 
 struct ModuleError {
   ModuleField field;
-  // For a relay_variants list: the 0-based index of the offending name (a YAML key path points
-  // at it); unset when the error is about the value as a whole.
+  // For a relay_variants or dnsbl list: the 0-based index of the offending name (a YAML key path
+  // points at it); unset when the error is about the value as a whole.
   std::optional<std::size_t> item;
   // One line, without the field's name, e.g. `expected an address local@domain, got "x"`; values
   // are quoted with control characters escaped.

@@ -50,6 +50,10 @@ struct Options {
   bool ip6 = false;
   std::string dns_server;
   bool no_reverse_dns = false;
+  bool mta_sts = false;
+  std::string mta_sts_port = "443";
+  bool tls_rpt = false;
+  std::string dnsbl;  // ZONE[,ZONE...]
   std::string output = "text";
 };
 
@@ -88,6 +92,15 @@ void AddFlags(CLI::App& app, Options& options) {
                  "DNS server IP[:PORT] (default: system resolver)");
   app.add_flag("--no-reverse-dns", options.no_reverse_dns,
                "skip the forward-confirmed reverse DNS check");
+  app.add_flag("--mta-sts", options.mta_sts,
+               "mx: targets: check the domain's MTA-STS record and policy, and each MX against "
+               "it (RFC 8461)");
+  app.add_option("--mta-sts-port", options.mta_sts_port, "port of the MTA-STS policy server")
+      ->capture_default_str();
+  app.add_flag("--tls-rpt", options.tls_rpt,
+               "mx: targets: check the domain's TLS-RPT record (_smtp._tls, RFC 8460)");
+  app.add_option("--dnsbl", options.dnsbl,
+                 "ZONE[,ZONE...]: ask these DNS blocklists about each MX address (RFC 5782)");
   app.add_option("--output", options.output, "text | json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -122,8 +135,24 @@ const char* FlagOf(ModuleField field) {
       return "--relay-variants";
     case ModuleField::kSeries:
       return "series";  // no flag: the probe command prints every fact
+    case ModuleField::kMtaStsPort:
+      return "--mta-sts-port";
+    case ModuleField::kDnsbl:
+      return "--dnsbl";
   }
   return "?";
+}
+
+// "a,b,c" as its items ("" items kept: the rules refuse them, naming the flag).
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> items;
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = list.find(',', start);
+    items.push_back(list.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
 }
 
 // The flags as a module, as a config file would spell it, for ValidateModule.
@@ -149,16 +178,12 @@ ModuleInput InputOf(const Options& options) {
       options.relay_variants == "all") {
     input.relay_variants = options.relay_variants;
   } else {
-    std::vector<std::string> names;
-    const std::string& list = options.relay_variants;
-    for (std::size_t start = 0;;) {
-      const std::size_t comma = list.find(',', start);
-      names.push_back(list.substr(start, comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-    input.relay_variants = std::move(names);
+    input.relay_variants = SplitList(options.relay_variants);
   }
+  input.mta_sts = options.mta_sts;
+  input.mta_sts_port = options.mta_sts_port;
+  input.tls_rpt = options.tls_rpt;
+  if (!options.dnsbl.empty()) input.dnsbl = SplitList(options.dnsbl);
   return input;
 }
 
@@ -224,6 +249,7 @@ int ProbeEachSeries(const Options& options, const Target& target, const ProbeSpe
       one.host = series[i].host;
       one.port = series[i].port;
       one.address = series[i].address;
+      one.checks.domain = series[i].domain;
       result = RunProbe(one);
     }
     Verdict verdict = Judge(result, WholeUnixSeconds(std::chrono::system_clock::now()));

@@ -36,6 +36,8 @@ const char* TypeName(int type) {
       return "MX";
     case ns_t_ptr:
       return "PTR";
+    case ns_t_txt:
+      return "TXT";
     default:
       return "?";
   }
@@ -196,6 +198,26 @@ DnsAnswer<std::vector<std::string>> CombineAddresses(
   }
   if (combined.ok() || !worst) return combined;
   return std::move(*worst);
+}
+
+DnsAnswer<std::vector<std::string>> ParseTxt(const RawAnswer& raw, const Query& query,
+                                             const std::string& server) {
+  using Result = std::vector<std::string>;
+  if (raw.status != ARES_SUCCESS) return Failure<Result>(raw.status, query, server);
+  ares_txt_ext* chunks = nullptr;
+  const int status =
+      ares_parse_txt_reply_ext(raw.message.data(), static_cast<int>(raw.message.size()), &chunks);
+  if (status != ARES_SUCCESS) return Failure<Result>(status, query, server);
+  DnsAnswer<Result> answer;
+  answer.status = DnsStatus::kOk;
+  for (ares_txt_ext* chunk = chunks; chunk != nullptr; chunk = chunk->next) {
+    // c-ares lists every character-string; record_start marks the first of each record.
+    if (chunk->record_start || answer.value.empty()) answer.value.emplace_back();
+    answer.value.back().append(reinterpret_cast<const char*>(chunk->txt), chunk->length);
+  }
+  ares_free_data(chunks);
+  if (answer.value.empty()) return Failure<Result>(ARES_ENODATA, query, server);
+  return answer;
 }
 
 DnsAnswer<std::vector<MxRecord>> ParseMx(const RawAnswer& raw, const Query& query,

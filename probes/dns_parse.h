@@ -69,6 +69,11 @@ DnsAnswer<std::vector<std::string>> ParseAddresses(const RawAnswer& raw, const Q
 DnsAnswer<std::vector<std::string>> CombineAddresses(
     std::vector<DnsAnswer<std::vector<std::string>>> parts);
 
+// A TXT answer: one string per record, its character-strings concatenated (RFC 7208 §3.3, RFC
+// 8460 §3 and RFC 8461 §3.1 read multi-string records so), in the server's order.
+DnsAnswer<std::vector<std::string>> ParseTxt(const RawAnswer& raw, const Query& query,
+                                             const std::string& server);
+
 // An MX answer, sorted (SortMailHosts); a null MX (RFC 7505) is kNullMx, no records kNoData.
 DnsAnswer<std::vector<MxRecord>> ParseMx(const RawAnswer& raw, const Query& query,
                                          const std::string& server);

@@ -214,6 +214,24 @@ class AresResolver final : public DnsResolver {
     co_return dns::ParsePtr(raw[0], query, server, *reverse);
   }
 
+  boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupTxt(std::string name) override {
+    if (!dns::UsableName(name))
+      co_return DnsAnswer<std::vector<std::string>>{DnsStatus::kError, dns::BadNameText(name), {}};
+    const Query query{name, ns_t_txt, false};
+    const std::string server = server_label_;  // `this` may be gone after the co_await
+    std::vector<RawAnswer> raw = co_await Run(std::vector<Query>(1, query));
+    co_return dns::ParseTxt(raw[0], query, server);
+  }
+
+  boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupA(std::string name) override {
+    if (!dns::UsableName(name))
+      co_return DnsAnswer<std::vector<std::string>>{DnsStatus::kError, dns::BadNameText(name), {}};
+    const Query query{name, ns_t_a, false};
+    const std::string server = server_label_;  // `this` may be gone after the co_await
+    std::vector<RawAnswer> raw = co_await Run(std::vector<Query>(1, query));
+    co_return dns::ParseAddresses(raw[0], query, server);
+  }
+
   void Cancel() override {
     if (channel_ == nullptr) return;
     ares_cancel(channel_);  // every pending callback runs now with ARES_ECANCELLED

@@ -40,6 +40,14 @@ class DnsResolver {
   virtual boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupPtr(
       std::string address) = 0;
 
+  // TXT records of `name`, one string per record (its character-strings concatenated), and A
+  // records of `name` as text. Both ask for `name` as it is (absolute, no search list): the
+  // policy records (_mta-sts, _smtp._tls) and DNS blocklist names (RFC 5782 §2.1) are built
+  // from a domain, and a search suffix would turn NXDOMAIN ("not listed") into another question.
+  virtual boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupTxt(
+      std::string name) = 0;
+  virtual boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupA(std::string name) = 0;
+
   virtual void Cancel() = 0;
 };
 

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "probes/banner.h"
+#include "probes/dnsbl.h"
 #include "probes/ehlo.h"
+#include "probes/mail_policy.h"
 
 namespace smtp {
 
@@ -189,6 +191,11 @@ struct ProbeResult {
   // "reply code changed between lines"), each once.
   std::vector<std::string> reply_anomalies;
   std::vector<TranscriptLine> transcript;
+
+  // The domain checks that ran (ProbeSpec::checks): nullopt / empty when not asked for.
+  std::optional<MtaStsResult> mta_sts;
+  std::optional<TlsRptResult> tls_rpt;
+  std::vector<DnsblResult> dnsbl;  // one per zone, for the connected address
 
   const StepResult* FindStep(Step step) const;
 };

@@ -344,6 +344,7 @@ asio::awaitable<ProbeResult> ProbeSession::Run() {
   co_await Quit();
   connection_->Close();
   co_await ReverseDns();
+  co_await RunDomainChecks();
 
   deadline_.cancel();
   handshake_timer_.cancel();

@@ -5,6 +5,8 @@
 //   probe_tls.cc      implicit TLS, STARTTLS with its plaintext fallback, EHLO over TLS, and
 //                     Reconnect(), the fresh session both the fallback and the relay test use
 //   probe_relay.cc    the relay test
+//   probe_domain.cc   the domain checks (MTA-STS, TLS-RPT, DNSBL) after the dialogue; the
+//                     policy's HTTPS fetch is policy_fetch.cc's
 // Every method runs on the session's executor; deadline handlers hold a weak_ptr only.
 #pragma once
 
@@ -100,6 +102,14 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
                                                             std::string argument, int* code);
   void StopRelayTest(FailureReason reason, std::string detail);  // sets relay.stop_*
   void FinishRelayTest(bool session_ok);
+  // The domain checks of spec_.checks (probe_domain.cc), within what is left of the deadline;
+  // a check the deadline cuts is reported as timed out, never as a failed probe.
+  asio::awaitable<void> RunDomainChecks();
+  asio::awaitable<void> CheckMtaSts(DnsResolver& resolver);
+  asio::awaitable<void> FetchMtaStsPolicy(DnsResolver& resolver, MtaStsResult& sts);
+  asio::awaitable<void> CheckTlsRpt(DnsResolver& resolver);
+  asio::awaitable<void> CheckDnsbl(DnsResolver& resolver);
+  std::string DnsblAddress() const;
   asio::awaitable<void> Quit();
   asio::awaitable<void> ReverseDns();
 

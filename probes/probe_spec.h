@@ -39,6 +39,22 @@ struct RelayTestOptions {
   std::chrono::milliseconds timeout{60000};
 };
 
+// A mail domain's transport-security checks (issue "MTA-STS, TLS-RPT, DANE, DNSBL"), each opt-in.
+// They run after the SMTP dialogue, within what is left of the health deadline, and never change
+// the probe's success: they end up as findings and their own metrics.
+struct DomainChecks {
+  // The mail domain of an mx: target (ExpandedTarget::domain); "" for other targets, which have
+  // no domain, so MTA-STS and TLS-RPT do not run for them.
+  std::string domain;
+  bool mta_sts = false;  // RFC 8461: _mta-sts TXT, policy over HTTPS, this MX against it
+  std::uint16_t mta_sts_port = 443;  // the policy server's port (tests use another)
+  bool tls_rpt = false;              // RFC 8460: the _smtp._tls TXT record
+  std::vector<std::string> dnsbl;    // RFC 5782 zones asked about the connected address
+  bool any() const { return mta_sts || tls_rpt || !dnsbl.empty(); }
+  // Whether anything is to run for a probe: MTA-STS and TLS-RPT need a domain.
+  bool any_to_run() const { return (!domain.empty() && (mta_sts || tls_rpt)) || !dnsbl.empty(); }
+};
+
 struct ProbeSpec {
   // Host name or IP literal (no brackets). A configured target is expanded first
   // (probes/expansion.h): one ProbeSpec per series, e.g. per MX host of an "mx:domain" target.
@@ -64,6 +80,7 @@ struct ProbeSpec {
   // no dns_server is set (the system resolver knows nothing useful about them).
   bool check_fcrdns = true;
   RelayTestOptions relay;
+  DomainChecks checks;
 };
 
 }  // namespace smtp

@@ -178,6 +178,104 @@ void WriteRelay(JsonWriter& json, const RelayResult& relay, const RelayJudgement
   json.EndObject();
 }
 
+// The domain checks: null when not asked for (JSON keys mta_sts, tls_rpt, dnsbl).
+void WriteMtaSts(JsonWriter& json, const ProbeResult& result) {
+  if (!result.mta_sts) return json.Null();
+  const MtaStsResult& sts = *result.mta_sts;
+  json.BeginObject();
+  json.Key("record").String(ToString(sts.record.status));
+  json.Key("id").String(sts.record.id);
+  json.Key("record_detail").String(sts.record.detail);
+  json.Key("url").String(sts.url);
+  json.Key("fetch");
+  sts.fetch ? json.String(ToString(*sts.fetch)) : json.Null();
+  json.Key("http_status").Integer(sts.http_status);
+  json.Key("fetch_detail").String(sts.fetch_detail);
+  json.Key("policy");
+  if (sts.policy) {
+    json.BeginObject();
+    json.Key("mode").String(ToString(sts.policy->mode));
+    json.Key("max_age").Integer(sts.policy->max_age);
+    json.Key("mx").Strings(sts.policy->mx_patterns);
+    json.EndObject();
+  } else {
+    json.Null();
+  }
+  json.Key("mx_matches").OptionalBool(sts.mx_matches);
+  const std::optional<MtaStsDelivery> delivery = JudgeMtaStsDelivery(result);
+  json.Key("deliverable");
+  delivery ? json.Bool(delivery->ok) : json.Null();
+  json.Key("delivery_detail").String(delivery ? delivery->reason : "");
+  json.EndObject();
+}
+
+void WriteTlsRpt(JsonWriter& json, const std::optional<TlsRptResult>& tls_rpt) {
+  if (!tls_rpt) return json.Null();
+  json.BeginObject();
+  json.Key("status").String(ToString(tls_rpt->status));
+  json.Key("record").String(tls_rpt->record);
+  json.Key("rua").Strings(tls_rpt->rua);
+  json.Key("detail").String(tls_rpt->detail);
+  json.EndObject();
+}
+
+void WriteDnsbl(JsonWriter& json, const std::vector<DnsblResult>& dnsbl) {
+  if (dnsbl.empty()) return json.Null();
+  json.BeginObject();
+  bool listed = false;
+  for (const DnsblResult& entry : dnsbl) listed = listed || entry.status == DnsblStatus::kListed;
+  json.Key("listed").Bool(listed);
+  json.Key("results").BeginArray();
+  for (const DnsblResult& entry : dnsbl) {
+    json.BeginObject();
+    json.Key("zone").String(entry.zone);
+    json.Key("address").String(entry.address);
+    json.Key("status").String(ToString(entry.status));
+    json.Key("codes").Strings(entry.codes);
+    json.Key("reason").String(entry.reason);
+    json.Key("detail").String(entry.detail);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+}
+
+void ReportDomainChecks(const ProbeResult& result, std::ostringstream& out) {
+  if (result.mta_sts) {
+    const MtaStsResult& sts = *result.mta_sts;
+    out << "mta-sts:      record " << ToString(sts.record.status);
+    if (!sts.record.id.empty()) out << " id=" << sts.record.id;
+    if (!sts.record.detail.empty()) out << " (" << sts.record.detail << ")";
+    out << "\n";
+    if (sts.fetch) {
+      out << "  policy      " << sts.url << ": " << ToString(*sts.fetch);
+      if (sts.policy) {
+        out << ", mode " << ToString(sts.policy->mode) << ", max_age " << sts.policy->max_age
+            << ", mx " << Join(sts.policy->mx_patterns, " ");
+      }
+      if (!sts.fetch_detail.empty()) out << " (" << sts.fetch_detail << ")";
+      out << "\n";
+    }
+    if (const std::optional<MtaStsDelivery> delivery = JudgeMtaStsDelivery(result)) {
+      out << "  this MX     " << (delivery->ok ? "meets the policy" : "FAILS the policy: ")
+          << delivery->reason << "\n";
+    }
+  }
+  if (result.tls_rpt) {
+    out << "tls-rpt:      " << ToString(result.tls_rpt->status);
+    if (!result.tls_rpt->rua.empty()) out << " " << Join(result.tls_rpt->rua, ", ");
+    if (!result.tls_rpt->detail.empty()) out << " (" << result.tls_rpt->detail << ")";
+    out << "\n";
+  }
+  for (const DnsblResult& entry : result.dnsbl) {
+    out << "dnsbl:        " << entry.zone << " " << entry.address << " " << ToString(entry.status);
+    if (!entry.codes.empty()) out << " " << Join(entry.codes, ",");
+    if (!entry.reason.empty()) out << " \"" << entry.reason << "\"";
+    if (!entry.detail.empty()) out << " (" << entry.detail << ")";
+    out << "\n";
+  }
+}
+
 // The sections of FormatReport.
 void ReportSteps(const ProbeResult& result, std::ostringstream& out) {
   out << "\nsteps:\n";
@@ -354,6 +452,7 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
       out << (*result.dns.fcrdns_match ? ", forward-confirmed" : ", NOT forward-confirmed");
     out << "\n";
   }
+  ReportDomainChecks(result, out);
   for (const std::string& finding : verdict.findings) out << "finding:      " << finding << "\n";
   out << "\nverdict:      " << verdict.summary << "\n";
   return out.str();
@@ -407,6 +506,12 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
 
   json.Key("dns");
   WriteDns(json, result.dns);
+  json.Key("mta_sts");
+  WriteMtaSts(json, result);
+  json.Key("tls_rpt");
+  WriteTlsRpt(json, result.tls_rpt);
+  json.Key("dnsbl");
+  WriteDnsbl(json, result.dnsbl);
   json.Key("transcript");
   WriteTranscript(json, result.transcript);
   json.EndObject();

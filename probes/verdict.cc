@@ -172,6 +172,77 @@ RelayJudgement JudgeRelay(const RelayResult& relay) {
   return judgement;
 }
 
+std::optional<MtaStsDelivery> JudgeMtaStsDelivery(const ProbeResult& result) {
+  if (!result.mta_sts || !result.mta_sts->policy) return std::nullopt;
+  const MtaStsPolicy& policy = *result.mta_sts->policy;
+  if (policy.mode == MtaStsMode::kNone) return std::nullopt;
+  MtaStsDelivery delivery;
+  delivery.mode = policy.mode;
+  if (!result.mta_sts->mx_matches.value_or(false)) {
+    delivery.reason = result.host + " matches no mx pattern of the policy (" +
+                      Join(policy.mx_patterns, ", ") + ")";
+  } else if (!result.tls || !result.tls->handshake_ok) {
+    delivery.reason = result.starttls_offered.value_or(true) || result.implicit_tls
+                          ? "no TLS session with " + result.host +
+                                (result.starttls_error.empty() ? "" : ": " + result.starttls_error)
+                          : result.host + " does not offer STARTTLS";
+  } else if (!result.tls->verified()) {
+    delivery.reason = "certificate not verified: " + result.tls->verify_error;
+  } else if (!EqualsIgnoreCase(result.tls->verified_name, result.host)) {
+    delivery.reason = "certificate verified for " + result.tls->verified_name +
+                      " (tls.server_name), not for the MX host " + result.host;
+  } else {
+    delivery.ok = true;
+  }
+  return delivery;
+}
+
+namespace {
+
+void AddMtaStsFindings(const ProbeResult& result, std::vector<std::string>& findings) {
+  const MtaStsResult& sts = *result.mta_sts;
+  const PolicyRecordStatus record = sts.record.status;
+  if (record != PolicyRecordStatus::kValid && record != PolicyRecordStatus::kMissing) {
+    findings.push_back(std::string("MTA-STS record ") + ToString(record) +
+                       (sts.record.detail.empty() ? "" : ": " + sts.record.detail));
+  }
+  if (sts.fetch && *sts.fetch != PolicyFetchStatus::kOk) {
+    findings.push_back(std::string("MTA-STS record published but policy unavailable (") +
+                       ToString(*sts.fetch) + "): " + sts.fetch_detail);
+  }
+  if (std::optional<MtaStsDelivery> delivery = JudgeMtaStsDelivery(result);
+      delivery && !delivery->ok) {
+    findings.push_back(
+        delivery->mode == MtaStsMode::kEnforce
+            ? "MTA-STS enforce: senders will not deliver to " + result.host + ": " +
+                  delivery->reason
+            : "MTA-STS testing: " + result.host +
+                  " would fail the policy (senders report it, still deliver): " + delivery->reason);
+  }
+}
+
+// The domain checks (ProbeSpec::checks) as findings: they never change health.
+void AddDomainCheckFindings(const ProbeResult& result, std::vector<std::string>& findings) {
+  if (result.mta_sts) AddMtaStsFindings(result, findings);
+  if (result.tls_rpt && result.tls_rpt->status != PolicyRecordStatus::kValid) {
+    findings.push_back(std::string("TLS-RPT record ") + ToString(result.tls_rpt->status) +
+                       (result.tls_rpt->detail.empty() ? "" : ": " + result.tls_rpt->detail));
+  }
+  for (const DnsblResult& entry : result.dnsbl) {
+    if (entry.status == DnsblStatus::kListed) {
+      findings.push_back(entry.address + " is listed in " + entry.zone + " (" +
+                         Join(entry.codes, ", ") +
+                         (entry.reason.empty() ? "" : ": " + entry.reason) + ")");
+    } else if (entry.status != DnsblStatus::kNotListed) {
+      findings.push_back("DNSBL " + entry.zone + " gave no answer for " + entry.address + " (" +
+                         ToString(entry.status) +
+                         (entry.detail.empty() ? "" : ": " + entry.detail) + ")");
+    }
+  }
+}
+
+}  // namespace
+
 Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const RelayResult* relay) {
   const RelayResult& judged_relay = relay != nullptr ? *relay : result.relay;
   Verdict verdict;
@@ -241,6 +312,7 @@ Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const Re
   if (result.dns.banner_matches_ptr && !*result.dns.banner_matches_ptr) {
     findings.push_back("banner hostname does not match reverse DNS");
   }
+  AddDomainCheckFindings(result, findings);
   return verdict;
 }
 

@@ -50,6 +50,17 @@ struct RelayJudgement {
 };
 RelayJudgement JudgeRelay(const RelayResult& relay);
 
+// Would a sender that applies the domain's MTA-STS policy deliver to the probed MX (RFC 8461
+// §4.1, §4.2)? The MX host must match one of the policy's mx patterns, STARTTLS must work, and
+// the certificate must verify (chain and name) for the MX host itself. nullopt when there is no
+// policy to apply: the check did not run, no policy was fetched, or its mode is none.
+struct MtaStsDelivery {
+  MtaStsMode mode = MtaStsMode::kNone;
+  bool ok = false;
+  std::string reason;  // why not, one line ("" when ok)
+};
+std::optional<MtaStsDelivery> JudgeMtaStsDelivery(const ProbeResult& result);
+
 struct Verdict {
   bool up = false;  // every health step worked: ProbeResult::success (smtp_probe_success)
   RelayJudgement relay;

@@ -147,6 +147,10 @@ TEST_F(GoodConfigTest, SmtpsModuleAsWritten) {
   EXPECT_EQ(m.ip_protocol, IpProtocol::kIp6);
   EXPECT_EQ(m.dns_server, "192.0.2.53");
   EXPECT_EQ(m.relay_test.variants, AllRelayVariants());
+  EXPECT_TRUE(m.checks.mta_sts);
+  EXPECT_EQ(m.checks.mta_sts_port, 8443);
+  EXPECT_TRUE(m.checks.tls_rpt);
+  EXPECT_EQ(m.checks.dnsbl, (std::vector<std::string>{"bl.example.org", "dnsbl.example.net."}));
   EXPECT_EQ(m.DefaultPort(), 465);
   // Unset keys keep their defaults.
   EXPECT_EQ(m.ehlo_name, Module{}.ehlo_name);
@@ -170,6 +174,8 @@ TEST_F(GoodConfigTest, NullModuleHasEveryDefault) {
   EXPECT_EQ(m.relay_test.mail_from, "probe@example.org");
   EXPECT_EQ(m.relay_test.rcpt_to, "relay-test@example.net");
   EXPECT_EQ(m.relay_test.variants, BasicRelayVariants());
+  EXPECT_FALSE(m.checks.any()) << "domain checks are opt-in";
+  EXPECT_EQ(m.checks.mta_sts_port, 443);
 }
 
 TEST_F(GoodConfigTest, TargetsAsWritten) {

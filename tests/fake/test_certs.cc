@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -216,6 +217,25 @@ TestPki::TestPki() {
   self_signed_ = Describe(self_request, self_cert.get(), self_key.get());
 
   ca_file_ = WriteTempPem(ca_.cert_pem);
+}
+
+TestCredential TestPki::IssueLeaf(const std::string& dns_name) const {
+  BioPtr cert_bio(BIO_new_mem_buf(ca_.cert_pem.data(), static_cast<int>(ca_.cert_pem.size())));
+  CertPtr ca_cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  BioPtr key_bio(BIO_new_mem_buf(ca_.key_pem.data(), static_cast<int>(ca_.key_pem.size())));
+  KeyPtr ca_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  Check(ca_cert != nullptr && ca_key != nullptr, "reading the test CA");
+  static std::atomic<std::uint64_t> serial{0x5EED1EAF10};
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  const std::string san = "DNS:" + dns_name;
+  KeyPtr key = NewKey();
+  CertRequest request{.common_name = dns_name,
+                      .serial = serial++,
+                      .not_before = now - kDay,
+                      .not_after = now + 30 * kDay,
+                      .subject_alt_name = san.c_str()};
+  CertPtr cert = MakeCert(request, key.get(), ca_cert.get(), ca_key.get());
+  return Describe(request, cert.get(), key.get());
 }
 
 TestPki::~TestPki() {

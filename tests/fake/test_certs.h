@@ -35,6 +35,9 @@ class TestPki {
   const TestCredential& leaf() const { return leaf_; }
   const TestCredential& expired_leaf() const { return expired_leaf_; }
   const TestCredential& self_signed() const { return self_signed_; }
+  // A leaf for `dns_name` (CN and subjectAltName DNS:dns_name), signed by the CA, valid now:
+  // for servers of other names than mx.test (an MTA-STS policy host). Made on each call.
+  TestCredential IssueLeaf(const std::string& dns_name) const;
   // Path of a PEM file holding the CA certificate only.
   const std::string& ca_file() const { return ca_file_; }
 

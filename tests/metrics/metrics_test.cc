@@ -247,6 +247,53 @@ TEST(GoldenTest, MxTargetExpandedPerHost) {
   ExpectGolden("mx_expanded", Render({b, a}));
 }
 
+TEST(GoldenTest, DomainChecksOfTwoMxHosts) {
+  // mx1 meets an enforced MTA-STS policy and is listed in one of two blocklists; mx2's probe
+  // found the policy server down (a policy cached by senders may still be enforced) and one
+  // blocklist silent.
+  ProbeResult r1 = HealthyPostfix();
+  r1.host = "mx1.example.org";
+  r1.mta_sts = MtaStsResult{};
+  r1.mta_sts->record = {PolicyRecordStatus::kValid, "20261130T1", ""};
+  r1.mta_sts->url = "https://mta-sts.example.org/.well-known/mta-sts.txt";
+  r1.mta_sts->fetch = PolicyFetchStatus::kOk;
+  r1.mta_sts->http_status = 200;
+  r1.mta_sts->policy = MtaStsPolicy{MtaStsMode::kEnforce, 604800, {"*.example.org"}};
+  r1.mta_sts->mx_matches = true;
+  r1.tls_rpt = TlsRptResult{PolicyRecordStatus::kValid,
+                            "v=TLSRPTv1; rua=mailto:r@example.org",
+                            {"mailto:r@example.org"},
+                            ""};
+  r1.dnsbl = {{"bl.example.net",
+               "192.0.2.10",
+               DnsblStatus::kListed,
+               {"127.0.0.2"},
+               "Listed: see https://bl.example.net/192.0.2.10",
+               ""},
+              {"dnsbl.example.com", "192.0.2.10", DnsblStatus::kNotListed, {}, "", ""}};
+  ProbeResult r2 = r1;
+  r2.host = "mx2.example.org";
+  r2.mta_sts->fetch = PolicyFetchStatus::kConnect;
+  r2.mta_sts->http_status = 0;
+  r2.mta_sts->fetch_detail = "cannot connect to mta-sts.example.org: Connection refused";
+  r2.mta_sts->policy.reset();
+  r2.mta_sts->mx_matches.reset();
+  r2.tls_rpt->status = PolicyRecordStatus::kTimeout;
+  r2.dnsbl = {{"bl.example.net", "192.0.2.11", DnsblStatus::kNotListed, {}, "", ""},
+              {"dnsbl.example.com", "192.0.2.11", DnsblStatus::kTimeout, {}, "", "timeout"}};
+  TargetSnapshot a = Snapshot("mx1.example.org:25", Share(r1));
+  TargetSnapshot b = Snapshot("mx2.example.org:25", Share(r2));
+  a.labels = b.labels = {{"domain", "example.org"}};
+  ExpectGolden("domain_checks", Render({a, b}));
+}
+
+TEST(RulesTest, NoDomainCheckSeriesWhenNoneRan) {
+  const std::string text = Render({Snapshot("mx1.example.org:25", Share(HealthyPostfix()))});
+  for (const char* prefix : {"smtp_mta_sts_", "smtp_tls_rpt_", "smtp_dnsbl_"}) {
+    EXPECT_EQ(text.find(std::string("\n") + prefix), std::string::npos) << prefix;
+  }
+}
+
 TEST(GoldenTest, ProbeEndpointOmitsTargetLabel) {
   TargetSnapshot s;
   s.target = "mx1.example.org:25";

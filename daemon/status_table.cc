@@ -237,6 +237,56 @@ std::string CertificateCell(const ProbeResult* result, std::int64_t now) {
   return "<span class=\"tip\"" + Title(tooltip) + ">" + html + "</span>";
 }
 
+// The domain checks (MTA-STS, TLS-RPT, DNSBL) of the latest probe, one line each; the verdict's
+// findings about them are the tooltip.
+std::string DomainCell(const ProbeResult* result) {
+  if (result == nullptr || (!result->mta_sts && !result->tls_rpt && result->dnsbl.empty())) {
+    return std::string(kNone);
+  }
+  std::vector<std::string> lines;
+  if (const std::optional<MtaStsResult>& sts = result->mta_sts) {
+    const std::optional<MtaStsDelivery> delivery = JudgeMtaStsDelivery(*result);
+    if (sts->policy) {
+      const bool bad = delivery && !delivery->ok;
+      lines.push_back(std::string("<span class=\"") + (bad ? "bad" : "ok") + "\">MTA-STS " +
+                      ToString(sts->policy->mode) + (bad ? ": MX fails" : "") + "</span>");
+    } else if (sts->fetch) {
+      lines.push_back(std::string("<span class=\"bad\">MTA-STS policy ") + ToString(*sts->fetch) +
+                      "</span>");
+    } else if (sts->record.status == PolicyRecordStatus::kMissing) {
+      lines.push_back("<span class=\"muted\">no MTA-STS</span>");
+    } else {
+      lines.push_back(std::string("<span class=\"warn\">MTA-STS record ") +
+                      ToString(sts->record.status) + "</span>");
+    }
+  }
+  if (result->tls_rpt) {
+    const bool valid = result->tls_rpt->status == PolicyRecordStatus::kValid;
+    lines.push_back(std::string("<span class=\"") + (valid ? "ok" : "warn") + "\">TLS-RPT " +
+                    ToString(result->tls_rpt->status) + "</span>");
+  }
+  if (!result->dnsbl.empty()) {
+    std::size_t listed = 0;
+    for (const DnsblResult& entry : result->dnsbl) listed += entry.status == DnsblStatus::kListed;
+    lines.push_back(listed > 0
+                        ? "<span class=\"bad\">listed in " + std::to_string(listed) + " of " +
+                              std::to_string(result->dnsbl.size()) + " DNSBLs</span>"
+                        : "<span class=\"ok\">no DNSBL listing</span>");
+  }
+  std::string tooltip;
+  for (const std::string& finding : Judge(*result, 0).findings) {
+    if (finding.starts_with("MTA-STS") || finding.starts_with("TLS-RPT") ||
+        finding.starts_with("DNSBL") || finding.find(" is listed in ") != std::string::npos) {
+      tooltip += (tooltip.empty() ? "" : "\n") + finding;
+    }
+  }
+  std::string html = "<span class=\"tip\"" + Title(tooltip.empty() ? "no finding" : tooltip) + ">";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    html += (i == 0 ? "" : "<br>") + lines[i];
+  }
+  return html + "</span>";
+}
+
 std::string RelayCell(const ReportedRelay& relay, std::int64_t now) {
   std::string html;
   switch (relay.judgement.verdict) {
@@ -290,6 +340,7 @@ void AppendRow(std::string& out, const StatusTarget& target, std::size_t index, 
   Cell(out, "STARTTLS", "nowrap", StartTlsCell(result) + TlsVersionCell(result));
   Cell(out, "Certificate", "nowrap", CertificateCell(result, now));
   Cell(out, "Relay", "nowrap", RelayCell(relay, now));
+  Cell(out, "Domain", "nowrap", DomainCell(result));
   if (result != nullptr) {
     const std::int64_t started = WholeUnixSeconds(result->started_at);
     Cell(out, "Last run", "num",
@@ -317,6 +368,8 @@ constexpr std::string_view kColumns[] = {
     "<span class=\"tip\" title=\"days until the earliest expiry in the chain; verification"
     "\">Certificate</span>",
     "Relay",
+    "<span class=\"tip\" title=\"mx: targets: MTA-STS policy and this MX against it, TLS-RPT "
+    "record, DNS blocklist listings\">Domain</span>",
     "Last run"};
 
 }  // namespace

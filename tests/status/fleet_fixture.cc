@@ -232,6 +232,17 @@ std::vector<StatusTarget> Fleet() {
   ProbeResult mx2 = Healthy("mx2.example.org", 10, 40);
   mx2.greeting = GreetingInfo{"mx2.example.org", "Exim", "4.97", true};
   mx2.relay = Relay({O::kRefused, O::kAuthRequired});
+  // The domain checks: an enforced MTA-STS policy whose mx lines leave mx2 out, a TLS-RPT record,
+  // and one of two blocklists listing the address.
+  mx2.mta_sts = MtaStsResult{};
+  mx2.mta_sts->record = {PolicyRecordStatus::kValid, "20240601", ""};
+  mx2.mta_sts->fetch = PolicyFetchStatus::kOk;
+  mx2.mta_sts->policy = MtaStsPolicy{MtaStsMode::kEnforce, 604800, {"mx1.example.org"}};
+  mx2.mta_sts->mx_matches = false;
+  mx2.tls_rpt = TlsRptResult{PolicyRecordStatus::kValid, "v=TLSRPTv1; rua=mailto:r@example.org",
+                             {"mailto:r@example.org"}, ""};
+  mx2.dnsbl = {{"bl.example.net", "192.0.2.12", DnsblStatus::kListed, {"127.0.0.2"}, "", ""},
+               {"dnsbl.example.com", "192.0.2.12", DnsblStatus::kNotListed, {}, "", ""}};
   add(Snapshot("mx2.example.org:25", std::move(mx2)), "default", {{"site", "eu"}});
 
   // Down: port closed.

@@ -182,10 +182,17 @@ std::optional<MtaStsDelivery> JudgeMtaStsDelivery(const ProbeResult& result) {
     delivery.reason = result.host + " matches no mx pattern of the policy (" +
                       Join(policy.mx_patterns, ", ") + ")";
   } else if (!result.tls || !result.tls->handshake_ok) {
-    delivery.reason = result.starttls_offered.value_or(true) || result.implicit_tls
-                          ? "no TLS session with " + result.host +
-                                (result.starttls_error.empty() ? "" : ": " + result.starttls_error)
-                          : result.host + " does not offer STARTTLS";
+    if (!result.starttls_offered.value_or(true) && !result.implicit_tls) {
+      delivery.reason = result.host + " does not offer STARTTLS";
+    } else {
+      delivery.reason = "no TLS session with " + result.host;
+      if (!result.starttls_error.empty()) {
+        delivery.reason += ": " + result.starttls_error;
+      } else if (result.failed_step) {
+        delivery.reason += std::string(" (") + ToString(*result.failed_step) + " failed: " +
+                           ToString(result.failure_reason) + ")";
+      }
+    }
   } else if (!result.tls->verified()) {
     delivery.reason = "certificate not verified: " + result.tls->verify_error;
   } else if (!EqualsIgnoreCase(result.tls->verified_name, result.host)) {

@@ -27,7 +27,12 @@
 #       up to its stop; its certificate is valid for more than 14 days (-days 30), so
 #       SmtpCertificateExpiringSoon must stay quiet;
 #   (c) stopping the closed Postfix fires SmtpPortClosed for it (step connect, reason refused),
-#       and SmtpPortUnreachable never shows up for it; the always-refused port behaves alike.
+#       and SmtpPortUnreachable never shows up for it; the always-refused port behaves alike;
+#   (e) the domain checks of mx:e2e.test (a private dnsmasq, the MTA-STS policy from
+#       `openssl s_server -WWW` with a certificate of the test CA, an MX nothing listens on):
+#       SmtpMtaStsPolicyWouldFail and SmtpMxBlocklisted fire for its MX; stopping the policy
+#       server fires SmtpMtaStsPolicyUnreachable; mx:lost.e2e.test, whose announced policy is
+#       never served (so never enforced), gets no SmtpMtaStsPolicyUnreachable.
 # Plus `promtool check rules` on the rules copy and `promtool check config` on the generated
 # prometheus.yml. Prints a timeline of which alert became active when.
 #
@@ -96,9 +101,61 @@ else
   fail "the test certificate is valid for only ${cert_days} days: SmtpCertificateExpiringSoon would fire legitimately"
 fi
 
+# --- a mail domain for the domain checks (README "Domain checks") ----------------------------------
+# e2e.test: MX mx.e2e.test = 127.0.0.99, where nothing listens on port 25, so a sender applying
+# its enforced MTA-STS policy cannot deliver; the policy comes from `openssl s_server -WWW` with
+# a certificate of the test CA for mta-sts.e2e.test; a TLS-RPT record; bl.e2e.test lists
+# 127.0.0.99. lost.e2e.test (MX 127.0.0.98) announces a policy that no server serves.
+command -v dnsmasq >/dev/null 2>&1 || die "dnsmasq is not installed (apt-get install dnsmasq-base)"
+sts_dir=${E2E_TOP}/mta-sts
+mkdir -p "${sts_dir}/www/.well-known"
+printf 'version: STSv1\r\nmode: enforce\r\nmx: mx.e2e.test\r\nmax_age: 86400\r\n' \
+  >"${sts_dir}/www/.well-known/mta-sts.txt"
+openssl req -new -newkey rsa:2048 -nodes -keyout "${sts_dir}/sts.key" -out "${sts_dir}/sts.csr" \
+  -subj "/CN=mta-sts.e2e.test" 2>/dev/null
+printf 'subjectAltName = DNS:mta-sts.e2e.test\nextendedKeyUsage = serverAuth\n' >"${sts_dir}/sts.ext"
+openssl x509 -req -in "${sts_dir}/sts.csr" -CA "${E2E_TOP}/ca/ca.pem" -CAkey "${E2E_TOP}/ca/ca.key" \
+  -CAcreateserial -days 30 -sha256 -extfile "${sts_dir}/sts.ext" -out "${sts_dir}/sts.pem" 2>/dev/null
+sts_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${down_port}" "${dport}" "${pport}")
+(cd "${sts_dir}/www" && exec openssl s_server -quiet -WWW -accept "127.0.0.1:${sts_port}" \
+  -cert "${sts_dir}/sts.pem" -key "${sts_dir}/sts.key" >"${sts_dir}/s_server.log" 2>&1) &
+sts_pid=$!
+E2E_PIDS+=("${sts_pid}")
+dns_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${down_port}" "${dport}" "${pport}" "${sts_port}")
+cat >"${sts_dir}/dnsmasq.conf" <<EOF
+local=/test/
+mx-host=e2e.test,mx.e2e.test,10
+host-record=mx.e2e.test,127.0.0.99
+host-record=mta-sts.e2e.test,127.0.0.1
+txt-record=_mta-sts.e2e.test,"v=STSv1; id=e2e1"
+txt-record=_smtp._tls.e2e.test,"v=TLSRPTv1; rua=mailto:tlsrpt@e2e.test"
+host-record=99.0.0.127.bl.e2e.test,127.0.0.2
+txt-record=99.0.0.127.bl.e2e.test,"listed for the e2e test"
+mx-host=lost.e2e.test,mx.lost.e2e.test,10
+host-record=mx.lost.e2e.test,127.0.0.98
+host-record=mta-sts.lost.e2e.test,127.0.0.98
+txt-record=_mta-sts.lost.e2e.test,"v=STSv1; id=e2e1"
+EOF
+dnsmasq --conf-file="${sts_dir}/dnsmasq.conf" --no-daemon --no-resolv --no-hosts --bind-interfaces \
+  --listen-address=127.0.0.1 --port="${dns_port}" >"${sts_dir}/dnsmasq.log" 2>&1 &
+E2E_PIDS+=("$!")
+mx_e2e=mx.e2e.test:25
+mx_lost=mx.lost.e2e.test:25
+sts_ready() { openssl s_client -connect "127.0.0.1:${sts_port}" </dev/null >/dev/null 2>&1; }
+wait_until 10 "the MTA-STS policy server on :${sts_port}" sts_ready || die "openssl s_server did not start"
+note "mx:e2e.test via dnsmasq :${dns_port}, its MTA-STS policy on :${sts_port} (pid ${sts_pid})"
+
 {
   e2e_module_yaml "${probe_interval}s"
   cat <<EOF
+  mail_domain:
+    timeout: 3s
+    dns_server: 127.0.0.1:${dns_port}
+    tls: {ca_file: ${E2E_CA}}
+    mta_sts: true
+    mta_sts_port: ${sts_port}
+    tls_rpt: true
+    dnsbl: [bl.e2e.test, clean.e2e.test]
 targets:
   - address: ${closed}
     interval: ${probe_interval}s
@@ -109,6 +166,14 @@ targets:
   - address: ${down}
     interval: ${probe_interval}s
     labels: {role: down}
+  - address: mx:e2e.test
+    module: mail_domain
+    interval: ${probe_interval}s
+    labels: {role: domain}
+  - address: mx:lost.e2e.test
+    module: mail_domain
+    interval: ${probe_interval}s
+    labels: {role: domain}
 EOF
 } >"${E2E_TOP}/smtp_exporter.yml"
 
@@ -243,7 +308,7 @@ fi
 # --- (d) every dashboard query returns data while both servers are up -----------------------
 # $target as Grafana interpolates a multi-value selection into a regex (dots escaped, and the
 # backslash doubled inside the PromQL string).
-target_re="127\\\\.0\\\\.0\\\\.1:(${CLOSED_PORT}|${OPEN_PORT}|${down_port})"
+target_re="(127\\\\.0\\\\.0\\\\.1:(${CLOSED_PORT}|${OPEN_PORT}|${down_port})|mx\\\\.(lost\\\\.)?e2e\\\\.test:25)"
 mapfile -t dash_queries < <("${run_python[@]}" "${repo}/tests/deploy/promql_check.py" queries "${repo}" \
   job=smtp_exporter "target=${target_re}" __rate_interval=1m __interval=15s __range=1h __range_s=3600)
 ((${#dash_queries[@]} > 0)) || die "promql_check.py queries printed no dashboard query"
@@ -313,6 +378,20 @@ else
   fail "SmtpPortUnreachable showed up for the refused port: ${unreach_down}"
 fi
 
+# --- (e) the domain checks of mx:e2e.test ------------------------------------------------------------
+prom_expect "MTA-STS enforce fetched for ${mx_e2e}, the MX matching and not deliverable (down)" \
+  "smtp_mta_sts_mode{job=\"smtp_exporter\",target=\"${mx_e2e}\",mode=\"enforce\"} == 1 and on(target) smtp_mta_sts_mx_match == 1 and on(target) smtp_mta_sts_mx_deliverable == 0" \
+  'length == 1 and .[0].metric.domain == "e2e.test"'
+prom_expect "TLS-RPT valid for e2e.test" \
+  "smtp_tls_rpt_result{job=\"smtp_exporter\",target=\"${mx_e2e}\",result=\"valid\"} == 1" 'length == 1'
+prom_expect "127.0.0.99 listed in bl.e2e.test (code 127.0.0.2, its TXT reason), not in clean.e2e.test" \
+  "smtp_dnsbl_listing_info{job=\"smtp_exporter\",target=\"${mx_e2e}\",zone=\"bl.e2e.test\",code=\"127.0.0.2\",reason=\"listed for the e2e test\"} and on(target) smtp_dnsbl_listed{zone=\"clean.e2e.test\"} == 0" \
+  'length == 1'
+prom_expect "the announced but unserved policy of lost.e2e.test: fetch failed (connect)" \
+  "smtp_mta_sts_policy_fetch_failure_info{job=\"smtp_exporter\",target=\"${mx_lost}\",reason=\"connect\"} == 1" 'length == 1'
+wait_alert SmtpMtaStsPolicyWouldFail "${mx_e2e}" 60 || true
+wait_alert SmtpMxBlocklisted "${mx_e2e}" 60 || true
+
 # --- (b) nothing fires for the healthy closed Postfix ---------------------------------------------
 # Every rule must have had enough evaluations on complete data of the closed Postfix: at least
 # three probe rounds after its relay verdict (its last series) reached Prometheus, each far
@@ -376,6 +455,19 @@ else
   fail "SmtpOpenRelay is no longer active for the open relay"
 fi
 note "alerts for the stopped Postfix: $(ever_alerts "${closed}")"
+
+# --- (e) continued: the MTA-STS policy server goes away ----------------------------------------------
+t_sts_stop=${SECONDS}
+e2e_stop "${sts_pid}" 5
+if wait_alert SmtpMtaStsPolicyUnreachable "${mx_e2e}" 60; then
+  note "SmtpMtaStsPolicyUnreachable for ${mx_e2e} fired $((SECONDS - t_sts_stop)) s after the policy server stopped"
+fi
+lost=$(ever_alerts "${mx_lost}" SmtpMtaStsPolicyUnreachable)
+if [[ -z "${lost}" ]]; then
+  pass "SmtpMtaStsPolicyUnreachable never for ${mx_lost}, whose policy was never served (never enforced)"
+else
+  fail "SmtpMtaStsPolicyUnreachable showed up for ${mx_lost}: ${lost}"
+fi
 
 # --- timeline ----------------------------------------------------------------------------------------
 note "timeline (activeAt = when the alert became pending; the run started at $(date -u -d "@$(($(date +%s) - SECONDS + t_setup))" +%T) UTC, Postfix stopped at $(date -u -d "@$(($(date +%s) - SECONDS + t_stop))" +%T)):"

@@ -130,7 +130,7 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
   for (const Field& field :
        Fields(parent, {"timeout", "ehlo_name", "starttls", "implicit_tls", "tls", "ip_protocol",
                        "dns_server", "relay_test", "series", "mta_sts", "mta_sts_port", "tls_rpt",
-                       "dnsbl"})) {
+                       "dane", "dnsbl"})) {
     if (field.key == "timeout") {
       ReadText(field, ModuleField::kTimeout, &input.timeout, &sources);
     } else if (field.key == "ehlo_name") {
@@ -155,6 +155,8 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
       ReadText(field, ModuleField::kMtaStsPort, &input.mta_sts_port, &sources);
     } else if (field.key == "tls_rpt") {
       input.tls_rpt = strict::Bool(field);
+    } else if (field.key == "dane") {
+      input.dane = strict::Bool(field);
     } else if (field.key == "dnsbl") {
       ReadDnsbl(field, &input, &sources);
     }

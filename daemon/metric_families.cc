@@ -127,6 +127,17 @@ const exposition::FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
     {"smtp_tls_rpt_result", MetricType::Gauge,
      "The domain's TLS-RPT record (_smtp._tls TXT, RFC 8460) as a state set: 1 for the current "
      "result (valid, missing, invalid, multiple, dns_error, timeout), 0 for the others."},
+    {"smtp_dane_tlsa_records", MetricType::Gauge,
+     "Number of TLSA records of _<port>._tcp.<MX host> (RFC 7672), validated or not."},
+    {"smtp_dane_tlsa_authenticated", MetricType::Gauge,
+     "1 when the TLSA answer carried the AD bit of the validating resolver in dns_server "
+     "(DNSSEC-validated: the records are used), 0 when not (they are not trusted)."},
+    {"smtp_dane_result", MetricType::Gauge,
+     "DANE outcome for the MX as a state set: no_records, insecure, unusable, no_tls, match, "
+     "mismatch, dns_error (bogus signatures included) or timeout."},
+    {"smtp_dane_match", MetricType::Gauge,
+     "1 when a validated, usable TLSA record matches the chain the MX presented, 0 when none "
+     "does (DANE-validating senders do not deliver); absent without validated usable records."},
     {"smtp_dnsbl_listed", MetricType::Gauge,
      "1 when the MX address is listed in the DNS blocklist zone (an A record in 127.0.0.0/8, "
      "RFC 5782), 0 when not (NXDOMAIN); absent when the zone gave no answer."},

@@ -283,6 +283,26 @@ void CollectDomainCheckSeries(ProbeFamily family, const ProbeResult& r, SeriesCo
         }
       }
       break;
+    case kDaneTlsaRecords:
+      if (r.dane) c.Add(static_cast<double>(r.dane->records.size()));
+      break;
+    case kDaneTlsaAuthenticated:
+      if (r.dane && !r.dane->records.empty()) c.Add(r.dane->authenticated ? 1 : 0);
+      break;
+    case kDaneResult:
+      if (r.dane) {
+        for (DaneStatus status : kDaneStatuses) {
+          c.Add(r.dane->status == status ? 1 : 0, {{"result", ToString(status), true}});
+        }
+      }
+      break;
+    case kDaneMatch:
+      if (r.dane &&
+          (r.dane->status == DaneStatus::kMatch || r.dane->status == DaneStatus::kMismatch ||
+           r.dane->status == DaneStatus::kNoTls)) {
+        c.Add(r.dane->status == DaneStatus::kMatch ? 1 : 0);
+      }
+      break;
     case kDnsblListed:
       for (const DnsblResult& entry : r.dnsbl) {
         if (entry.status == DnsblStatus::kListed || entry.status == DnsblStatus::kNotListed) {
@@ -334,6 +354,10 @@ void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const Repor
     case kMtaStsMxMatch:
     case kMtaStsMxDeliverable:
     case kTlsRptResult:
+    case kDaneTlsaRecords:
+    case kDaneTlsaAuthenticated:
+    case kDaneResult:
+    case kDaneMatch:
     case kDnsblListed:
     case kDnsblResult:
     case kDnsblListingInfo:

@@ -281,6 +281,7 @@ ModuleResult ValidateModule(const ModuleInput& in, const std::string& base_dir) 
   relay.enabled = in.relay_enabled.value_or(relay.enabled);
   module.checks.mta_sts = in.mta_sts.value_or(module.checks.mta_sts);
   module.checks.tls_rpt = in.tls_rpt.value_or(module.checks.tls_rpt);
+  module.checks.dane = in.dane.value_or(module.checks.dane);
   return ModuleResult{std::move(module), std::nullopt};
 }
 

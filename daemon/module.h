@@ -84,6 +84,7 @@ struct ModuleInput {
   std::optional<bool> mta_sts;
   std::optional<std::string> mta_sts_port;  // 1..65535
   std::optional<bool> tls_rpt;
+  std::optional<bool> dane;
   std::optional<std::vector<std::string>> dnsbl;  // zones: DNS names, no duplicates
 };
 

@@ -53,6 +53,7 @@ struct Options {
   bool mta_sts = false;
   std::string mta_sts_port = "443";
   bool tls_rpt = false;
+  bool dane = false;
   std::string dnsbl;  // ZONE[,ZONE...]
   std::string output = "text";
 };
@@ -99,6 +100,9 @@ void AddFlags(CLI::App& app, Options& options) {
       ->capture_default_str();
   app.add_flag("--tls-rpt", options.tls_rpt,
                "mx: targets: check the domain's TLS-RPT record (_smtp._tls, RFC 8460)");
+  app.add_flag("--dane", options.dane,
+               "check each MX's TLSA records (RFC 7672) against its certificate chain; trusts "
+               "the AD bit of --dns-server, which must be a validating resolver");
   app.add_option("--dnsbl", options.dnsbl,
                  "ZONE[,ZONE...]: ask these DNS blocklists about each MX address (RFC 5782)");
   app.add_option("--output", options.output, "text | json")
@@ -183,6 +187,7 @@ ModuleInput InputOf(const Options& options) {
   input.mta_sts = options.mta_sts;
   input.mta_sts_port = options.mta_sts_port;
   input.tls_rpt = options.tls_rpt;
+  input.dane = options.dane;
   if (!options.dnsbl.empty()) input.dnsbl = SplitList(options.dnsbl);
   return input;
 }

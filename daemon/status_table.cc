@@ -240,7 +240,8 @@ std::string CertificateCell(const ProbeResult* result, std::int64_t now) {
 // The domain checks (MTA-STS, TLS-RPT, DNSBL) of the latest probe, one line each; the verdict's
 // findings about them are the tooltip.
 std::string DomainCell(const ProbeResult* result) {
-  if (result == nullptr || (!result->mta_sts && !result->tls_rpt && result->dnsbl.empty())) {
+  if (result == nullptr ||
+      (!result->mta_sts && !result->tls_rpt && !result->dane && result->dnsbl.empty())) {
     return std::string(kNone);
   }
   std::vector<std::string> lines;
@@ -265,6 +266,15 @@ std::string DomainCell(const ProbeResult* result) {
     lines.push_back(std::string("<span class=\"") + (valid ? "ok" : "warn") + "\">TLS-RPT " +
                     ToString(result->tls_rpt->status) + "</span>");
   }
+  if (result->dane) {
+    const DaneStatus status = result->dane->status;
+    const char* css = status == DaneStatus::kMatch                                      ? "ok"
+                      : status == DaneStatus::kNoRecords                                ? "muted"
+                      : status == DaneStatus::kMismatch || status == DaneStatus::kNoTls ? "bad"
+                                                                                        : "warn";
+    lines.push_back(std::string("<span class=\"") + css + "\">DANE " + ToString(status) +
+                    "</span>");
+  }
   if (!result->dnsbl.empty()) {
     std::size_t listed = 0;
     for (const DnsblResult& entry : result->dnsbl) listed += entry.status == DnsblStatus::kListed;
@@ -276,7 +286,8 @@ std::string DomainCell(const ProbeResult* result) {
   std::string tooltip;
   for (const std::string& finding : Judge(*result, 0).findings) {
     if (finding.starts_with("MTA-STS") || finding.starts_with("TLS-RPT") ||
-        finding.starts_with("DNSBL") || finding.find(" is listed in ") != std::string::npos) {
+        finding.starts_with("DANE") || finding.starts_with("DNSBL") ||
+        finding.find(" is listed in ") != std::string::npos) {
       tooltip += (tooltip.empty() ? "" : "\n") + finding;
     }
   }
@@ -369,7 +380,7 @@ constexpr std::string_view kColumns[] = {
     "\">Certificate</span>",
     "Relay",
     "<span class=\"tip\" title=\"mx: targets: MTA-STS policy and this MX against it, TLS-RPT "
-    "record, DNS blocklist listings\">Domain</span>",
+    "record, DANE (TLSA) match, DNS blocklist listings\">Domain</span>",
     "Last run"};
 
 }  // namespace

@@ -38,6 +38,8 @@ const char* TypeName(int type) {
       return "PTR";
     case ns_t_txt:
       return "TXT";
+    case 52:
+      return "TLSA";
     default:
       return "?";
   }
@@ -217,6 +219,80 @@ DnsAnswer<std::vector<std::string>> ParseTxt(const RawAnswer& raw, const Query& 
   }
   ares_free_data(chunks);
   if (answer.value.empty()) return Failure<Result>(ARES_ENODATA, query, server);
+  return answer;
+}
+
+std::optional<std::vector<unsigned char>> DnssecQueryMessage(const std::string& name, int type) {
+  unsigned char* buffer = nullptr;
+  int length = 0;
+  // id 0: ares_send sets its own.
+  if (ares_create_query(name.c_str(), ns_c_in, type, 0, 1, &buffer, &length, 1232) !=
+          ARES_SUCCESS ||
+      length < 12) {
+    if (buffer != nullptr) ares_free_string(buffer);
+    return std::nullopt;
+  }
+  std::vector<unsigned char> message(buffer, buffer + length);
+  ares_free_string(buffer);
+  message[3] |= 0x20;  // AD
+  return message;
+}
+
+DnsAnswer<TlsaAnswer> ParseTlsa(const RawAnswer& raw, const Query& query,
+                                const std::string& server) {
+  using Result = TlsaAnswer;
+  constexpr std::size_t kMaxRecords = 32;
+  if (raw.status != ARES_SUCCESS) return Failure<Result>(raw.status, query, server);
+  const std::vector<unsigned char>& m = raw.message;
+  if (m.size() < 12) return Failure<Result>(ARES_EBADRESP, query, server);
+  switch (m[3] & 0x0f) {  // RCODE
+    case 0:
+      break;
+    case 3:
+      return Failure<Result>(ARES_ENOTFOUND, query, server);
+    case 5:
+      return Failure<Result>(ARES_EREFUSED, query, server);
+    default:
+      return Failure<Result>(ARES_ESERVFAIL, query, server);
+  }
+  const auto count = [&m](std::size_t at) { return (m[at] << 8) | m[at + 1]; };
+  const unsigned char* const base = m.data();
+  const int total = static_cast<int>(m.size());
+  std::size_t at = 12;
+  // Skips a (possibly compressed) name; false when it runs off the message.
+  const auto skip_name = [&]() {
+    char* name = nullptr;
+    long length = 0;
+    if (ares_expand_name(base + at, base, total, &name, &length) != ARES_SUCCESS) return false;
+    ares_free_string(name);
+    at += static_cast<std::size_t>(length);
+    return at <= m.size();
+  };
+  for (int i = 0, n = count(4); i < n; ++i) {
+    if (!skip_name() || at + 4 > m.size()) return Failure<Result>(ARES_EBADRESP, query, server);
+    at += 4;
+  }
+  DnsAnswer<Result> answer;
+  answer.status = DnsStatus::kOk;
+  answer.value.authenticated = (m[3] & 0x20) != 0;
+  for (int i = 0, n = count(6); i < n; ++i) {
+    if (!skip_name() || at + 10 > m.size()) return Failure<Result>(ARES_EBADRESP, query, server);
+    const int type = count(at);
+    const std::size_t length = static_cast<std::size_t>(count(at + 8));
+    at += 10;
+    if (at + length > m.size()) return Failure<Result>(ARES_EBADRESP, query, server);
+    // Other types (a CNAME leading to the records, RRSIGs) are skipped.
+    if (type == 52 && length >= 3 && answer.value.records.size() < kMaxRecords) {
+      TlsaRecord record;
+      record.usage = m[at];
+      record.selector = m[at + 1];
+      record.matching_type = m[at + 2];
+      record.data.assign(reinterpret_cast<const char*>(base + at + 3), length - 3);
+      answer.value.records.push_back(std::move(record));
+    }
+    at += length;
+  }
+  if (answer.value.records.empty()) return Failure<Result>(ARES_ENODATA, query, server);
   return answer;
 }
 

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "probes/dane.h"
 #include "probes/dns_answer.h"
 
 namespace smtp::dns {
@@ -32,7 +33,21 @@ struct Query {
   // true: ares_search, which applies the resolv.conf search list and ndots like getaddrinfo;
   // false: ares_query, for names that are absolute by construction (in-addr.arpa, ip6.arpa).
   bool search = true;
+  // Sent as built by DnssecQueryMessage (ares_send: the answer's rcode and AD bit are ours to
+  // read) instead of ares_query/ares_search.
+  bool dnssec = false;
 };
+
+// A query for `name` and `type` with RD, AD set (RFC 6840 §5.7: asks a validating resolver to
+// say whether it validated the answer) and EDNS0 with a 1232-octet payload; nullopt when
+// c-ares cannot encode the name.
+std::optional<std::vector<unsigned char>> DnssecQueryMessage(const std::string& name, int type);
+
+// A TLSA answer (RFC 6698 §2.1) to a DnssecQueryMessage: NXDOMAIN and NOERROR without TLSA
+// records are failures (kNxDomain, kNoData) as for the other types, SERVFAIL (what a validating
+// resolver answers for a bogus signature) and REFUSED are kServFail; at most 32 records.
+DnsAnswer<TlsaAnswer> ParseTlsa(const RawAnswer& raw, const Query& query,
+                                const std::string& server);
 
 // An explicit DNS server: "IP", "IP:port", "[IPv6]:port", "[IPv6]" or a bare IPv6 literal. Host
 // names are refused: the resolver cannot resolve its own server without another resolver.

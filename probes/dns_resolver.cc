@@ -232,6 +232,16 @@ class AresResolver final : public DnsResolver {
     co_return dns::ParseAddresses(raw[0], query, server);
   }
 
+  boost::asio::awaitable<DnsAnswer<TlsaAnswer>> LookupTlsa(std::string name) override {
+    if (!dns::UsableName(name))
+      co_return DnsAnswer<TlsaAnswer>{DnsStatus::kError, dns::BadNameText(name), {}};
+    Query query{name, 52, false};
+    query.dnssec = true;
+    const std::string server = server_label_;  // `this` may be gone after the co_await
+    std::vector<RawAnswer> raw = co_await Run(std::vector<Query>(1, query));
+    co_return dns::ParseTlsa(raw[0], query, server);
+  }
+
   void Cancel() override {
     if (channel_ == nullptr) return;
     ares_cancel(channel_);  // every pending callback runs now with ARES_ECANCELLED
@@ -275,7 +285,17 @@ class AresResolver final : public DnsResolver {
       auto* context = new QueryContext{batch, i};
       const Query& query = queries[i];
       // May call OnQueryDone synchronously (bad name); the completion is posted either way.
-      if (query.search) {
+      if (query.dnssec) {
+        const std::optional<std::vector<unsigned char>> message =
+            dns::DnssecQueryMessage(query.name, query.type);
+        if (!message) {
+          OnQueryDone(context, ARES_EBADNAME, 0, nullptr, 0);
+        } else {
+          // c-ares copies the message.
+          ares_send(channel_, message->data(), static_cast<int>(message->size()), &OnQueryDone,
+                    context);
+        }
+      } else if (query.search) {
         ares_search(channel_, query.name.c_str(), ns_c_in, query.type, &OnQueryDone, context);
       } else {
         ares_query(channel_, query.name.c_str(), ns_c_in, query.type, &OnQueryDone, context);

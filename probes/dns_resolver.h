@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "probes/dane.h"
 #include "probes/dns_answer.h"
 #include "probes/probe_spec.h"
 
@@ -47,6 +48,11 @@ class DnsResolver {
   virtual boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupTxt(
       std::string name) = 0;
   virtual boost::asio::awaitable<DnsAnswer<std::vector<std::string>>> LookupA(std::string name) = 0;
+
+  // TLSA records of `name` ("_25._tcp.mx.example.org", absolute), asked with the AD bit set
+  // so that a validating resolver says whether it validated them (probes/dane.h: the exporter
+  // trusts that bit, as Postfix does).
+  virtual boost::asio::awaitable<DnsAnswer<TlsaAnswer>> LookupTlsa(std::string name) = 0;
 
   virtual void Cancel() = 0;
 };

@@ -47,10 +47,15 @@ asio::awaitable<void> ProbeSession::RunDomainChecks() {
     for (const std::string& zone : checks.dnsbl) {
       result_.dnsbl.push_back({zone, DnsblAddress(), DnsblStatus::kError, {}, "", resolver_error_});
     }
+    if (checks.dane && !IsIpLiteral(spec_.host)) {
+      result_.dane = DaneResult{
+          TlsaName(spec_.host, spec_.port), DaneStatus::kDnsError, false, {}, "", resolver_error_};
+    }
     co_return;
   }
   if (has_domain && checks.mta_sts) co_await CheckMtaSts(*resolver);
   if (has_domain && checks.tls_rpt) co_await CheckTlsRpt(*resolver);
+  if (checks.dane && !IsIpLiteral(spec_.host)) co_await CheckDane(*resolver);
   if (!checks.dnsbl.empty()) co_await CheckDnsbl(*resolver);
 }
 
@@ -135,6 +140,48 @@ asio::awaitable<void> ProbeSession::CheckTlsRpt(DnsResolver& resolver) {
   Note('*', "TLS-RPT " + name + ": " + ToString(result.status) +
                 (result.detail.empty() ? "" : " (" + result.detail + ")"));
   result_.tls_rpt = std::move(result);
+}
+
+// RFC 7672 §2.2: the TLSA records of the MX host for the port connected to, trusted only with
+// the AD bit of a validating resolver (probes/dane.h), matched against the chain the dialogue's
+// TLS handshake presented.
+asio::awaitable<void> ProbeSession::CheckDane(DnsResolver& resolver) {
+  DaneResult dane;
+  dane.name = TlsaName(spec_.host, spec_.port);
+  if (deadline_passed()) {
+    dane.status = DaneStatus::kTimeout;
+    dane.detail = "deadline exceeded before looking up " + dane.name;
+  } else {
+    auto answer = co_await resolver.LookupTlsa(dane.name);
+    if (answer.ok()) {
+      dane.authenticated = answer.value.authenticated;
+      dane.records = std::move(answer.value.records);
+      if (!dane.authenticated) {
+        dane.status = DaneStatus::kInsecure;
+        dane.detail =
+            "the answer is not DNSSEC-validated (no AD bit from " +
+            (spec_.dns_server.empty() ? std::string("the system resolver") : spec_.dns_server) +
+            "): the records are not used";
+      } else {
+        MatchTlsa(dane.records, peer_chain_der_, spec_.host, dane);
+      }
+    } else if (answer.status == DnsStatus::kNxDomain || answer.status == DnsStatus::kNoData) {
+      dane.status = DaneStatus::kNoRecords;
+    } else {
+      const bool timed_out = deadline_passed() || answer.status == DnsStatus::kCancelled ||
+                             answer.status == DnsStatus::kTimeout;
+      dane.status = timed_out ? DaneStatus::kTimeout : DaneStatus::kDnsError;
+      dane.detail = answer.error;
+    }
+  }
+  peer_chain_der_.clear();
+  Note('*', "DANE " + dane.name + ": " + ToString(dane.status) +
+                (dane.records.empty() ? ""
+                                      : " (" + std::to_string(dane.records.size()) + " TLSA, " +
+                                            (dane.authenticated ? "AD" : "no AD") + ")") +
+                (dane.matched.empty() ? "" : " matched " + dane.matched) +
+                (dane.detail.empty() ? "" : ": " + dane.detail));
+  result_.dane = std::move(dane);
 }
 
 // The address the blocklists are asked about: the one the dialogue used, else the one it was

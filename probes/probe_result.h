@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "probes/banner.h"
+#include "probes/dane.h"
 #include "probes/dnsbl.h"
 #include "probes/ehlo.h"
 #include "probes/mail_policy.h"
@@ -196,6 +197,7 @@ struct ProbeResult {
   std::optional<MtaStsResult> mta_sts;
   std::optional<TlsRptResult> tls_rpt;
   std::vector<DnsblResult> dnsbl;  // one per zone, for the connected address
+  std::optional<DaneResult> dane;  // the MX host's TLSA records against its chain
 
   const StepResult* FindStep(Step step) const;
 };

@@ -108,6 +108,7 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
   asio::awaitable<void> CheckMtaSts(DnsResolver& resolver);
   asio::awaitable<void> FetchMtaStsPolicy(DnsResolver& resolver, MtaStsResult& sts);
   asio::awaitable<void> CheckTlsRpt(DnsResolver& resolver);
+  asio::awaitable<void> CheckDane(DnsResolver& resolver);
   asio::awaitable<void> CheckDnsbl(DnsResolver& resolver);
   std::string DnsblAddress() const;
   asio::awaitable<void> Quit();
@@ -142,6 +143,8 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
   // True while the last exchange ended with a complete reply: the server can still read QUIT.
   bool channel_sane_ = false;
   bool server_closing_ = false;  // a 421 was received (RFC 5321 §3.8): the server hangs up
+  // The chain of the last TLS handshake, DER, leaf first: kept only when DANE is checked.
+  std::vector<std::string> peer_chain_der_;
 };
 
 }  // namespace smtp

@@ -50,9 +50,12 @@ struct DomainChecks {
   std::uint16_t mta_sts_port = 443;  // the policy server's port (tests use another)
   bool tls_rpt = false;              // RFC 8460: the _smtp._tls TXT record
   std::vector<std::string> dnsbl;    // RFC 5782 zones asked about the connected address
-  bool any() const { return mta_sts || tls_rpt || !dnsbl.empty(); }
+  bool dane = false;                 // RFC 7672: TLSA of _<port>._tcp.<host> against the chain
+  bool any() const { return mta_sts || tls_rpt || !dnsbl.empty() || dane; }
   // Whether anything is to run for a probe: MTA-STS and TLS-RPT need a domain.
-  bool any_to_run() const { return (!domain.empty() && (mta_sts || tls_rpt)) || !dnsbl.empty(); }
+  bool any_to_run() const {
+    return (!domain.empty() && (mta_sts || tls_rpt)) || !dnsbl.empty() || dane;
+  }
 };
 
 struct ProbeSpec {

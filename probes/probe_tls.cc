@@ -58,6 +58,7 @@ asio::awaitable<bool> ProbeSession::HandshakeAndInspect(Step step) {
     co_return true;
   }
   result_.tls = InspectTlsSession(connection_->ssl_handle(), VerifyName());
+  if (spec_.checks.dane) peer_chain_der_ = PeerChainDer(connection_->ssl_handle());
   const TlsInfo& tls = *result_.tls;
   Note('*', "TLS " + tls.version + " " + tls.cipher + ", certificate " +
                 (tls.verified() ? "verified for " + tls.verified_name

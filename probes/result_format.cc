@@ -219,6 +219,20 @@ void WriteTlsRpt(JsonWriter& json, const std::optional<TlsRptResult>& tls_rpt) {
   json.EndObject();
 }
 
+void WriteDane(JsonWriter& json, const std::optional<DaneResult>& dane) {
+  if (!dane) return json.Null();
+  json.BeginObject();
+  json.Key("name").String(dane->name);
+  json.Key("status").String(ToString(dane->status));
+  json.Key("authenticated").Bool(dane->authenticated);
+  json.Key("records").BeginArray();
+  for (const TlsaRecord& record : dane->records) json.String(ToString(record));
+  json.EndArray();
+  json.Key("matched").String(dane->matched);
+  json.Key("detail").String(dane->detail);
+  json.EndObject();
+}
+
 void WriteDnsbl(JsonWriter& json, const std::vector<DnsblResult>& dnsbl) {
   if (dnsbl.empty()) return json.Null();
   json.BeginObject();
@@ -265,6 +279,16 @@ void ReportDomainChecks(const ProbeResult& result, std::ostringstream& out) {
     out << "tls-rpt:      " << ToString(result.tls_rpt->status);
     if (!result.tls_rpt->rua.empty()) out << " " << Join(result.tls_rpt->rua, ", ");
     if (!result.tls_rpt->detail.empty()) out << " (" << result.tls_rpt->detail << ")";
+    out << "\n";
+  }
+  if (const std::optional<DaneResult>& dane = result.dane) {
+    out << "dane:         " << dane->name << " " << ToString(dane->status);
+    if (!dane->records.empty()) {
+      out << " (" << dane->records.size() << " TLSA, " << (dane->authenticated ? "AD" : "no AD")
+          << ")";
+    }
+    if (!dane->matched.empty()) out << " matched " << dane->matched;
+    if (!dane->detail.empty()) out << ": " << dane->detail;
     out << "\n";
   }
   for (const DnsblResult& entry : result.dnsbl) {
@@ -510,6 +534,8 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   WriteMtaSts(json, result);
   json.Key("tls_rpt");
   WriteTlsRpt(json, result.tls_rpt);
+  json.Key("dane");
+  WriteDane(json, result.dane);
   json.Key("dnsbl");
   WriteDnsbl(json, result.dnsbl);
   json.Key("transcript");

@@ -125,6 +125,20 @@ CertificateInfo DescribeCertificate(X509* certificate) {
   return info;
 }
 
+std::vector<std::string> PeerChainDer(SSL* ssl) {
+  std::vector<std::string> chain;
+  if (STACK_OF(X509)* certificates = SSL_get_peer_cert_chain(ssl)) {
+    for (int i = 0; i < sk_X509_num(certificates); ++i) {
+      unsigned char* der = nullptr;
+      const int length = i2d_X509(sk_X509_value(certificates, i), &der);
+      if (length <= 0) continue;
+      chain.emplace_back(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+      OPENSSL_free(der);
+    }
+  }
+  return chain;
+}
+
 TlsInfo InspectTlsSession(SSL* ssl, const std::string& expected_name) {
   TlsInfo info;
   info.handshake_ok = true;

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include <string>
+#include <vector>
 
 #include "probes/probe_result.h"
 
@@ -24,6 +25,10 @@ SSL_CTX* AcquireClientContext(const std::string& ca_file, std::string* error);
 // verification of the chain (SSL_get_verify_result) and of `expected_name` (a DNS name, checked
 // with RFC 6125 wildcard rules, or an IP literal checked against iPAddress SANs).
 TlsInfo InspectTlsSession(SSL* ssl, const std::string& expected_name);
+
+// The chain the peer presented, leaf first, each certificate DER-encoded (for DANE matching,
+// probes/dane.h); empty without a session.
+std::vector<std::string> PeerChainDer(SSL* ssl);
 
 // Facts of one certificate.
 CertificateInfo DescribeCertificate(X509* certificate);

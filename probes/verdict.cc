@@ -189,8 +189,8 @@ std::optional<MtaStsDelivery> JudgeMtaStsDelivery(const ProbeResult& result) {
       if (!result.starttls_error.empty()) {
         delivery.reason += ": " + result.starttls_error;
       } else if (result.failed_step) {
-        delivery.reason += std::string(" (") + ToString(*result.failed_step) + " failed: " +
-                           ToString(result.failure_reason) + ")";
+        delivery.reason += std::string(" (") + ToString(*result.failed_step) +
+                           " failed: " + ToString(result.failure_reason) + ")";
       }
     }
   } else if (!result.tls->verified()) {
@@ -234,6 +234,27 @@ void AddDomainCheckFindings(const ProbeResult& result, std::vector<std::string>&
   if (result.tls_rpt && result.tls_rpt->status != PolicyRecordStatus::kValid) {
     findings.push_back(std::string("TLS-RPT record ") + ToString(result.tls_rpt->status) +
                        (result.tls_rpt->detail.empty() ? "" : ": " + result.tls_rpt->detail));
+  }
+  if (const std::optional<DaneResult>& dane = result.dane) {
+    switch (dane->status) {
+      case DaneStatus::kMismatch:
+      case DaneStatus::kNoTls:
+        findings.push_back("DANE: TLSA records of " + dane->name +
+                           " are validated and none matches (senders that validate DANE will "
+                           "not deliver): " +
+                           dane->detail);
+        break;
+      case DaneStatus::kInsecure:
+      case DaneStatus::kUnusable:
+      case DaneStatus::kDnsError:
+      case DaneStatus::kTimeout:
+        findings.push_back(std::string("DANE: ") + dane->name + " " + ToString(dane->status) +
+                           (dane->detail.empty() ? "" : ": " + dane->detail));
+        break;
+      case DaneStatus::kNoRecords:
+      case DaneStatus::kMatch:
+        break;
+    }
   }
   for (const DnsblResult& entry : result.dnsbl) {
     if (entry.status == DnsblStatus::kListed) {

@@ -150,6 +150,7 @@ TEST_F(GoodConfigTest, SmtpsModuleAsWritten) {
   EXPECT_TRUE(m.checks.mta_sts);
   EXPECT_EQ(m.checks.mta_sts_port, 8443);
   EXPECT_TRUE(m.checks.tls_rpt);
+  EXPECT_TRUE(m.checks.dane);
   EXPECT_EQ(m.checks.dnsbl, (std::vector<std::string>{"bl.example.org", "dnsbl.example.net."}));
   EXPECT_EQ(m.DefaultPort(), 465);
   // Unset keys keep their defaults.

@@ -48,7 +48,15 @@ int BoundPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
 }
 
-// A port free for both TCP and UDP on 127.0.0.1 (dnsmasq serves both on one port).
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+}  // namespace
+
 int FreeLoopbackPort() {
   for (int attempt = 0; attempt < 20; ++attempt) {
     int tcp = socket(AF_INET, SOCK_STREAM, 0);
@@ -75,15 +83,6 @@ bool AcceptsTcp(int port) {
   close(fd);
   return connected;
 }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-}  // namespace
 
 bool Dnsmasq::Available() { return access(kBinary, X_OK) == 0; }
 

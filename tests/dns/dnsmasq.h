@@ -65,6 +65,12 @@ class SilentUdpServer {
   bool ip6_ = false;
 };
 
+// A port free for both TCP and UDP on 127.0.0.1 a moment ago (a DNS server serves both on one
+// port); 0 when none was found.
+int FreeLoopbackPort();
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool AcceptsTcp(int port);
+
 // True when a socket can be bound to ::1 here (containers sometimes have no IPv6 loopback).
 bool Ip6LoopbackUsable();
 

@@ -52,7 +52,9 @@ TEST(ProbeCommandChecks, EveryCheckOfAnMxDomainFromTheCommandLine) {
       {"local=/test/", "mx-host=cli.test,mx.cli.test,10", "host-record=mx.cli.test,127.0.0.99",
        "host-record=mta-sts.cli.test,127.0.0.1", "txt-record=_mta-sts.cli.test,\"v=STSv1; id=1\"",
        "txt-record=_smtp._tls.cli.test,\"v=TLSRPTv1; rua=mailto:r@cli.test\"",
-       "host-record=99.0.0.127.bl.test,127.0.0.4"},
+       "host-record=99.0.0.127.bl.test,127.0.0.4",
+       // dnsmasq does not validate: its TLSA answer has no AD bit.
+       "dns-rr=_25._tcp.mx.cli.test,52,030101" + std::string(64, '0')},
       false, &error);
   ASSERT_NE(dns, nullptr) << error;
   const std::vector<std::string> common = {"mx:cli.test",
@@ -66,6 +68,7 @@ TEST(ProbeCommandChecks, EveryCheckOfAnMxDomainFromTheCommandLine) {
                                            "--ca-file",
                                            pki.ca_file(),
                                            "--tls-rpt",
+                                           "--dane",
                                            "--dnsbl",
                                            "bl.test,clean.test"};
 
@@ -82,6 +85,10 @@ TEST(ProbeCommandChecks, EveryCheckOfAnMxDomainFromTheCommandLine) {
   EXPECT_NE(json.out.find("\"mx_matches\":true,\"deliverable\":false"), std::string::npos)
       << json.out;
   EXPECT_NE(json.out.find("\"tls_rpt\":{\"status\":\"valid\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"dane\":{\"name\":\"_25._tcp.mx.cli.test\",\"status\":\"insecure\","
+                          "\"authenticated\":false,\"records\":[\"3 1 1 0000"),
+            std::string::npos)
+      << json.out;
   EXPECT_NE(
       json.out.find("\"dnsbl\":{\"listed\":true,\"results\":[{\"zone\":\"bl.test\","
                     "\"address\":\"127.0.0.99\",\"status\":\"listed\",\"codes\":[\"127.0.0.4\"]"),
@@ -106,7 +113,8 @@ TEST(ProbeCommandChecks, EveryCheckOfAnMxDomainFromTheCommandLine) {
 
 TEST(ProbeCommandChecks, ChecksAreOffUnlessAskedFor) {
   const Outcome run = RunProbe({"127.0.0.99:1", "--output", "json", "--no-reverse-dns"});
-  EXPECT_NE(run.out.find("\"mta_sts\":null,\"tls_rpt\":null,\"dnsbl\":null"), std::string::npos)
+  EXPECT_NE(run.out.find("\"mta_sts\":null,\"tls_rpt\":null,\"dane\":null,\"dnsbl\":null"),
+            std::string::npos)
       << run.out;
 }
 

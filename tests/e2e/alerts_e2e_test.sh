@@ -32,7 +32,9 @@
 #       `openssl s_server -WWW` with a certificate of the test CA, an MX nothing listens on):
 #       SmtpMtaStsPolicyWouldFail and SmtpMxBlocklisted fire for its MX; stopping the policy
 #       server fires SmtpMtaStsPolicyUnreachable; mx:lost.e2e.test, whose announced policy is
-#       never served (so never enforced), gets no SmtpMtaStsPolicyUnreachable.
+#       never served (so never enforced), gets no SmtpMtaStsPolicyUnreachable; its TLSA record
+#       comes from dnsmasq, which does not validate, so it is reported insecure and not used
+#       (SmtpDaneTlsaMismatch needs validated records: tests/dns/dane_dns_test.cc and promtool).
 # Plus `promtool check rules` on the rules copy and `promtool check config` on the generated
 # prometheus.yml. Prints a timeline of which alert became active when.
 #
@@ -131,6 +133,7 @@ txt-record=_mta-sts.e2e.test,"v=STSv1; id=e2e1"
 txt-record=_smtp._tls.e2e.test,"v=TLSRPTv1; rua=mailto:tlsrpt@e2e.test"
 host-record=99.0.0.127.bl.e2e.test,127.0.0.2
 txt-record=99.0.0.127.bl.e2e.test,"listed for the e2e test"
+dns-rr=_25._tcp.mx.e2e.test,52,030101$(printf '%064d' 0)
 mx-host=lost.e2e.test,mx.lost.e2e.test,10
 host-record=mx.lost.e2e.test,127.0.0.98
 host-record=mta-sts.lost.e2e.test,127.0.0.98
@@ -155,6 +158,7 @@ note "mx:e2e.test via dnsmasq :${dns_port}, its MTA-STS policy on :${sts_port} (
     mta_sts: true
     mta_sts_port: ${sts_port}
     tls_rpt: true
+    dane: true
     dnsbl: [bl.e2e.test, clean.e2e.test]
 targets:
   - address: ${closed}
@@ -386,6 +390,9 @@ prom_expect "TLS-RPT valid for e2e.test" \
   "smtp_tls_rpt_result{job=\"smtp_exporter\",target=\"${mx_e2e}\",result=\"valid\"} == 1" 'length == 1'
 prom_expect "127.0.0.99 listed in bl.e2e.test (code 127.0.0.2, its TXT reason), not in clean.e2e.test" \
   "smtp_dnsbl_listing_info{job=\"smtp_exporter\",target=\"${mx_e2e}\",zone=\"bl.e2e.test\",code=\"127.0.0.2\",reason=\"listed for the e2e test\"} and on(target) smtp_dnsbl_listed{zone=\"clean.e2e.test\"} == 0" \
+  'length == 1'
+prom_expect "DANE: the TLSA record from dnsmasq (which does not validate: no AD bit) is not trusted" \
+  "smtp_dane_result{job=\"smtp_exporter\",target=\"${mx_e2e}\",result=\"insecure\"} == 1 and on(target) smtp_dane_tlsa_records == 1 and on(target) smtp_dane_tlsa_authenticated == 0" \
   'length == 1'
 prom_expect "the announced but unserved policy of lost.e2e.test: fetch failed (connect)" \
   "smtp_mta_sts_policy_fetch_failure_info{job=\"smtp_exporter\",target=\"${mx_lost}\",reason=\"connect\"} == 1" 'length == 1'

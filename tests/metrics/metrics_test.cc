@@ -271,8 +271,17 @@ TEST(GoldenTest, DomainChecksOfTwoMxHosts) {
                "Listed: see https://bl.example.net/192.0.2.10",
                ""},
               {"dnsbl.example.com", "192.0.2.10", DnsblStatus::kNotListed, {}, "", ""}};
+  r1.dane = DaneResult{"_25._tcp.mx1.example.org",
+                       DaneStatus::kMatch,
+                       true,
+                       {TlsaRecord{3, 1, 1, std::string(32, '\x8d')}},
+                       "3 1 1 8d8d",
+                       ""};
   ProbeResult r2 = r1;
   r2.host = "mx2.example.org";
+  r2.dane->name = "_25._tcp.mx2.example.org";
+  r2.dane->status = DaneStatus::kMismatch;
+  r2.dane->matched.clear();
   r2.mta_sts->fetch = PolicyFetchStatus::kConnect;
   r2.mta_sts->http_status = 0;
   r2.mta_sts->fetch_detail = "cannot connect to mta-sts.example.org: Connection refused";
@@ -289,7 +298,7 @@ TEST(GoldenTest, DomainChecksOfTwoMxHosts) {
 
 TEST(RulesTest, NoDomainCheckSeriesWhenNoneRan) {
   const std::string text = Render({Snapshot("mx1.example.org:25", Share(HealthyPostfix()))});
-  for (const char* prefix : {"smtp_mta_sts_", "smtp_tls_rpt_", "smtp_dnsbl_"}) {
+  for (const char* prefix : {"smtp_mta_sts_", "smtp_tls_rpt_", "smtp_dane_", "smtp_dnsbl_"}) {
     EXPECT_EQ(text.find(std::string("\n") + prefix), std::string::npos) << prefix;
   }
 }

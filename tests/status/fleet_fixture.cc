@@ -239,8 +239,16 @@ std::vector<StatusTarget> Fleet() {
   mx2.mta_sts->fetch = PolicyFetchStatus::kOk;
   mx2.mta_sts->policy = MtaStsPolicy{MtaStsMode::kEnforce, 604800, {"mx1.example.org"}};
   mx2.mta_sts->mx_matches = false;
-  mx2.tls_rpt = TlsRptResult{PolicyRecordStatus::kValid, "v=TLSRPTv1; rua=mailto:r@example.org",
-                             {"mailto:r@example.org"}, ""};
+  mx2.tls_rpt = TlsRptResult{PolicyRecordStatus::kValid,
+                             "v=TLSRPTv1; rua=mailto:r@example.org",
+                             {"mailto:r@example.org"},
+                             ""};
+  mx2.dane = DaneResult{"_25._tcp.mx2.example.org",
+                        DaneStatus::kMismatch,
+                        true,
+                        {TlsaRecord{3, 1, 1, std::string(32, '\x42')}},
+                        "",
+                        "no usable TLSA record matches the presented chain (1 usable of 1)"};
   mx2.dnsbl = {{"bl.example.net", "192.0.2.12", DnsblStatus::kListed, {"127.0.0.2"}, "", ""},
                {"dnsbl.example.com", "192.0.2.12", DnsblStatus::kNotListed, {}, "", ""}};
   add(Snapshot("mx2.example.org:25", std::move(mx2)), "default", {{"site", "eu"}});

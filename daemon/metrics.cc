@@ -441,6 +441,12 @@ constexpr bool InMinimalSeries(ProbeFamily family) {
     case kCertVerified:
     case kRelayOpen:
     case kRelayVerdict:
+    // What the domain-check alerts read; present only when a module turns the check on.
+    case kMtaStsMode:
+    case kMtaStsFetchSuccess:
+    case kMtaStsMxDeliverable:
+    case kDaneMatch:
+    case kDnsblListed:
       return true;
     default:
       return false;

@@ -1,11 +1,11 @@
 // probe_load: an HTTP/1.1 load generator for `/probe`-style endpoints (bench/compare.sh). Not a
 // test and not a general HTTP client: it exists so that two exporters can be driven the same way.
 //
-//   probe_load --url-host 127.0.0.1 --port 9025 \
-//     --path '/probe?target=127.1.0.1:2525&module=banner' --concurrency 500 --duration 20 \
-//     [--header 'X-Prometheus-Scrape-Timeout-Seconds: 10'] \
-//     [--metric 'smtp_probe_step_duration_seconds{step="greeting"}' --expect-seconds 0.1] \
-//     [--drain 15]
+//   probe_load --url-host 127.0.0.1 --port 9025
+//     --path '/probe?target=127.1.0.1:2525&module=banner' --concurrency 500 --duration 20
+//     [--header 'X-Prometheus-Scrape-Timeout-Seconds: 10']
+//     [--metric 'smtp_probe_step_duration_seconds{step="greeting"}' --expect-seconds 0.1]
+//     [--drain 15]   (one command line)
 //
 // C persistent connections (RFC 9112 section 9.3), each sending the next request as soon as the
 // previous answer has arrived completely, for --duration seconds; then no new request is sent and

@@ -117,8 +117,10 @@ def samples(path):
 
 def summary(path):
     out = {'probes': 0.0, 'in_flight': 0.0, 'greet_sum': 0.0, 'greet_count': 0.0, 'failed': 0.0}
+    seen = False
     for name, labels, value in samples(path):
         if name == 'smtp_exporter_probes_total':
+            seen = True
             out['probes'] += value
             if labels.get('result') != 'success':
                 out['failed'] += value
@@ -128,6 +130,8 @@ def summary(path):
             out['greet_sum'] += value
         elif name == 'smtp_greeting_duration_seconds_count':
             out['greet_count'] += value
+    if not seen:  # a scrape cut short: the exporter's own families come last
+        out['probes'] = out['failed'] = float('nan')
     print(' '.join('%s=%r' % kv for kv in out.items()))
 
 def lag_buckets(path):
@@ -210,7 +214,7 @@ parse() { python3 "$WORK/parse.py" "$@"; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p"; }  # field NAME < "a=1 b=2"
 now() { date +%s.%N; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime of a whole process
-calc() { python3 -c "print($1)"; }
+calc() { python3 -c "from math import nan, inf, isnan; print($1)"; }
 
 start_responder() {  # start_responder COUNT QUIT_DELAY_MS [any]
   stop_pid "$RESPONDER_PID"
@@ -245,13 +249,32 @@ start_daemon() {  # start_daemon CONFIG MAX_IN_FLIGHT MAX_SECONDS
   exit 1
 }
 
+# The responder's counters without stopping it (SIGUSR1 prints a `stats` line): sessions it
+# accepted, i.e. probes, counted without asking the daemon.
+responder_stats() {
+  local before
+  before=$(grep -c ' stats ' "$WORK/responder.log" || true)
+  kill -USR1 "$RESPONDER_PID"
+  for _ in $(seq 50); do
+    (($(grep -c ' stats ' "$WORK/responder.log" || true) > before)) && break
+    sleep 0.1
+  done
+  grep ' stats ' "$WORK/responder.log" | tail -1
+}
+
 daemon_pid() { pgrep -P "$DAEMON_PID" -x smtp_exporter | head -1; }  # below `timeout`
 
 # Keeps only the series the figures need (the exporter's own, the greeting histogram's sum and
 # count, each target's greeting step and last run): at 100,000 targets a full scrape is hundreds
-# of MB.
+# of MB. The scrape goes to a file first, so that a slow filter cannot hold the daemon's writes
+# back.
 scrape() {
-  curl -sf "$URL/metrics" | grep -E '^smtp_exporter_|^smtp_greeting_duration_seconds_(sum|count)|^smtp_probe_step_duration_seconds\{.*step="greeting"|^smtp_probe_last_run_timestamp_seconds' >"$1" || true
+  local started=$SECONDS
+  curl -sf -o "$WORK/scrape.full" "$URL/metrics" || log "scrape failed: curl exit $?"
+  LC_ALL=C grep -E '^(smtp_exporter_|smtp_greeting_duration_seconds_(sum|count)|smtp_probe_last_run_timestamp_seconds)|^smtp_probe_step_duration_seconds[{].*step="greeting"' \
+    "$WORK/scrape.full" >"$1" || true
+  rm -f "$WORK/scrape.full"
+  ((SECONDS - started < 10)) || log "scrape took $((SECONDS - started)) s"
 }
 kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
 
@@ -275,10 +298,11 @@ declare -A R  # results: R[phase.key]
 
 # measure PHASE TARGETS WARMUP: after WARMUP seconds, measures over WINDOW seconds.
 measure() {
-  local phase=$1 targets=$2 warmup=$3 t0 t1 c0 c1 r0 r1 s0 s1 lq p0 p1 f0 f1 conns=0 samples=0
+  local phase=$1 targets=$2 warmup=$3 t0 t1 c0 c1 r0 r1 s0 s1 lq p0 p1 f0 f1 a0 a1 conns=0 samples=0
   log "$phase: warming up ${warmup}s"
   sleep "$warmup"
   scrape "$WORK/$phase.0.prom"
+  a0=$(responder_stats | field accepted)
   t0=$(now); c0=$(ticks "$DAEMON_PID"); r0=$(ticks "$RESPONDER_PID")
   log "$phase: measuring ${WINDOW}s"
   local end=$((SECONDS + WINDOW))
@@ -288,6 +312,7 @@ measure() {
     sleep 1
   done
   c1=$(ticks "$DAEMON_PID"); r1=$(ticks "$RESPONDER_PID"); t1=$(now)
+  a1=$(responder_stats | field accepted)
   R[$phase.load]=$(cut -d' ' -f1 /proc/loadavg)
   R[$phase.rss_kib]=$(kib "$DAEMON_PID" VmRSS)
   scrape "$WORK/$phase.1.prom"
@@ -296,8 +321,17 @@ measure() {
   p0=$(field probes <<<"$s0"); p1=$(field probes <<<"$s1")
   f0=$(field failed <<<"$s0"); f1=$(field failed <<<"$s1")
   R[$phase.targets]=$targets
+  # Probes over the window: the daemon's counter; when a scrape was cut short (the daemon's
+  # write timeout), the sessions the responder accepted (src r instead of d).
+  R[$phase.src]=d
+  R[$phase.resp_rate]=$(calc "round(($a1 - $a0) / ($t1 - $t0), 1)")
+  if [[ $(calc "isnan($p1 - $p0)") == True ]]; then
+    R[$phase.src]=r
+    p0=$a0 p1=$a1
+    log "$phase: a scrape was cut short; probes counted by the responder"
+  fi
   R[$phase.rate]=$(calc "round(($p1 - $p0) / ($t1 - $t0), 1)")
-  R[$phase.failed]=$(calc "int($f1 - $f0)")
+  R[$phase.failed]=$(calc "'n/a' if isnan($f1 - $f0) else int($f1 - $f0)")
   R[$phase.cpu_ms]=$(calc "round(($c1 - $c0) * 1000.0 / $HZ / max(1, $p1 - $p0), 4)")
   R[$phase.cpu_pct]=$(calc "round(($c1 - $c0) * 100.0 / $HZ / ($t1 - $t0), 1)")
   R[$phase.resp_ms]=$(calc "round(($r1 - $r0) * 1000.0 / $HZ / max(1, $p1 - $p0), 4)")
@@ -315,20 +349,28 @@ measure() {
     "in flight ${R[$phase.in_flight]}, failed ${R[$phase.failed]}"
 }
 
-metrics_samples() {  # /metrics render time and size, 5 samples, median [PREFIX, default metrics]
-  local m=${1:-metrics} times=() sizes=() out
-  for _ in 1 2 3 4 5; do
-    out=$(curl -sf -o /dev/null -w '%{time_total} %{size_download}' "$URL/metrics")
-    times+=("${out% *}")
-    sizes+=("${out#* }")
+# /metrics render time and size: N samples (default 5), median of those that completed; a
+# sample cut short (curl exit 18: the daemon's write timeout) is listed as failed.
+metrics_samples() {  # metrics_samples [PREFIX, default metrics] [N]
+  local m=${1:-metrics} n=${2:-5} times=() sizes=() out code failed=""
+  for _ in $(seq "$n"); do
+    code=0
+    out=$(curl -sf -o /dev/null -w '%{time_total} %{size_download}' "$URL/metrics") || code=$?
+    if ((code == 0)); then
+      times+=("${out% *}")
+      sizes+=("${out#* }")
+    else
+      failed+="failed(curl $code after ${out% *} s, ${out#* } bytes) "
+    fi
     sleep 1
   done
   R[$m.ms]=$(calc "round($(parse median "${times[@]}") * 1000, 1)")
   R[$m.bytes]=$(parse median "${sizes[@]}")
-  R[$m.all_ms]=$(printf '%s ' "${times[@]}")
+  R[$m.all_ms]="$(printf '%s ' "${times[@]}")$failed"
+  code=0
   out=$(curl -sf -o /dev/null -H 'Accept-Encoding: gzip' -w '%{time_total} %{size_download}' \
-    "$URL/metrics")
-  R[$m.gzip]=$out
+    "$URL/metrics") || code=$?
+  R[$m.gzip]="$out$( ((code == 0)) || echo " failed (curl $code)")"
   R[$m.hwm_kib]=$(kib "$DAEMON_PID" VmHWM)
   log "/metrics ($m): median ${R[$m.ms]} ms, ${R[$m.bytes]} bytes (all: ${R[$m.all_ms]})"
 }
@@ -372,7 +414,7 @@ run_phase() {
     # The window starts after one full interval (62 s), when every target has run once.
     100k-plain) start_responder 100000 0 any; config "$WORK/$phase.yml" 100000 plain 60s 5s
       run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 300)); measure "$phase" 100000 62
-      metrics_samples metrics100k ;;
+      metrics_samples metrics100k 3 ;;
     100k-tls) start_responder 100000 0 any; config "$WORK/$phase.yml" 100000 tls 60s 5s
       run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 300)); measure "$phase" 100000 62 ;;
     smoke) start_responder 20 0 any; config "$WORK/$phase.yml" 20 tls 2s 2s
@@ -383,7 +425,7 @@ run_phase() {
   grep -v '^$' "$WORK/daemon.log" | grep -v 'level=info' | head -5 >&2 || true
   stop_pid "$RESPONDER_PID"
   RESPONDER_PID=""
-  log "$phase: responder: $(grep -o 'accepted=.*' "$WORK/responder.log" || true)"
+  log "$phase: responder: $(grep ' exit ' "$WORK/responder.log" | grep -o 'accepted=.*' || true)"
 }
 
 log "work dir $WORK; phases: $PHASES; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -395,18 +437,22 @@ echo
 echo "smtp_exporter benchmark: $(nproc) cores, $(uname -r), banner delay ${BANNER_DELAY_MS} ms," \
   "window ${WINDOW} s, $(date -u +%FT%TZ)"
 echo
-printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s\n' phase targets probes/s \
-  in_flt cpu_ms/pr cpu_% rss_MiB hwm_MiB lag_p50ms lag_p99ms failed resp_cpu_% load1
+printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s %8s %3s\n' phase targets \
+  probes/s in_flt cpu_ms/pr cpu_% rss_MiB hwm_MiB lag_p50ms lag_p99ms failed resp_cpu_% load1 \
+  resp_ses/s src
 ALL_PHASES="smoke 1k-plain 1k-tls 10k-plain 10k-tls 10k-500 100k-plain 100k-tls"
 for phase in $ALL_PHASES; do
   [[ -n ${R[$phase.rate]:-} ]] || continue
-  printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s\n' "$phase" "$(v "$phase.targets")" \
+  printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s %8s %3s\n' "$phase" "$(v "$phase.targets")" \
     "$(v "$phase.rate")" "$(v "$phase.in_flight")" "$(v "$phase.cpu_ms")" "$(v "$phase.cpu_pct")" \
     "$(calc "round(${R[$phase.rss_kib]} / 1024, 1)")" "$(calc "round(${R[$phase.hwm_kib]} / 1024, 1)")" \
-    "$(v "$phase.lag_p50")" "$(v "$phase.lag_p99")" "$(v "$phase.failed")" "$(v "$phase.resp_pct")" "$(v "$phase.load")"
+    "$(v "$phase.lag_p50")" "$(v "$phase.lag_p99")" "$(v "$phase.failed")" "$(v "$phase.resp_pct")" "$(v "$phase.load")" \
+    "$(v "$phase.resp_rate")" "$(v "$phase.src")"
 done
 echo "(load1: 1-minute load average at the end of the window; above ~1.5 on 2 cores means other"
-echo " processes competed for the CPU and the latency figures are pessimistic)"
+echo " processes competed for the CPU and the latency figures are pessimistic; resp_ses/s: sessions"
+echo " the responder accepted per second; src: probes counted by the daemon's counter (d) or, when"
+echo " a scrape was cut short, by the responder's sessions (r))"
 echo
 if [[ -n ${R[10k-plain.rss_kib]:-} ]]; then
   echo "RSS per target at 10,000 (VmRSS/targets): $(calc "round(${R[10k-plain.rss_kib]} * 1024 / 10000)") B;" \

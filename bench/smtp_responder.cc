@@ -25,7 +25,9 @@
 // given probe rate without touching the greeting latency), then close.
 //
 // One thread, one io_context, callbacks (no coroutine frames). Exits by itself after
-// --max-seconds, or on SIGINT/SIGTERM, and prints its counters and its own CPU time to stderr.
+// --max-seconds, or on SIGINT/SIGTERM, and prints its counters and its own CPU time to stderr;
+// SIGUSR1 prints them without exiting (a `stats` line), so that a benchmark can count the
+// sessions over a window without asking the daemon.
 #include <net/if.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -48,6 +50,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -559,10 +562,29 @@ int main(int argc, char** argv) {
     for (auto& listener : listeners) listener->Stop();
     io.stop();
   };
+  const Counters& c = shared.counters;
+  auto print = [&](const char* what) {
+    std::fprintf(
+        stderr,
+        "smtp_responder: %s accepted=%llu tls_ok=%llu tls_failed=%llu quits=%llu "
+        "accept_errors=%llu max_open=%llu cpu_seconds=%.3f\n",
+        what, static_cast<unsigned long long>(c.accepted),
+        static_cast<unsigned long long>(c.tls_ok), static_cast<unsigned long long>(c.tls_failed),
+        static_cast<unsigned long long>(c.quits), static_cast<unsigned long long>(c.accept_errors),
+        static_cast<unsigned long long>(c.max_open), CpuSeconds());
+    std::fflush(stderr);
+  };
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& wait_error, int) {
     if (!wait_error) stop();
   });
+  asio::signal_set stats_signal(io, SIGUSR1);
+  std::function<void(const error_code&, int)> on_stats = [&](const error_code& wait_error, int) {
+    if (wait_error) return;
+    print("stats");
+    stats_signal.async_wait(on_stats);
+  };
+  stats_signal.async_wait(on_stats);
   asio::steady_timer deadline(io, std::chrono::seconds(options.max_seconds));
   deadline.async_wait([&](const error_code& wait_error) {
     if (!wait_error) stop();
@@ -577,15 +599,6 @@ int main(int argc, char** argv) {
                options.cert_file.empty() ? options.key_type.c_str() : options.key_file.c_str());
   std::fflush(stderr);
   io.run();
-
-  const Counters& c = shared.counters;
-  std::fprintf(
-      stderr,
-      "smtp_responder: accepted=%llu tls_ok=%llu tls_failed=%llu quits=%llu "
-      "accept_errors=%llu max_open=%llu cpu_seconds=%.3f\n",
-      static_cast<unsigned long long>(c.accepted), static_cast<unsigned long long>(c.tls_ok),
-      static_cast<unsigned long long>(c.tls_failed), static_cast<unsigned long long>(c.quits),
-      static_cast<unsigned long long>(c.accept_errors), static_cast<unsigned long long>(c.max_open),
-      CpuSeconds());
+  print("exit");
   return 0;
 }

@@ -541,7 +541,10 @@ int main(int argc, char** argv) {
   shared.ehlo_plain = ehlo_head + "250-STARTTLS\r\n" + ehlo_tail;
   shared.ehlo_tls = ehlo_head + ehlo_tail;
 
-  RaiseFileLimit((options.bind_any ? 1 : static_cast<std::size_t>(options.count)) + 8192);
+  // One socket per address plus the sessions; with one wildcard socket, as many sessions as the
+  // hard limit allows (the daemon may hold --probe.max-in-flight of them open).
+  RaiseFileLimit(options.bind_any ? std::size_t{1} << 20
+                                  : static_cast<std::size_t>(options.count) + 8192);
   asio::io_context io(1);
   std::vector<std::unique_ptr<Listener>> listeners;
   listeners.reserve(static_cast<std::size_t>(last_value - first_value + 1));

@@ -23,6 +23,8 @@ const char* ToString(Step step) {
       return "tls_ehlo";
     case Step::kRelay:
       return "relay";
+    case Step::kAuth:
+      return "auth";
     case Step::kQuit:
       return "quit";
     case Step::kReverseDns:

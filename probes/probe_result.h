@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/auth.h"
 #include "probes/banner.h"
 #include "probes/ehlo.h"
 
@@ -26,6 +27,7 @@ enum class Step {
   kStartTls,    // STARTTLS command and the TLS handshake (RFC 3207)
   kTlsEhlo,     // EHLO again over TLS
   kRelay,       // MAIL FROM / RCPT TO / RSET per variant
+  kAuth,        // AUTH (RFC 4954) with the configured credentials
   kQuit,        // QUIT and its 221
   kReverseDns,  // PTR of the peer address and forward confirmation
 };
@@ -140,6 +142,18 @@ struct RelayResult {
   bool complete() const;  // every attempt ran (none is kNotRun)
 };
 
+// The AUTH step (RFC 4954), when the module configures credentials.
+struct AuthResult {
+  bool attempted = false;  // the step ran
+  std::string username;    // as configured (not a secret; the password is never kept here)
+  std::string mechanism;   // the one used, upper case; "" when none was chosen
+  AuthOutcome outcome = AuthOutcome::kError;
+  bool over_tls = false;         // the session was TLS-protected when AUTH was sent
+  bool server_verified = false;  // SCRAM: the server's signature checked out (RFC 5802 §3)
+  int rounds = 0;                // 334 challenges answered
+  bool success() const { return attempted && outcome == AuthOutcome::kSuccess; }
+};
+
 struct DnsInfo {
   std::vector<std::string> addresses;  // what `host` resolved to (empty for literals)
   std::string connected_address;       // the peer address actually used
@@ -183,6 +197,7 @@ struct ProbeResult {
   bool implicit_tls = false;
   std::optional<TlsInfo> tls;
   RelayResult relay;
+  AuthResult auth;
   // Bytes that followed the STARTTLS 220 in plaintext and were discarded (RFC 3207 §4.2).
   bool plaintext_after_starttls = false;
   // Reply framing the server got wrong but real clients tolerate (ReplyAnomaly names, e.g.

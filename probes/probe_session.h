@@ -5,6 +5,7 @@
 //   probe_tls.cc      implicit TLS, STARTTLS with its plaintext fallback, EHLO over TLS, and
 //                     Reconnect(), the fresh session both the fallback and the relay test use
 //   probe_relay.cc    the relay test
+//   probe_auth.cc     the AUTH step
 // Every method runs on the session's executor; deadline handlers hold a weak_ptr only.
 #pragma once
 
@@ -67,6 +68,10 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
   // transcript, the reply anomalies and the channel state; no step bookkeeping.
   asio::awaitable<std::variant<Reply, IoFailure>> Talk(std::string_view verb,
                                                        std::string_view argument);
+  // Talk() for a line already formatted (`wire` with its CRLF; empty = send nothing, read the
+  // greeting): the transcript shows `shown` instead, and `what` names it in failure details.
+  asio::awaitable<std::variant<Reply, IoFailure>> TalkLine(std::string wire, std::string shown,
+                                                           std::string what);
   // Talk() within the current step: its reply code is recorded; on an I/O failure the step fails
   // and nullopt is returned. `fatal`: whether such a failure fails the probe (QUIT's does not).
   asio::awaitable<std::optional<Reply>> Exchange(std::string_view verb, std::string_view argument,
@@ -100,6 +105,10 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
                                                             std::string argument, int* code);
   void StopRelayTest(FailureReason reason, std::string detail);  // sets relay.stop_*
   void FinishRelayTest(bool session_ok);
+  // AUTH with the module's credentials (probe_auth.cc), in a fresh session when the relay test
+  // left none; false when it failed (the probe fails).
+  asio::awaitable<bool> Auth();
+  bool FailAuth(AuthOutcome outcome, FailureReason reason, std::string detail);
   asio::awaitable<void> Quit();
   asio::awaitable<void> ReverseDns();
 
@@ -132,6 +141,9 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
   // True while the last exchange ended with a complete reply: the server can still read QUIT.
   bool channel_sane_ = false;
   bool server_closing_ = false;  // a 421 was received (RFC 5321 §3.8): the server hangs up
+  // Texts that must never reach the transcript (the password and the SASL data sent): Note()
+  // replaces them, so a server that echoes them back cannot leak them either.
+  std::vector<std::string> secrets_;
 };
 
 }  // namespace smtp

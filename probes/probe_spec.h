@@ -39,6 +39,20 @@ struct RelayTestOptions {
   std::chrono::milliseconds timeout{60000};
 };
 
+// SMTP AUTH (RFC 4954) after the EHLO that follows TLS. The password is read from a file by the
+// caller (the config loader at each load/reload, the probe command at start) and lives only here
+// and in the SASL library's session: nothing renders a ProbeSpec.
+struct AuthOptions {
+  std::string username;  // empty = no AUTH step
+  std::string password;
+  // Upper-case names from SupportedAuthMechanisms (probes/auth.h), tried in this order against
+  // what the server offers; empty = that default order.
+  std::vector<std::string> mechanisms;
+  // Authenticate even when the session is not TLS (STARTTLS off, not offered or failed).
+  bool allow_plaintext = false;
+  bool enabled() const { return !username.empty(); }
+};
+
 struct ProbeSpec {
   // Host name or IP literal (no brackets). A configured target is expanded first
   // (probes/expansion.h): one ProbeSpec per series, e.g. per MX host of an "mx:domain" target.
@@ -64,6 +78,7 @@ struct ProbeSpec {
   // no dns_server is set (the system resolver knows nothing useful about them).
   bool check_fcrdns = true;
   RelayTestOptions relay;
+  AuthOptions auth;
 };
 
 }  // namespace smtp

@@ -48,7 +48,8 @@ bool IsIpv6(const std::string& text, unsigned char* bytes = nullptr) {
 
 struct ModuleSources {
   std::map<ModuleField, Field> fields;
-  std::vector<Field> variant_items;  // when relay_test.variants is a list
+  std::vector<Field> variant_items;    // when relay_test.variants is a list
+  std::vector<Field> mechanism_items;  // auth.mechanisms
 };
 
 void ReadText(const Field& field, ModuleField id, std::optional<std::string>* input,
@@ -107,13 +108,53 @@ void ReadRelayTest(const Field& parent, ModuleInput* input, ModuleSources* sourc
   }
 }
 
+// auth: {username, password_file, mechanisms: [..], allow_plaintext}; the password itself is
+// never in the YAML.
+void ReadAuth(const Field& parent, ModuleInput* input, ModuleSources* sources) {
+  input->auth_set = true;
+  sources->fields.insert_or_assign(ModuleField::kAuth, parent);
+  for (const Field& field :
+       Fields(parent, {"username", "password_file", "mechanisms", "allow_plaintext"})) {
+    if (field.key == "username") {
+      ReadText(field, ModuleField::kAuthUsername, &input->auth_username, sources);
+    } else if (field.key == "password_file") {
+      ReadText(field, ModuleField::kAuthPasswordFile, &input->auth_password_file, sources);
+    } else if (field.key == "mechanisms") {
+      sources->fields.insert_or_assign(ModuleField::kAuthMechanisms, field);
+      if (!field.value.IsSequence()) {
+        Fail(field.path, field.line,
+             "expected a list of mechanisms, got " + strict::KindOf(field.value));
+      }
+      std::vector<std::string> names;
+      for (const Field& item : Items(field)) {
+        names.push_back(String(item));
+        sources->mechanism_items.push_back(item);
+      }
+      input->auth_mechanisms = std::move(names);
+    } else if (field.key == "allow_plaintext") {
+      input->auth_allow_plaintext = strict::Bool(field);
+    }
+  }
+}
+
+// user_enumeration: {enabled, name}
+void ReadUserEnumeration(const Field& parent, ModuleInput* input, ModuleSources* sources) {
+  for (const Field& field : Fields(parent, {"enabled", "name"})) {
+    if (field.key == "enabled") {
+      input->user_enumeration_enabled = strict::Bool(field);
+    } else if (field.key == "name") {
+      ReadText(field, ModuleField::kUserEnumerationName, &input->user_enumeration_name, sources);
+    }
+  }
+}
+
 Module DecodeModule(const Field& parent, const std::string& base_dir) {
   if (parent.value.IsNull()) return Module{};
   ModuleInput input;
   ModuleSources sources;
   for (const Field& field :
        Fields(parent, {"timeout", "ehlo_name", "starttls", "implicit_tls", "tls", "ip_protocol",
-                       "dns_server", "relay_test", "series"})) {
+                       "dns_server", "relay_test", "series", "auth", "user_enumeration"})) {
     if (field.key == "timeout") {
       ReadText(field, ModuleField::kTimeout, &input.timeout, &sources);
     } else if (field.key == "ehlo_name") {
@@ -137,8 +178,10 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
   ModuleResult result = ValidateModule(input, base_dir);
   if (const std::optional<ModuleError>& error = result.error) {
     // ValidateModule only checks inputs that were set, so the field was read above.
-    const Field& at =
-        error->item ? sources.variant_items.at(*error->item) : sources.fields.at(error->field);
+    const Field& at = !error->item ? sources.fields.at(error->field)
+                      : error->field == ModuleField::kAuthMechanisms
+                          ? sources.mechanism_items.at(*error->item)
+                          : sources.variant_items.at(*error->item);
     Fail(at.path, at.line, error->message);
   }
   return *std::move(result.module);

@@ -39,6 +39,10 @@ enum ProbeFamily : std::size_t {
   kLastRun,
   kMxRecords,
   kFcrdnsMatch,
+  kAuthSuccess,
+  kAuthResult,
+  kAuthMechanismUsed,
+  kUserEnumerationResult,
   kProbeFamilyCount,
 };
 

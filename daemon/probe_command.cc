@@ -51,6 +51,12 @@ struct Options {
   std::string dns_server;
   bool no_reverse_dns = false;
   std::string output = "text";
+  std::string auth_user;
+  std::string auth_password_file;
+  std::string auth_mechanisms;
+  bool auth_allow_plaintext = false;
+  bool user_enumeration = false;
+  std::string user_enumeration_name = UserEnumerationOptions{}.name;
 };
 
 // One flag per Options member; the module's flags are checked by BuildSpec, not here, so that
@@ -88,6 +94,19 @@ void AddFlags(CLI::App& app, Options& options) {
                  "DNS server IP[:PORT] (default: system resolver)");
   app.add_flag("--no-reverse-dns", options.no_reverse_dns,
                "skip the forward-confirmed reverse DNS check");
+  app.add_option("--auth-user", options.auth_user, "authenticate (SMTP AUTH) as this user");
+  app.add_option("--auth-password-file", options.auth_password_file,
+                 "file whose first line is the AUTH password");
+  app.add_option("--auth-mechanisms", options.auth_mechanisms,
+                 "comma-separated, in order of preference (default: SCRAM-SHA-256,SCRAM-SHA-1,"
+                 "CRAM-MD5,PLAIN,LOGIN)");
+  app.add_flag("--auth-allow-plaintext", options.auth_allow_plaintext,
+               "authenticate even without TLS");
+  app.add_flag("--user-enumeration", options.user_enumeration,
+               "check whether VRFY/EXPN (and RCPT, with --relay-test) confirm users");
+  app.add_option("--user-enumeration-name", options.user_enumeration_name,
+                 "the real local name VRFY/EXPN ask about")
+      ->capture_default_str();
   app.add_option("--output", options.output, "text | json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -122,8 +141,30 @@ const char* FlagOf(ModuleField field) {
       return "--relay-variants";
     case ModuleField::kSeries:
       return "series";  // no flag: the probe command prints every fact
+    case ModuleField::kAuth:
+      return "--auth-user";  // with --auth-password-file
+    case ModuleField::kAuthUsername:
+      return "--auth-user";
+    case ModuleField::kAuthPasswordFile:
+      return "--auth-password-file";
+    case ModuleField::kAuthMechanisms:
+      return "--auth-mechanisms";
+    case ModuleField::kUserEnumerationName:
+      return "--user-enumeration-name";
   }
   return "?";
+}
+
+// "a,b,c" -> {"a", "b", "c"}; "" -> {""}.
+std::vector<std::string> CommaList(const std::string& list) {
+  std::vector<std::string> names;
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = list.find(',', start);
+    names.push_back(list.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return names;
 }
 
 // The flags as a module, as a config file would spell it, for ValidateModule.
@@ -149,15 +190,19 @@ ModuleInput InputOf(const Options& options) {
       options.relay_variants == "all") {
     input.relay_variants = options.relay_variants;
   } else {
-    std::vector<std::string> names;
-    const std::string& list = options.relay_variants;
-    for (std::size_t start = 0;;) {
-      const std::size_t comma = list.find(',', start);
-      names.push_back(list.substr(start, comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-    input.relay_variants = std::move(names);
+    input.relay_variants = CommaList(options.relay_variants);
+  }
+  input.user_enumeration_enabled = options.user_enumeration;
+  input.user_enumeration_name = options.user_enumeration_name;
+  const bool auth = !options.auth_user.empty() || !options.auth_password_file.empty() ||
+                    !options.auth_mechanisms.empty() || options.auth_allow_plaintext;
+  if (auth) {
+    input.auth_set = true;
+    if (!options.auth_user.empty()) input.auth_username = options.auth_user;
+    if (!options.auth_password_file.empty()) input.auth_password_file = options.auth_password_file;
+    if (!options.auth_mechanisms.empty())
+      input.auth_mechanisms = CommaList(options.auth_mechanisms);
+    input.auth_allow_plaintext = options.auth_allow_plaintext;
   }
   return input;
 }

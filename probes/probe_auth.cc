@@ -42,14 +42,10 @@ asio::awaitable<bool> ProbeSession::Auth() {
   auth.attempted = true;
   auth.username = spec_.auth.username;
   if (spec_.auth.password.size() >= kMinScrubbedSecret) secrets_.push_back(spec_.auth.password);
-  if (!channel_sane_ || server_closing_) {
-    // The relay test lost its session: authenticate in a new one, with TLS as before.
-    const bool starttls = result_.starttls_success.value_or(false) && !result_.plaintext_fallback;
-    if (std::optional<IoFailure> failure = co_await Reconnect(starttls)) {
-      co_return FailAuth(AuthOutcome::kError,
-                         deadline_passed() ? FailureReason::kTimeout : failure->reason,
-                         "reconnect for AUTH: " + failure->detail);
-    }
+  if (std::optional<IoFailure> failure = co_await EnsureSession()) {
+    co_return FailAuth(AuthOutcome::kError,
+                       deadline_passed() ? FailureReason::kTimeout : failure->reason,
+                       "reconnect for AUTH: " + failure->detail);
   }
   auth.over_tls = connection_->is_tls();
   // Credentials over plaintext can be read by anyone on the path (RFC 4954 §4, RFC 8314 §3):

@@ -359,7 +359,9 @@ asio::awaitable<ProbeResult> ProbeSession::Run() {
   }
   // The relay test never fails the probe: its verdict is separate from the server's health.
   if (ok && spec_.relay.enabled) co_await RelayTest();
-  // After the relay test, which must run unauthenticated (an authenticated client may relay).
+  // After the relay test, and before AUTH: both must run as a stranger (an authenticated
+  // client may relay and verify users).
+  if (ok && spec_.user_enumeration.enabled) co_await UserEnumeration();
   if (ok && spec_.auth.enabled()) ok = co_await Auth();
   co_await Quit();
   connection_->Close();

@@ -6,6 +6,7 @@
 //                     Reconnect(), the fresh session both the fallback and the relay test use
 //   probe_relay.cc    the relay test
 //   probe_auth.cc     the AUTH step
+//   probe_enumeration.cc  the user-enumeration step (VRFY, EXPN)
 // Every method runs on the session's executor; deadline handlers hold a weak_ptr only.
 #pragma once
 
@@ -39,6 +40,9 @@ struct RelayQuestion {
   int* mail_code;
   int* rcpt_code;
 };
+
+// A random local part that cannot exist: `prefix` and 12 hex digits (RFC 5321 §4.1.2 dot-atom).
+std::string RandomLocalPart(std::string_view prefix);
 
 class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
  public:
@@ -105,6 +109,12 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
                                                             std::string argument, int* code);
   void StopRelayTest(FailureReason reason, std::string detail);  // sets relay.stop_*
   void FinishRelayTest(bool session_ok);
+  // A session that can take commands for a step after the relay test: the current one, or a new
+  // one (TLS again when the first had it) when the relay test lost it. nullopt when usable.
+  asio::awaitable<std::optional<IoFailure>> EnsureSession();
+  // VRFY and EXPN of the configured name and of a random one (probe_enumeration.cc); never
+  // fails the probe.
+  asio::awaitable<void> UserEnumeration();
   // AUTH with the module's credentials (probe_auth.cc), in a fresh session when the relay test
   // left none; false when it failed (the probe fails).
   asio::awaitable<bool> Auth();

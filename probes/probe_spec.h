@@ -53,6 +53,13 @@ struct AuthOptions {
   bool enabled() const { return !username.empty(); }
 };
 
+// User-enumeration exposure (nmap's smtp-enum-users): VRFY and EXPN (RFC 5321 §3.5) of a real
+// local name and of a random one that cannot exist. Off by default: it leaves lines in logs.
+struct UserEnumerationOptions {
+  bool enabled = false;
+  std::string name = "postmaster";  // a local part every server has (RFC 5321 §4.5.1)
+};
+
 struct ProbeSpec {
   // Host name or IP literal (no brackets). A configured target is expanded first
   // (probes/expansion.h): one ProbeSpec per series, e.g. per MX host of an "mx:domain" target.
@@ -79,6 +86,7 @@ struct ProbeSpec {
   bool check_fcrdns = true;
   RelayTestOptions relay;
   AuthOptions auth;
+  UserEnumerationOptions user_enumeration;
 };
 
 }  // namespace smtp

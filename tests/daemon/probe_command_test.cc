@@ -158,6 +158,20 @@ const Rule kRules[] = {
      "{relay_test: {variants: [bang, bang]}}",
      "modules.default.relay_test.variants[1]",
      "duplicate variant \"bang\""},
+    {{"--auth-user", "probe@example.org"},
+     "{auth: {username: probe@example.org}}",
+     "modules.default.auth",
+     "needs both username and password_file"},
+    {{"--auth-password-file", "/nonexistent/password", "--auth-user", "u"},
+     "{auth: {username: u, password_file: /nonexistent/password}}",
+     "modules.default.auth.password_file",
+     "password file \"/nonexistent/password\" cannot be read: No such file or directory"},
+    {{"--auth-mechanisms", "PLAIN,XOAUTH2", "--auth-user", "u", "--auth-password-file",
+      "/etc/passwd"},
+     "{auth: {username: u, password_file: /etc/passwd, mechanisms: [PLAIN, XOAUTH2]}}",
+     "modules.default.auth.mechanisms[1]",
+     "unsupported mechanism \"XOAUTH2\" (supported: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, "
+     "LOGIN)"},
 };
 
 void PrintTo(const Rule& rule, std::ostream* os) {

@@ -1,6 +1,7 @@
-// The AUTH step end to end (RFC 4954): RunProbe against fake servers on 127.0.0.1 that check
-// the credentials with GNU SASL's server side (every mechanism the prober offers), or answer
-// with each reply code and each hostile behaviour a server can show.
+// The AUTH step end to end (RFC 4954), and the user-enumeration step (VRFY/EXPN) before it:
+// RunProbe against fake servers on 127.0.0.1 that check the credentials with GNU SASL's server side
+// (every mechanism the prober offers), or answer with each reply code and each hostile behaviour a
+// server can show.
 //
 // Every case states the outcome, the auth step's reply code and failure reason, that QUIT was
 // sent whenever the channel was sane, and that neither the password nor the SASL data sent is in
@@ -496,6 +497,77 @@ TEST_F(ProbeAuthTest, TheRelayTestRunsBeforeAuth) {
                                  [](const std::string& c) { return c.starts_with("AUTH"); });
   EXPECT_TRUE(std::none_of(auth, commands.end(),
                            [](const std::string& c) { return c.starts_with("RCPT"); }));
+}
+
+// --- user enumeration (VRFY, EXPN) ---------------------------------------------------------------
+
+// Answers VRFY/EXPN of `known` with its code, of anything else with `unknown`; AUTH as a server.
+MtaBehavior Verifying(int known_vrfy, int unknown_vrfy, int expn, bool hang_up_at_expn = false) {
+  MtaBehavior behavior = Submission("PLAIN");
+  behavior.other_command = [=](Session& s, const std::string& line) {
+    if (line.rfind("AUTH ", 0) == 0) return ServeSaslAuth(s, line);
+    if (line.rfind("VRFY ", 0) == 0) {
+      const int code = line == "VRFY postmaster" ? known_vrfy : unknown_vrfy;
+      return s.Reply(code, code == 250 ? "2.1.5 <postmaster@mx.test>" : "5.1.1 no such user");
+    }
+    if (line.rfind("EXPN ", 0) == 0) {
+      if (hang_up_at_expn) {
+        s.Reset();
+        return false;
+      }
+      return s.Reply(expn, "EXPN answer");
+    }
+    return s.Reply(502, "5.5.2 unknown command");
+  };
+  return behavior;
+}
+
+ProbeSpec EnumerationSpec(const FakeSmtpServer& server) {
+  ProbeSpec spec = AuthSpec(server);
+  spec.user_enumeration.enabled = true;
+  return spec;
+}
+
+TEST_F(ProbeAuthTest, VrfyThatConfirmsUsersIsExposedAndExpnNotImplementedIsNot) {
+  const MtaBehavior behavior = Verifying(250, 550, 502);
+  FakeSmtpServer server([&behavior](Session& session) { ServeStandardMta(session, behavior); });
+  const ProbeResult result = Probe(server, EnumerationSpec(server));
+  EXPECT_TRUE(result.success) << result.failure_detail;
+  ASSERT_EQ(result.user_enumeration.checks.size(), 2u);
+  const EnumerationCheck& vrfy = result.user_enumeration.checks[0];
+  EXPECT_EQ(vrfy.method, "vrfy");
+  EXPECT_EQ(vrfy.real_code, 250);
+  EXPECT_EQ(vrfy.random_code, 550);
+  EXPECT_EQ(vrfy.result, EnumerationResult::kExposed);
+  EXPECT_EQ(result.user_enumeration.checks[1].result, EnumerationResult::kNotExposed);
+  EXPECT_TRUE(server.Received("AUTH")) << "AUTH still runs, after the enumeration";
+  // Asked as a stranger: VRFY and EXPN before AUTH.
+  const std::vector<std::string> commands = server.commands();
+  const auto auth = std::find_if(commands.begin(), commands.end(),
+                                 [](const std::string& c) { return c.starts_with("AUTH"); });
+  EXPECT_TRUE(std::none_of(auth, commands.end(), [](const std::string& c) {
+    return c.starts_with("VRFY") || c.starts_with("EXPN");
+  }));
+}
+
+TEST_F(ProbeAuthTest, VrfyThatCannotVerifyIsNotExposed) {
+  const MtaBehavior behavior = Verifying(252, 252, 252);
+  FakeSmtpServer server([&behavior](Session& session) { ServeStandardMta(session, behavior); });
+  const ProbeResult result = Probe(server, EnumerationSpec(server));
+  for (const EnumerationCheck& check : result.user_enumeration.checks) {
+    EXPECT_EQ(check.result, EnumerationResult::kNotExposed) << check.method;
+  }
+}
+
+TEST_F(ProbeAuthTest, AHangUpDuringEnumerationLeavesItInconclusiveAndAuthReconnects) {
+  const MtaBehavior behavior = Verifying(250, 550, 250, /*hang_up_at_expn=*/true);
+  FakeSmtpServer server([&behavior](Session& session) { ServeStandardMta(session, behavior); });
+  const ProbeResult result = Probe(server, EnumerationSpec(server));
+  EXPECT_TRUE(result.success) << "the enumeration never fails the probe: " << result.failure_detail;
+  EXPECT_EQ(result.user_enumeration.checks[0].result, EnumerationResult::kExposed);
+  EXPECT_EQ(result.user_enumeration.checks[1].result, EnumerationResult::kInconclusive);
+  EXPECT_EQ(server.connections(), 2) << "AUTH in a new session";
+  EXPECT_TRUE(result.auth.success());
 }
 
 }  // namespace

@@ -11,6 +11,10 @@
 #   open    an open relay;
 #   down    a loopback port nothing listens on (connection refused), so that the dashboard's
 #           failure panels have data while both Postfix instances are healthy;
+#   submit  a second listener of the closed Postfix, probed with an `auth` module (its SASL
+#           database has no users: every AUTH gets 535) and user enumeration (Postfix answers
+#           VRFY of postmaster 252 and of a random name 550), so that SmtpAuthFailing and
+#           SmtpUserEnumeration fire and the dashboard's submission panels have data;
 # the daemon probing all three every 5 s (relay test enabled), and Debian's Prometheus
 # (/usr/bin/prometheus, own config and TSDB in a temp dir) scraping it every second as
 # job="smtp_exporter" and evaluating a copy of deploy/prometheus/rules/smtp_exporter.rules.yml
@@ -19,6 +23,7 @@
 #
 # Asserts through Prometheus' HTTP API (each wait bounded, 60-90 s):
 #   (a) SmtpOpenRelay fires for the open relay, never (not even pending) for the closed Postfix;
+#       SmtpAuthFailing and SmtpUserEnumeration fire for the submission listener;
 #   (d) every dashboard query (grafana/smtp_exporter.json, variables and panels, extracted and
 #       substituted by tests/deploy/promql_check.py: $job=smtp_exporter, $target a regex of the
 #       three targets as Grafana formats a multi-value selection, $__rate_interval=1m,
@@ -76,15 +81,21 @@ e2e_postfix_configure() {
   chmod 755 "${dir}/sasl"
   postconf -c "${dir}/etc" -e smtpd_sasl_auth_enable=yes smtpd_sasl_type=cyrus \
     smtpd_sasl_path=smtpd "cyrus_sasl_config_path=${dir}/sasl" smtpd_tls_auth_only=yes
+  cat >>"${dir}/etc/master.cf" <<EOF
+127.0.0.1:${SUBMIT_PORT} inet n      -       n       -       -       smtpd
+  -o syslog_name=postfix-test-closed/submission
+EOF
 }
+SUBMIT_PORT=$(pf_free_port)
 t_setup=${SECONDS}
 e2e_start_postfix
 closed=127.0.0.1:${CLOSED_PORT}
 open=127.0.0.1:${OPEN_PORT}
-down_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}")
+submit=127.0.0.1:${SUBMIT_PORT}
+down_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${SUBMIT_PORT}")
 down=127.0.0.1:${down_port}
-dport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${down_port}")
-pport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${down_port}" "${dport}")
+dport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${SUBMIT_PORT}" "${down_port}")
+pport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${SUBMIT_PORT}" "${down_port}" "${dport}")
 note "closed Postfix ${closed}, open relay ${open}, refused port ${down}, daemon :${dport}, Prometheus :${pport}"
 
 # The CA and mx.test certificate of pf_make_ca are valid for 30 days: more than the 14 days of
@@ -96,9 +107,16 @@ else
   fail "the test certificate is valid for only ${cert_days} days: SmtpCertificateExpiringSoon would fire legitimately"
 fi
 
+printf 'e2e-probe-password\n' >"${E2E_TOP}/auth_password"
 {
   e2e_module_yaml "${probe_interval}s"
   cat <<EOF
+  submission:
+    timeout: 5s
+    ehlo_name: probe.e2e.test
+    tls: {verify: true, server_name: mx.test, ca_file: ${E2E_CA}}
+    auth: {username: probe, password_file: ${E2E_TOP}/auth_password}
+    user_enumeration: {enabled: true}
 targets:
   - address: ${closed}
     interval: ${probe_interval}s
@@ -109,6 +127,10 @@ targets:
   - address: ${down}
     interval: ${probe_interval}s
     labels: {role: down}
+  - address: ${submit}
+    module: submission
+    interval: ${probe_interval}s
+    labels: {role: submission}
 EOF
 } >"${E2E_TOP}/smtp_exporter.yml"
 
@@ -240,10 +262,22 @@ else
   fail "SmtpOpenRelay showed up for the closed Postfix: ${relay_closed}"
 fi
 
+# Submission: AUTH refused (no such user in the SASL database), VRFY tells users apart.
+prom_expect "smtp_auth_result{result=\"bad_credentials\"} == 1 for the submission listener" \
+  "smtp_auth_result{job=\"smtp_exporter\",target=\"${submit}\",result=\"bad_credentials\"} == 1" 'length == 1'
+wait_alert SmtpAuthFailing "${submit}" 60 || true
+wait_alert SmtpUserEnumeration "${submit}" 60 || true
+auth_closed=$(ever_alerts "${closed}" 'SmtpAuthFailing|SmtpUserEnumeration')
+if [[ -z "${auth_closed}" ]]; then
+  pass "SmtpAuthFailing and SmtpUserEnumeration never for ${closed} (no auth module there)"
+else
+  fail "AUTH or enumeration alerts for ${closed}: ${auth_closed}"
+fi
+
 # --- (d) every dashboard query returns data while both servers are up -----------------------
 # $target as Grafana interpolates a multi-value selection into a regex (dots escaped, and the
 # backslash doubled inside the PromQL string).
-target_re="127\\\\.0\\\\.0\\\\.1:(${CLOSED_PORT}|${OPEN_PORT}|${down_port})"
+target_re="127\\\\.0\\\\.0\\\\.1:(${CLOSED_PORT}|${OPEN_PORT}|${down_port}|${SUBMIT_PORT})"
 mapfile -t dash_queries < <("${run_python[@]}" "${repo}/tests/deploy/promql_check.py" queries "${repo}" \
   job=smtp_exporter "target=${target_re}" __rate_interval=1m __interval=15s __range=1h __range_s=3600)
 ((${#dash_queries[@]} > 0)) || die "promql_check.py queries printed no dashboard query"

@@ -72,15 +72,19 @@ declare -A query_exceptions=()
 e2e_init alerts
 
 # The closed Postfix advertises AUTH after STARTTLS (Cyrus SASL, like a server that also takes
-# submissions on port 25; the probes never authenticate). Without it smtp_auth_mechanism_info is
-# absent. The SASL config path is an empty directory of the instance: no system file is read.
+# submissions on port 25). Without it smtp_auth_mechanism_info is absent. Debian's Postfix makes
+# Cyrus read ${config_directory}/sasl/smtpd.conf (without one it falls back to /etc/sasldb2, which
+# answers 454 or 535 depending on the machine): its sasldb is a file of the instance that does
+# not exist, so every AUTH of the submission listener is "no such user", 535 5.7.8.
 e2e_postfix_configure() {
-  local dir=$1 flavour=$2
+  local dir=$1 flavour=$2 sasl=$1/etc/sasl
   [[ "${flavour}" == closed ]] || return 0
-  mkdir -p "${dir}/sasl"
-  chmod 755 "${dir}/sasl"
+  mkdir -p "${sasl}"
+  chmod 755 "${sasl}"
+  printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: %s\n' \
+    "${sasl}/no-users.sasldb2" >"${sasl}/smtpd.conf"
   postconf -c "${dir}/etc" -e smtpd_sasl_auth_enable=yes smtpd_sasl_type=cyrus \
-    smtpd_sasl_path=smtpd "cyrus_sasl_config_path=${dir}/sasl" smtpd_tls_auth_only=yes
+    smtpd_sasl_path=smtpd "cyrus_sasl_config_path=${sasl}" smtpd_tls_auth_only=yes
   cat >>"${dir}/etc/master.cf" <<EOF
 127.0.0.1:${SUBMIT_PORT} inet n      -       n       -       -       smtpd
   -o syslog_name=postfix-test-closed/submission

@@ -173,6 +173,10 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
       ReadRelayTest(field, &input, &sources);
     } else if (field.key == "series") {
       ReadText(field, ModuleField::kSeries, &input.series, &sources);
+    } else if (field.key == "auth") {
+      ReadAuth(field, &input, &sources);
+    } else if (field.key == "user_enumeration") {
+      ReadUserEnumeration(field, &input, &sources);
     }
   }
   ModuleResult result = ValidateModule(input, base_dir);

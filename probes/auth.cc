@@ -207,10 +207,11 @@ AuthDialogue::Action AuthDialogue::OnReply(const Reply& reply) {
   }
   // 334: the text is one base64 challenge (RFC 4954 §4).
   if (reply.lines.size() != 1) return Cancel("a multi-line 334 challenge");
-  if (++rounds_ > kMaxAuthRounds) {
+  if (rounds_ == kMaxAuthRounds) {
     return Cancel("the server kept challenging (more than " + std::to_string(kMaxAuthRounds) +
                   " 334 replies)");
   }
+  ++rounds_;
   Action action;
   if (has_pending_initial_) {
     has_pending_initial_ = false;

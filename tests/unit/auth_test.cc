@@ -132,6 +132,22 @@ TEST(AuthDialogue, ChallengesAfterTheExchangeEndedAreCancelled) {
   EXPECT_EQ(dialogue->OnReply(MakeReply(334, "")).outcome, AuthOutcome::kError);
 }
 
+TEST(AuthDialogue, AtMostkMaxAuthRoundsChallengesAreAnswered) {
+  // GNU SASL's CRAM-MD5 keeps asking for a challenge while the server sends empty ones (found by
+  // the fuzzer, tests/fuzz/corpus/auth/cram_md5_empty_challenges).
+  auto dialogue = Start("CRAM-MD5");
+  AuthDialogue::Action action = dialogue->Begin();
+  int lines = 0;
+  while (action.line && action.line->wire != "*" && lines < 100) {
+    action = dialogue->OnReply(MakeReply(334, ""));
+    ++lines;
+  }
+  ASSERT_TRUE(action.line);
+  EXPECT_EQ(action.line->wire, "*");
+  EXPECT_EQ(dialogue->rounds(), kMaxAuthRounds);
+  EXPECT_EQ(dialogue->OnReply(MakeReply(501, "cancelled")).outcome, AuthOutcome::kError);
+}
+
 TEST(AuthDialogue, AMultiLine334IsCancelled) {
   auto dialogue = Start("LOGIN");
   dialogue->Begin();

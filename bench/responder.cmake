@@ -1,4 +1,10 @@
-# smtp_responder: the benchmark's fast SMTP responder on loopback (see bench/run.sh). Not a test.
+# The benchmark's tools (see bench/README.md). Not tests; included by bench/CMakeLists.txt and by
+# bench/smoke.cmake (the CI smoke run of the harness), whichever comes first.
+include_guard(GLOBAL)
+# smtp_responder: the benchmark's fast SMTP responder on loopback (bench/run.sh, compare.sh).
 add_executable(smtp_responder ${CMAKE_CURRENT_LIST_DIR}/smtp_responder.cc)
 target_link_libraries(smtp_responder PRIVATE Boost::headers OpenSSL::SSL OpenSSL::Crypto
   Threads::Threads)
+# probe_load: the HTTP/1.1 load generator for /probe (bench/compare.sh).
+add_executable(probe_load ${CMAKE_CURRENT_LIST_DIR}/probe_load.cc)
+target_link_libraries(probe_load PRIVATE Boost::headers Threads::Threads)

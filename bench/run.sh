@@ -12,23 +12,42 @@
 #   10k-tls     10,000 targets, STARTTLS, 30 s interval (333 probes/s)
 #   10k-500     10,000 targets, 20 s interval, the responder holds QUIT for 900 ms so that
 #               ~500 probes are in flight at 500 probes/s: greeting-latency error under load
+#   100k-plain  100,000 targets, starttls off, 60 s interval (1,667 probes/s); /metrics samples
+#   100k-tls    100,000 targets, STARTTLS, 60 s interval
+#   smoke       20 STARTTLS targets, 2 s interval, WINDOW seconds (the CI smoke run, bench/smoke_test.sh)
+#
+# Up to 10,000 targets the responder listens on one socket per target address. RLIMIT_NOFILE
+# (20,000 on the project's machine) rules that out for 100,000, so the 100k phases (and smoke)
+# start it with --bind any: one socket on 0.0.0.0:SMTP_PORT that all of 127.0.0.0/8 reaches.
+# That is safe only because the whole script runs in a network namespace of its own that has
+# nothing but lo (unshare -n, then `ip link set lo up`): no packet can leave the machine, and the
+# responder refuses --bind any anywhere else. The daemon connects from 127.0.0.1 to 100,000
+# distinct destination addresses, so the kernel's ephemeral ports are not the limit.
 #
 # CPU per probe = the daemon's utime+stime (/proc/PID/stat) over the measuring window divided by
 # the smtp_exporter_probes_total delta over the same window. The window starts after one full
 # interval (every target has run once), and the scrapes that read the counters happen outside
 # it, so /metrics rendering is not charged to the probes.
 #
-# Everything is on loopback and bounded: every phase ends by itself, the whole run takes about
-# 8 minutes, and every process started here is killed on exit.
+# Everything is on loopback and bounded: every phase ends by itself, the default phases take
+# about 8 minutes, each 100k phase about 2 + WINDOW/60 minutes, and every process started here is
+# killed on exit. The table at the end is followed by the cost-growth table (probes/s, CPU per
+# probe, RSS per target at 1,000, 10,000 and 100,000 targets) for the phases that ran.
 #
 # Environment: BUILD_DIR (default <repo>/build-bench), WINDOW (measuring window per phase,
 # default 60 s), HTTP_PORT (daemon, default 19025), SMTP_PORT (responder, default 2525),
 # BANNER_DELAY_MS (default 100), SKIP_BUILD=1, PHASES (default "idle 1k-plain 1k-tls 10k-plain
-# 10k-tls 10k-500"; "metrics" alone re-measures /metrics at 10,000 targets).
-# Needs: cmake, ninja, g++, curl, python3 (parsing only).
+# 10k-tls 10k-500"; "metrics" alone re-measures /metrics at 10,000 targets; add "100k-plain
+# 100k-tls" for goal 1 of issue 9), SMTP_EXPORTER and SMTP_RESPONDER (binaries, with SKIP_BUILD=1).
+# Needs: root (unshare -n), iproute2, cmake, ninja, g++, curl, python3 (parsing only).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ${BENCH_NETNS:-} != inside ]]; then
+  ulimit -n "$(ulimit -Hn)"
+  exec unshare -n env BENCH_NETNS=inside bash "${BASH_SOURCE[0]}" "$@"
+fi
+ip link set lo up
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 WINDOW=${WINDOW:-60}
 HTTP_PORT=${HTTP_PORT:-19025}
@@ -37,8 +56,8 @@ BANNER_DELAY_MS=${BANNER_DELAY_MS:-100}
 PHASES=${PHASES:-"idle 1k-plain 1k-tls 10k-plain 10k-tls 10k-500"}
 FIRST_ADDRESS=127.1.0.1
 WORK=$(mktemp -d /tmp/smtp-bench.XXXXXX)
-EXPORTER=$BUILD_DIR/daemon/smtp_exporter
-RESPONDER=$BUILD_DIR/bench/smtp_responder
+EXPORTER=${SMTP_EXPORTER:-$BUILD_DIR/daemon/smtp_exporter}
+RESPONDER=${SMTP_RESPONDER:-$BUILD_DIR/bench/smtp_responder}
 URL=http://127.0.0.1:$HTTP_PORT
 HZ=$(getconf CLK_TCK)
 
@@ -98,8 +117,10 @@ def samples(path):
 
 def summary(path):
     out = {'probes': 0.0, 'in_flight': 0.0, 'greet_sum': 0.0, 'greet_count': 0.0, 'failed': 0.0}
+    seen = False
     for name, labels, value in samples(path):
         if name == 'smtp_exporter_probes_total':
+            seen = True
             out['probes'] += value
             if labels.get('result') != 'success':
                 out['failed'] += value
@@ -109,6 +130,8 @@ def summary(path):
             out['greet_sum'] += value
         elif name == 'smtp_greeting_duration_seconds_count':
             out['greet_count'] += value
+    if not seen:  # a scrape cut short: the exporter's own families come last
+        out['probes'] = out['failed'] = float('nan')
     print(' '.join('%s=%r' % kv for kv in out.items()))
 
 def lag_buckets(path):
@@ -191,13 +214,15 @@ parse() { python3 "$WORK/parse.py" "$@"; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p"; }  # field NAME < "a=1 b=2"
 now() { date +%s.%N; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime of a whole process
-calc() { python3 -c "print($1)"; }
+calc() { python3 -c "from math import nan, inf, isnan; print($1)"; }
 
-start_responder() {  # start_responder COUNT QUIT_DELAY_MS
+start_responder() {  # start_responder COUNT QUIT_DELAY_MS [any]
   stop_pid "$RESPONDER_PID"
-  "$RESPONDER" --first-address "$FIRST_ADDRESS" --count "$1" --port "$SMTP_PORT" \
+  local listen=(--first-address "$FIRST_ADDRESS" --count "$1")
+  [[ ${3:-} == any ]] && listen=(--bind any)
+  "$RESPONDER" "${listen[@]}" --port "$SMTP_PORT" \
     --banner-delay-ms "$BANNER_DELAY_MS" --quit-delay-ms "$2" --write-cert "$WORK/ca.pem" \
-    --max-seconds 300 2>"$WORK/responder.log" &
+    --max-seconds $((WINDOW + 300)) 2>"$WORK/responder.log" &
   RESPONDER_PID=$!
   for _ in $(seq 300); do
     grep -q listening "$WORK/responder.log" && return 0
@@ -214,7 +239,7 @@ start_daemon() {  # start_daemon CONFIG MAX_IN_FLIGHT MAX_SECONDS
   timeout -s TERM "$3" "$EXPORTER" --config.file "$1" --web.listen-address "127.0.0.1:$HTTP_PORT" \
     --probe.max-in-flight "$2" --log.level warn 2>"$WORK/daemon.log" &
   DAEMON_PID=$!
-  for _ in $(seq 300); do
+  for _ in $(seq 1200); do  # 100,000 targets take a while to load
     curl -sf -o /dev/null "$URL/-/ready" && { DAEMON_PID=$(daemon_pid); return 0; }
     kill -0 "$DAEMON_PID" 2>/dev/null || break
     sleep 0.1
@@ -224,9 +249,33 @@ start_daemon() {  # start_daemon CONFIG MAX_IN_FLIGHT MAX_SECONDS
   exit 1
 }
 
+# The responder's counters without stopping it (SIGUSR1 prints a `stats` line): sessions it
+# accepted, i.e. probes, counted without asking the daemon.
+responder_stats() {
+  local before
+  before=$(grep -c ' stats ' "$WORK/responder.log" || true)
+  kill -USR1 "$RESPONDER_PID"
+  for _ in $(seq 50); do
+    (($(grep -c ' stats ' "$WORK/responder.log" || true) > before)) && break
+    sleep 0.1
+  done
+  grep ' stats ' "$WORK/responder.log" | tail -1
+}
+
 daemon_pid() { pgrep -P "$DAEMON_PID" -x smtp_exporter | head -1; }  # below `timeout`
 
-scrape() { curl -sf -o "$1" "$URL/metrics"; }
+# Keeps only the series the figures need (the exporter's own, the greeting histogram's sum and
+# count, each target's greeting step and last run): at 100,000 targets a full scrape is hundreds
+# of MB. The scrape goes to a file first, so that a slow filter cannot hold the daemon's writes
+# back.
+scrape() {
+  local started=$SECONDS
+  curl -sf -o "$WORK/scrape.full" "$URL/metrics" || log "scrape failed: curl exit $?"
+  LC_ALL=C grep -E '^(smtp_exporter_|smtp_greeting_duration_seconds_(sum|count)|smtp_probe_last_run_timestamp_seconds)|^smtp_probe_step_duration_seconds[{].*step="greeting"' \
+    "$WORK/scrape.full" >"$1" || true
+  rm -f "$WORK/scrape.full"
+  ((SECONDS - started < 10)) || log "scrape took $((SECONDS - started)) s"
+}
 kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
 
 # Keeps the `timeout` wrapper's pid so that cleanup stops the wrapper (and with it the daemon).
@@ -249,10 +298,11 @@ declare -A R  # results: R[phase.key]
 
 # measure PHASE TARGETS WARMUP: after WARMUP seconds, measures over WINDOW seconds.
 measure() {
-  local phase=$1 targets=$2 warmup=$3 t0 t1 c0 c1 r0 r1 s0 s1 lq p0 p1 f0 f1 conns=0 samples=0
+  local phase=$1 targets=$2 warmup=$3 t0 t1 c0 c1 r0 r1 s0 s1 lq p0 p1 f0 f1 a0 a1 conns=0 samples=0
   log "$phase: warming up ${warmup}s"
   sleep "$warmup"
   scrape "$WORK/$phase.0.prom"
+  a0=$(responder_stats | field accepted)
   t0=$(now); c0=$(ticks "$DAEMON_PID"); r0=$(ticks "$RESPONDER_PID")
   log "$phase: measuring ${WINDOW}s"
   local end=$((SECONDS + WINDOW))
@@ -262,6 +312,7 @@ measure() {
     sleep 1
   done
   c1=$(ticks "$DAEMON_PID"); r1=$(ticks "$RESPONDER_PID"); t1=$(now)
+  a1=$(responder_stats | field accepted)
   R[$phase.load]=$(cut -d' ' -f1 /proc/loadavg)
   R[$phase.rss_kib]=$(kib "$DAEMON_PID" VmRSS)
   scrape "$WORK/$phase.1.prom"
@@ -270,8 +321,14 @@ measure() {
   p0=$(field probes <<<"$s0"); p1=$(field probes <<<"$s1")
   f0=$(field failed <<<"$s0"); f1=$(field failed <<<"$s1")
   R[$phase.targets]=$targets
+  # Probes over the window: the sessions the responder accepted between t0 and t1 (one per
+  # probe, counted at those instants). The daemon's counter is a cross-check only: its values
+  # date from when each scrape began, so its delta also covers the first scrape's rendering
+  # (seconds at 100,000 targets), and a scrape cut short has none.
+  R[$phase.ctr_rate]=$(calc "round(($p1 - $p0) / ($t1 - $t0), 1)")
+  p0=$a0 p1=$a1
   R[$phase.rate]=$(calc "round(($p1 - $p0) / ($t1 - $t0), 1)")
-  R[$phase.failed]=$(calc "int($f1 - $f0)")
+  R[$phase.failed]=$(calc "'n/a' if isnan($f1 - $f0) else int($f1 - $f0)")
   R[$phase.cpu_ms]=$(calc "round(($c1 - $c0) * 1000.0 / $HZ / max(1, $p1 - $p0), 4)")
   R[$phase.cpu_pct]=$(calc "round(($c1 - $c0) * 100.0 / $HZ / ($t1 - $t0), 1)")
   R[$phase.resp_ms]=$(calc "round(($r1 - $r0) * 1000.0 / $HZ / max(1, $p1 - $p0), 4)")
@@ -289,21 +346,30 @@ measure() {
     "in flight ${R[$phase.in_flight]}, failed ${R[$phase.failed]}"
 }
 
-metrics_samples() {  # /metrics render time and size, 5 samples, median
-  local times=() sizes=() out
-  for _ in 1 2 3 4 5; do
-    out=$(curl -sf -o /dev/null -w '%{time_total} %{size_download}' "$URL/metrics")
-    times+=("${out% *}")
-    sizes+=("${out#* }")
+# /metrics render time and size: N samples (default 5), median of those that completed; a
+# sample cut short (curl exit 18: the daemon's write timeout) is listed as failed.
+metrics_samples() {  # metrics_samples [PREFIX, default metrics] [N]
+  local m=${1:-metrics} n=${2:-5} times=() sizes=() out code failed=""
+  for _ in $(seq "$n"); do
+    code=0
+    out=$(curl -sf -o /dev/null -w '%{time_total} %{size_download}' "$URL/metrics") || code=$?
+    if ((code == 0)); then
+      times+=("${out% *}")
+      sizes+=("${out#* }")
+    else
+      failed+="failed(curl $code after ${out% *} s, ${out#* } bytes) "
+    fi
     sleep 1
   done
-  R[metrics.ms]=$(calc "round($(parse median "${times[@]}") * 1000, 1)")
-  R[metrics.bytes]=$(parse median "${sizes[@]}")
-  R[metrics.all_ms]=$(printf '%s ' "${times[@]}")
+  R[$m.ms]=$(calc "round($(parse median "${times[@]}") * 1000, 1)")
+  R[$m.bytes]=$(parse median "${sizes[@]}")
+  R[$m.all_ms]="$(printf '%s ' "${times[@]}")$failed"
+  code=0
   out=$(curl -sf -o /dev/null -H 'Accept-Encoding: gzip' -w '%{time_total} %{size_download}' \
-    "$URL/metrics")
-  R[metrics.gzip]=$out
-  log "/metrics: median ${R[metrics.ms]} ms, ${R[metrics.bytes]} bytes (all: ${R[metrics.all_ms]})"
+    "$URL/metrics") || code=$?
+  R[$m.gzip]="$out$( ((code == 0)) || echo " failed (curl $code)")"
+  R[$m.hwm_kib]=$(kib "$DAEMON_PID" VmHWM)
+  log "/metrics ($m): median ${R[$m.ms]} ms, ${R[$m.bytes]} bytes (all: ${R[$m.all_ms]})"
 }
 
 # --- phases --------------------------------------------------------------------------------------
@@ -342,13 +408,21 @@ run_phase() {
       run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 80)); measure "$phase" 10000 22 ;;
     metrics) start_responder 10000 0; config "$WORK/$phase.yml" 10000 plain 10s 5s
       run_daemon "$WORK/$phase.yml" 5000 60; sleep 12; metrics_samples ;;
+    # The window starts after one full interval (62 s), when every target has run once.
+    100k-plain) start_responder 100000 0 any; config "$WORK/$phase.yml" 100000 plain 60s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 300)); measure "$phase" 100000 62
+      metrics_samples metrics100k 3 ;;
+    100k-tls) start_responder 100000 0 any; config "$WORK/$phase.yml" 100000 tls 60s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 300)); measure "$phase" 100000 62 ;;
+    smoke) start_responder 20 0 any; config "$WORK/$phase.yml" 20 tls 2s 2s
+      run_daemon "$WORK/$phase.yml" 100 $((WINDOW + 30)); measure "$phase" 20 2.5 ;;
     *) log "unknown phase $phase"; exit 2 ;;
   esac
   stop_daemon
   grep -v '^$' "$WORK/daemon.log" | grep -v 'level=info' | head -5 >&2 || true
   stop_pid "$RESPONDER_PID"
   RESPONDER_PID=""
-  log "$phase: responder: $(grep -o 'accepted=.*' "$WORK/responder.log" || true)"
+  log "$phase: responder: $(grep ' exit ' "$WORK/responder.log" | grep -o 'accepted=.*' || true)"
 }
 
 log "work dir $WORK; phases: $PHASES; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -360,17 +434,22 @@ echo
 echo "smtp_exporter benchmark: $(nproc) cores, $(uname -r), banner delay ${BANNER_DELAY_MS} ms," \
   "window ${WINDOW} s, $(date -u +%FT%TZ)"
 echo
-printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s\n' phase targets probes/s \
-  in_flt cpu_ms/pr cpu_% rss_MiB hwm_MiB lag_p50ms lag_p99ms failed resp_cpu_% load1
-for phase in 1k-plain 1k-tls 10k-plain 10k-tls 10k-500; do
+printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s %8s\n' phase targets \
+  probes/s in_flt cpu_ms/pr cpu_% rss_MiB hwm_MiB lag_p50ms lag_p99ms failed resp_cpu_% load1 \
+  ctr/s
+ALL_PHASES="smoke 1k-plain 1k-tls 10k-plain 10k-tls 10k-500 100k-plain 100k-tls"
+for phase in $ALL_PHASES; do
   [[ -n ${R[$phase.rate]:-} ]] || continue
-  printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s\n' "$phase" "$(v "$phase.targets")" \
+  printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s %8s\n' "$phase" "$(v "$phase.targets")" \
     "$(v "$phase.rate")" "$(v "$phase.in_flight")" "$(v "$phase.cpu_ms")" "$(v "$phase.cpu_pct")" \
     "$(calc "round(${R[$phase.rss_kib]} / 1024, 1)")" "$(calc "round(${R[$phase.hwm_kib]} / 1024, 1)")" \
-    "$(v "$phase.lag_p50")" "$(v "$phase.lag_p99")" "$(v "$phase.failed")" "$(v "$phase.resp_pct")" "$(v "$phase.load")"
+    "$(v "$phase.lag_p50")" "$(v "$phase.lag_p99")" "$(v "$phase.failed")" "$(v "$phase.resp_pct")" "$(v "$phase.load")" \
+    "$(v "$phase.ctr_rate")"
 done
 echo "(load1: 1-minute load average at the end of the window; above ~1.5 on 2 cores means other"
-echo " processes competed for the CPU and the latency figures are pessimistic)"
+echo " processes competed for the CPU and the latency figures are pessimistic; probes/s: sessions"
+echo " the responder accepted over the window; ctr/s: smtp_exporter_probes_total's delta between"
+echo " the scrapes around it, which also spans the first scrape's rendering; nan: a scrape cut short)"
 echo
 if [[ -n ${R[10k-plain.rss_kib]:-} ]]; then
   echo "RSS per target at 10,000 (VmRSS/targets): $(calc "round(${R[10k-plain.rss_kib]} * 1024 / 10000)") B;" \
@@ -382,16 +461,48 @@ if [[ -n ${R[10k-plain.rss_kib]:-} ]]; then
 fi
 [[ -n ${R[metrics.ms]:-} ]] && echo "/metrics at 10,000 targets: median ${R[metrics.ms]} ms," \
   "${R[metrics.bytes]} bytes (samples s: ${R[metrics.all_ms]}); gzip: ${R[metrics.gzip]} (s bytes)"
+[[ -n ${R[metrics100k.ms]:-} ]] && echo "/metrics at 100,000 targets: median ${R[metrics100k.ms]} ms," \
+  "${R[metrics100k.bytes]} bytes (samples s: ${R[metrics100k.all_ms]}); gzip:" \
+  "${R[metrics100k.gzip]} (s bytes); VmHWM after the samples $(calc \
+  "round(${R[metrics100k.hwm_kib]} / 1024, 1)") MiB"
 [[ -n ${R[idle.greet]:-} ]] && echo "greeting error at idle (10 targets), |measured - ${BANNER_DELAY_MS} ms| in ms:" \
   "${R[idle.greet]}; signed mean over all probes ${R[idle.greet_mean]} ms"
-for phase in 10k-plain 10k-500; do
+for phase in smoke 10k-plain 10k-500 100k-plain 100k-tls; do
   [[ -n ${R[$phase.greet]:-} ]] && echo "greeting error $phase (~${R[$phase.in_flight]} in flight)," \
     "ms: ${R[$phase.greet]}; signed mean over window ${R[$phase.greet_mean]} ms"
 done
-for phase in 1k-plain 1k-tls 10k-plain 10k-tls 10k-500; do
+for phase in $ALL_PHASES; do
   [[ -n ${R[$phase.resp_ms]:-} ]] && echo "responder CPU $phase: ${R[$phase.resp_ms]} ms/probe," \
     "${R[$phase.resp_pct]} % of one core"
 done
 echo "targets: plain < 0.1 ms CPU, STARTTLS < 1 ms, < 4 KiB RSS/target, /metrics(10k) < 100 ms," \
   "greeting error < 1 ms idle, < 5 ms at 500 in flight"
+
+# How cost grows with the fleet (issue 9 goal 7): the per-target figures must not grow.
+growth=0
+for phase in 1k-plain 10k-plain 100k-plain 1k-tls 10k-tls 100k-tls; do
+  [[ -n ${R[$phase.rate]:-} ]] && growth=1
+done
+if ((growth)); then
+  echo
+  echo "cost growth (1k and 10k-plain at a 10 s interval, 10k-tls at 30 s, 100k at 60 s):"
+  printf '%-6s %8s %9s %8s %10s %10s %11s %9s %9s %6s\n' module targets interval probes/s \
+    cpu_ms/pr rss_MiB rss_B/tgt hwm_B/tgt lag_p99ms load1
+  for module in plain tls; do
+    for size in 1k 10k 100k; do
+      phase=$size-$module
+      [[ -n ${R[$phase.rate]:-} ]] || continue
+      case $phase in 10k-tls) interval=30s ;; 100k-*) interval=60s ;; *) interval=10s ;; esac
+      printf '%-6s %8s %9s %8s %10s %10s %11s %9s %9s %6s\n' "$module" "$(v "$phase.targets")" \
+        "$interval" "$(v "$phase.rate")" "$(v "$phase.cpu_ms")" \
+        "$(calc "round(${R[$phase.rss_kib]} / 1024, 1)")" \
+        "$(calc "round(${R[$phase.rss_kib]} * 1024 / ${R[$phase.targets]})")" \
+        "$(calc "round(${R[$phase.hwm_kib]} * 1024 / ${R[$phase.targets]})")" \
+        "$(v "$phase.lag_p99")" "$(v "$phase.load")"
+    done
+  done
+  echo "(rss_B/tgt: VmRSS at the end of the window / targets; hwm_B/tgt: VmHWM after the second"
+  echo " scrape / targets; goals: plain <= 0.08 ms, tls <= 0.45 ms CPU per probe, <= 3 KiB RSS per"
+  echo " target at 100,000)"
+fi
 echo "raw scrapes and logs: $WORK"

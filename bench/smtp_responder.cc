@@ -7,7 +7,14 @@
 // It listens on `count` consecutive loopback addresses starting at --first-address (Linux routes
 // all of 127.0.0.0/8 to lo, so no interface setup is needed), one listening socket each, because
 // the daemon's config needs one distinct address per target. Refuses any address outside
-// 127.0.0.0/8.
+// 127.0.0.0/8. One socket per address costs a file descriptor each, so RLIMIT_NOFILE bounds the
+// fleet (20,000 on the project's machine); for 100,000 targets
+//
+//   smtp_responder --bind any --port 2525 ...
+//
+// listens once on 0.0.0.0:PORT, which every address of 127.0.0.0/8 reaches. A wildcard socket
+// would accept connections from other machines too, so this mode refuses to start unless the
+// process's network namespace has no interface but lo (bench/run.sh runs in `unshare -n`).
 //
 // Dialogue: after --banner-delay-ms (an Asio timer started when the connection is accepted, never
 // a sleep) it sends the 220 banner; EHLO advertises STARTTLS (until TLS is up); STARTTLS switches
@@ -18,7 +25,10 @@
 // given probe rate without touching the greeting latency), then close.
 //
 // One thread, one io_context, callbacks (no coroutine frames). Exits by itself after
-// --max-seconds, or on SIGINT/SIGTERM, and prints its counters and its own CPU time to stderr.
+// --max-seconds, or on SIGINT/SIGTERM, and prints its counters and its own CPU time to stderr;
+// SIGUSR1 prints them without exiting (a `stats` line), so that a benchmark can count the
+// sessions over a window without asking the daemon.
+#include <net/if.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -40,6 +50,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +71,7 @@ constexpr auto kSessionLifetime = std::chrono::seconds(60);
 struct Options {
   std::string first_address = "127.1.0.1";
   int count = 1;
+  bool bind_any = false;  // --bind any: one socket on 0.0.0.0:port (only where lo is alone)
   std::uint16_t port = 2525;
   int banner_delay_ms = 100;
   int quit_delay_ms = 0;
@@ -358,7 +370,8 @@ std::optional<KeyAndCert> GenerateSelfSigned(const std::string& hostname,
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: smtp_responder [--first-address 127.1.0.1] [--count N] [--port 2525]\n"
+               "usage: smtp_responder [--first-address 127.1.0.1 --count N | --bind any]\n"
+               "         [--port 2525]\n"
                "         [--banner-delay-ms 100] [--quit-delay-ms 0] [--hostname bench.test]\n"
                "         [--cert FILE --key FILE | --key-type ec|rsa] [--write-cert FILE]\n"
                "         [--max-seconds 900]\n");
@@ -385,6 +398,9 @@ bool ParseArgs(int argc, char** argv, Options* options) {
     bool ok = true;
     if (flag == "--first-address") {
       options->first_address = value;
+    } else if (flag == "--bind") {
+      ok = std::string_view(value) == "any" || std::string_view(value) == "addresses";
+      options->bind_any = std::string_view(value) == "any";
     } else if (flag == "--count") {
       ok = ParseInt(value, 1, 1 << 20, &options->count);
     } else if (flag == "--port") {
@@ -423,6 +439,24 @@ bool ParseArgs(int argc, char** argv, Options* options) {
   return true;
 }
 
+// True when the only network interface of this process's namespace is lo: a wildcard listener
+// there is reachable from loopback only. if_nameindex() asks the kernel (netlink) about the
+// calling process's namespace, unlike /sys/class/net, which shows the namespace sysfs was
+// mounted in.
+bool OnlyLoopbackInterface(std::string* others) {
+  struct if_nameindex* interfaces = if_nameindex();
+  if (interfaces == nullptr) return false;
+  bool only_lo = true;
+  for (const struct if_nameindex* i = interfaces; i->if_index != 0; ++i) {
+    if (std::string_view(i->if_name) != "lo") {
+      only_lo = false;
+      *others += std::string(others->empty() ? "" : " ") + i->if_name;
+    }
+  }
+  if_freenameindex(interfaces);
+  return only_lo;
+}
+
 void RaiseFileLimit(std::size_t needed) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
@@ -450,10 +484,22 @@ int main(int argc, char** argv) {
   const Options& options = shared.options;
 
   error_code error;
-  const asio::ip::address_v4 first = asio::ip::make_address_v4(options.first_address, error);
+  const asio::ip::address_v4 first = options.bind_any
+                                         ? asio::ip::address_v4::any()
+                                         : asio::ip::make_address_v4(options.first_address, error);
   const std::uint64_t first_value = error ? 0 : first.to_uint();
-  const std::uint64_t last_value = first_value + static_cast<std::uint64_t>(options.count) - 1;
-  if (error || (first_value >> 24) != 127 || (last_value >> 24) != 127) {
+  const std::uint64_t last_value =
+      options.bind_any ? first_value : first_value + static_cast<std::uint64_t>(options.count) - 1;
+  if (options.bind_any) {
+    std::string others;
+    if (!OnlyLoopbackInterface(&others)) {
+      std::fprintf(stderr,
+                   "smtp_responder: --bind any needs a network namespace with only lo "
+                   "(run it under `unshare -n`); this one also has: %s\n",
+                   others.c_str());
+      return 2;
+    }
+  } else if (error || (first_value >> 24) != 127 || (last_value >> 24) != 127) {
     std::fprintf(stderr, "smtp_responder: addresses must lie within 127.0.0.0/8\n");
     return 2;
   }
@@ -495,10 +541,13 @@ int main(int argc, char** argv) {
   shared.ehlo_plain = ehlo_head + "250-STARTTLS\r\n" + ehlo_tail;
   shared.ehlo_tls = ehlo_head + ehlo_tail;
 
-  RaiseFileLimit(static_cast<std::size_t>(options.count) + 8192);
+  // One socket per address plus the sessions; with one wildcard socket, as many sessions as the
+  // hard limit allows (the daemon may hold --probe.max-in-flight of them open).
+  RaiseFileLimit(options.bind_any ? std::size_t{1} << 20
+                                  : static_cast<std::size_t>(options.count) + 8192);
   asio::io_context io(1);
   std::vector<std::unique_ptr<Listener>> listeners;
-  listeners.reserve(static_cast<std::size_t>(options.count));
+  listeners.reserve(static_cast<std::size_t>(last_value - first_value + 1));
   try {
     for (std::uint64_t value = first_value; value <= last_value; ++value) {
       const tcp::endpoint endpoint(asio::ip::address_v4(static_cast<std::uint32_t>(value)),
@@ -516,10 +565,29 @@ int main(int argc, char** argv) {
     for (auto& listener : listeners) listener->Stop();
     io.stop();
   };
+  const Counters& c = shared.counters;
+  auto print = [&](const char* what) {
+    std::fprintf(
+        stderr,
+        "smtp_responder: %s accepted=%llu tls_ok=%llu tls_failed=%llu quits=%llu "
+        "accept_errors=%llu max_open=%llu cpu_seconds=%.3f\n",
+        what, static_cast<unsigned long long>(c.accepted),
+        static_cast<unsigned long long>(c.tls_ok), static_cast<unsigned long long>(c.tls_failed),
+        static_cast<unsigned long long>(c.quits), static_cast<unsigned long long>(c.accept_errors),
+        static_cast<unsigned long long>(c.max_open), CpuSeconds());
+    std::fflush(stderr);
+  };
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& wait_error, int) {
     if (!wait_error) stop();
   });
+  asio::signal_set stats_signal(io, SIGUSR1);
+  std::function<void(const error_code&, int)> on_stats = [&](const error_code& wait_error, int) {
+    if (wait_error) return;
+    print("stats");
+    stats_signal.async_wait(on_stats);
+  };
+  stats_signal.async_wait(on_stats);
   asio::steady_timer deadline(io, std::chrono::seconds(options.max_seconds));
   deadline.async_wait([&](const error_code& wait_error) {
     if (!wait_error) stop();
@@ -528,21 +596,12 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "smtp_responder: listening on %d addresses %s .. %s port %u, banner delay %d ms, "
                "quit delay %d ms, key %s\n",
-               options.count, first.to_string().c_str(),
+               static_cast<int>(last_value - first_value + 1), first.to_string().c_str(),
                asio::ip::address_v4(static_cast<std::uint32_t>(last_value)).to_string().c_str(),
                options.port, options.banner_delay_ms, options.quit_delay_ms,
                options.cert_file.empty() ? options.key_type.c_str() : options.key_file.c_str());
   std::fflush(stderr);
   io.run();
-
-  const Counters& c = shared.counters;
-  std::fprintf(
-      stderr,
-      "smtp_responder: accepted=%llu tls_ok=%llu tls_failed=%llu quits=%llu "
-      "accept_errors=%llu max_open=%llu cpu_seconds=%.3f\n",
-      static_cast<unsigned long long>(c.accepted), static_cast<unsigned long long>(c.tls_ok),
-      static_cast<unsigned long long>(c.tls_failed), static_cast<unsigned long long>(c.quits),
-      static_cast<unsigned long long>(c.accept_errors), static_cast<unsigned long long>(c.max_open),
-      CpuSeconds());
+  print("exit");
   return 0;
 }

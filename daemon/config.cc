@@ -48,7 +48,8 @@ bool IsIpv6(const std::string& text, unsigned char* bytes = nullptr) {
 
 struct ModuleSources {
   std::map<ModuleField, Field> fields;
-  std::vector<Field> variant_items;  // when relay_test.variants is a list
+  std::vector<Field> variant_items;    // when relay_test.variants is a list
+  std::vector<Field> mechanism_items;  // auth.mechanisms
   std::vector<Field> dnsbl_items;
 };
 
@@ -108,6 +109,46 @@ void ReadRelayTest(const Field& parent, ModuleInput* input, ModuleSources* sourc
   }
 }
 
+// auth: {username, password_file, mechanisms: [..], allow_plaintext}; the password itself is
+// never in the YAML.
+void ReadAuth(const Field& parent, ModuleInput* input, ModuleSources* sources) {
+  input->auth_set = true;
+  sources->fields.insert_or_assign(ModuleField::kAuth, parent);
+  for (const Field& field :
+       Fields(parent, {"username", "password_file", "mechanisms", "allow_plaintext"})) {
+    if (field.key == "username") {
+      ReadText(field, ModuleField::kAuthUsername, &input->auth_username, sources);
+    } else if (field.key == "password_file") {
+      ReadText(field, ModuleField::kAuthPasswordFile, &input->auth_password_file, sources);
+    } else if (field.key == "mechanisms") {
+      sources->fields.insert_or_assign(ModuleField::kAuthMechanisms, field);
+      if (!field.value.IsSequence()) {
+        Fail(field.path, field.line,
+             "expected a list of mechanisms, got " + strict::KindOf(field.value));
+      }
+      std::vector<std::string> names;
+      for (const Field& item : Items(field)) {
+        names.push_back(String(item));
+        sources->mechanism_items.push_back(item);
+      }
+      input->auth_mechanisms = std::move(names);
+    } else if (field.key == "allow_plaintext") {
+      input->auth_allow_plaintext = strict::Bool(field);
+    }
+  }
+}
+
+// user_enumeration: {enabled, name}
+void ReadUserEnumeration(const Field& parent, ModuleInput* input, ModuleSources* sources) {
+  for (const Field& field : Fields(parent, {"enabled", "name"})) {
+    if (field.key == "enabled") {
+      input->user_enumeration_enabled = strict::Bool(field);
+    } else if (field.key == "name") {
+      ReadText(field, ModuleField::kUserEnumerationName, &input->user_enumeration_name, sources);
+    }
+  }
+}
+
 // `dnsbl: [zone, ...]`: the blocklists to ask about each MX address.
 void ReadDnsbl(const Field& field, ModuleInput* input, ModuleSources* sources) {
   sources->fields.insert_or_assign(ModuleField::kDnsbl, field);
@@ -129,8 +170,8 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
   ModuleSources sources;
   for (const Field& field :
        Fields(parent, {"timeout", "ehlo_name", "starttls", "implicit_tls", "tls", "ip_protocol",
-                       "dns_server", "relay_test", "series", "mta_sts", "mta_sts_port", "tls_rpt",
-                       "dane", "dnsbl"})) {
+                       "dns_server", "relay_test", "series", "auth", "user_enumeration", "mta_sts",
+                       "mta_sts_port", "tls_rpt", "dane", "dnsbl"})) {
     if (field.key == "timeout") {
       ReadText(field, ModuleField::kTimeout, &input.timeout, &sources);
     } else if (field.key == "ehlo_name") {
@@ -149,6 +190,10 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
       ReadRelayTest(field, &input, &sources);
     } else if (field.key == "series") {
       ReadText(field, ModuleField::kSeries, &input.series, &sources);
+    } else if (field.key == "auth") {
+      ReadAuth(field, &input, &sources);
+    } else if (field.key == "user_enumeration") {
+      ReadUserEnumeration(field, &input, &sources);
     } else if (field.key == "mta_sts") {
       input.mta_sts = strict::Bool(field);
     } else if (field.key == "mta_sts_port") {
@@ -164,9 +209,11 @@ Module DecodeModule(const Field& parent, const std::string& base_dir) {
   ModuleResult result = ValidateModule(input, base_dir);
   if (const std::optional<ModuleError>& error = result.error) {
     // ValidateModule only checks inputs that were set, so the field was read above.
-    const std::vector<Field>& items =
-        error->field == ModuleField::kDnsbl ? sources.dnsbl_items : sources.variant_items;
-    const Field& at = error->item ? items.at(*error->item) : sources.fields.at(error->field);
+    const Field& at =
+        !error->item                                   ? sources.fields.at(error->field)
+        : error->field == ModuleField::kAuthMechanisms ? sources.mechanism_items.at(*error->item)
+        : error->field == ModuleField::kDnsbl          ? sources.dnsbl_items.at(*error->item)
+                                                       : sources.variant_items.at(*error->item);
     Fail(at.path, at.line, error->message);
   }
   return *std::move(result.module);

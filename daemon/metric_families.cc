@@ -14,7 +14,7 @@ using prometheus::MetricType;
 constexpr std::string_view kSeriesLabelNames[] = {
     "target",    "step",     "reason",  "hostname", "software", "version", "extension", "tls",
     "mechanism", "cipher",   "subject", "issuer",   "serial",   "variant", "result",    "verdict",
-    "le",        "quantile", "zone",    "address",  "code",     "mode",    "id",
+    "le",        "quantile", "method",  "zone",     "address",  "code",    "mode",      "id",
 };
 // The other names the exporter sets or relies on: the labels target expansion adds to a snapshot
 // (domain for mx: targets, ip for ip_protocol both), those Prometheus owns (job, instance), and
@@ -103,6 +103,20 @@ const exposition::FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
     {"smtp_fcrdns_match", MetricType::Gauge,
      "1 when the reverse DNS name of the server address resolves back to it and matches the "
      "banner hostname (when a banner was received), 0 when not."},
+    {"smtp_auth_success", MetricType::Gauge,
+     "1 when the AUTH step of the last probe succeeded (235), 0 when it failed; absent when the "
+     "module configures no auth or the probe ended before AUTH."},
+    {"smtp_auth_result", MetricType::Gauge,
+     "Outcome of the last AUTH step as a state set: 1 for the current one (success, "
+     "bad_credentials 535, too_weak 534, temporary_failure 454, encryption_required 538, "
+     "rejected, not_offered, no_common_mechanism, plaintext_refused, error), 0 for the others."},
+    {"smtp_auth_mechanism_used_info", MetricType::Gauge,
+     "SASL mechanism the last AUTH step used; always 1."},
+    {"smtp_user_enumeration_result", MetricType::Gauge,
+     "Whether a stranger can tell existing users from nonexistent ones, per method (vrfy, expn; "
+     "rcpt from the relay test's random local part), as a state set: 1 for the current result "
+     "(exposed, not_exposed, inconclusive), 0 for the others; absent unless user_enumeration is "
+     "enabled."},
     {"smtp_mta_sts_record_result", MetricType::Gauge,
      "The domain's MTA-STS record (_mta-sts TXT, RFC 8461 section 3.1) as a state set: 1 for the "
      "current result (valid, missing, invalid, multiple, dns_error, timeout), 0 for the others."},

@@ -110,6 +110,21 @@ void CollectRelaySeries(ProbeFamily family, const ReportedRelay& relay, SeriesCo
   }
 }
 
+// smtp_user_enumeration_result: VRFY and EXPN of the latest probe, RCPT from the relay verdict.
+void CollectEnumerationSeries(const ProbeResult& r, const ReportedRelay& relay,
+                              SeriesCollector& c) {
+  const auto add = [&c](std::string_view method, EnumerationResult result) {
+    for (EnumerationResult each : kEnumerationResults) {
+      c.Add(each == result ? 1 : 0, {{"method", method, true}, {"result", ToString(each), true}});
+    }
+  };
+  for (const EnumerationCheck& check : r.user_enumeration.checks) add(check.method, check.result);
+  if (relay.result) {
+    if (std::optional<EnumerationResult> rcpt = RcptEnumeration(relay.judgement))
+      add("rcpt", *rcpt);
+  }
+}
+
 // The EHLO and STARTTLS families of the latest probe.
 void CollectEhloSeries(ProbeFamily family, const ProbeResult& r, SeriesCollector& c,
                        BoundedSortedSet& scratch) {
@@ -214,6 +229,19 @@ void CollectSessionSeries(ProbeFamily family, const ProbeResult& r, SeriesCollec
       break;
     case kLastRun:
       c.Add(UnixSeconds(r.started_at));
+      break;
+    case kAuthSuccess:
+      if (r.auth.attempted) c.Add(r.auth.success() ? 1 : 0);
+      break;
+    case kAuthResult:
+      if (r.auth.attempted) {
+        for (AuthOutcome outcome : kAuthOutcomes) {
+          c.Add(r.auth.outcome == outcome ? 1 : 0, {{"result", ToString(outcome), true}});
+        }
+      }
+      break;
+    case kAuthMechanismUsed:
+      if (!r.auth.mechanism.empty()) c.Add(1, {{"mechanism", r.auth.mechanism}});
       break;
     case kFcrdnsMatch:
       if (r.dns.fcrdns_match) {
@@ -344,6 +372,9 @@ void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const Repor
       return CollectRelaySeries(family, relay, c);
     case kMxRecords:
       if (s.mx_records) c.Add(*s.mx_records);
+      return;
+    case kUserEnumerationResult:
+      if (s.last && s.last->user_enumeration.ran) CollectEnumerationSeries(*s.last, relay, c);
       return;
     case kMtaStsRecordResult:
     case kMtaStsIdInfo:

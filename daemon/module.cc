@@ -14,6 +14,7 @@
 #include "daemon/yaml_decode.h"
 #include "probes/dnsbl.h"
 #include "probes/target.h"
+#include "probes/text.h"
 
 namespace smtp {
 namespace {
@@ -184,6 +185,95 @@ std::string SeriesRule(std::string_view text, bool* minimal) {
   return "";
 }
 
+// VRFY/EXPN take a user name (RFC 5321 §3.5.3): a dot-atom local part, nothing that could end
+// the command early.
+std::string LocalName(std::string_view text, std::string* out) {
+  if (!IsLocalPart(text)) return "expected a local part like postmaster, got " + Quote(text);
+  *out = text;
+  return "";
+}
+
+// A SASL authentication identity (RFC 4422 §3.4.1: UTF-8, no control characters): printable,
+// at most 255 octets.
+std::string Username(std::string_view text, std::string* out) {
+  if (text.empty() || text.size() > 255 || std::any_of(text.begin(), text.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      })) {
+    return "expected a user name of 1 to 255 printable characters, got " + Quote(text);
+  }
+  *out = text;
+  return "";
+}
+
+// The password is the file's first line (a trailing CR LF or LF is not part of it). Messages
+// name the file, never its content.
+std::string PasswordFile(std::string_view text, const std::string& base_dir, std::string* path,
+                         std::string* password) {
+  *path = strict::ResolvePath(std::string(text), base_dir);
+  std::error_code error;
+  if (text.empty() || !std::filesystem::is_regular_file(*path, error)) {
+    return "password file " + Quote(*path) +
+           (error ? " cannot be read: " + error.message() : std::string(" is not a file"));
+  }
+  std::ifstream file(*path, std::ios::binary);
+  if (!file) return "password file " + Quote(*path) + " cannot be read: " + std::strerror(errno);
+  std::string line;
+  std::getline(file, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return "password file " + Quote(*path) + " is empty";
+  if (std::any_of(line.begin(), line.end(), [](char c) { return c == '\0'; })) {
+    return "password file " + Quote(*path) + " holds a NUL byte";
+  }
+  *password = std::move(line);
+  return "";
+}
+
+// A non-empty list of distinct mechanisms the prober supports, stored upper case.
+std::optional<ModuleError> Mechanisms(const std::vector<std::string>& names,
+                                      std::vector<std::string>* out) {
+  const auto fail = [](std::optional<std::size_t> item, std::string message) {
+    return ModuleError{ModuleField::kAuthMechanisms, item, std::move(message)};
+  };
+  if (names.empty()) return fail(std::nullopt, "must not be empty (leave it out for all of them)");
+  std::vector<std::string> upper;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (!IsSupportedAuthMechanism(names[i])) {
+      return fail(i, "unsupported mechanism " + Quote(names[i]) +
+                         " (supported: " + Join(SupportedAuthMechanisms(), ", ") + ")");
+    }
+    upper.push_back(ToUpperAscii(names[i]));
+    if (std::find(upper.begin(), upper.end() - 1, upper.back()) != upper.end() - 1) {
+      return fail(i, "duplicate mechanism " + Quote(names[i]));
+    }
+  }
+  *out = std::move(upper);
+  return std::nullopt;
+}
+
+std::optional<ModuleError> Auth(const ModuleInput& in, const std::string& base_dir,
+                                AuthConfig* auth) {
+  if (!in.auth_set) return std::nullopt;
+  const auto fail = [](ModuleField field, std::string message) {
+    return ModuleError{field, std::nullopt, std::move(message)};
+  };
+  if (!in.auth_username || !in.auth_password_file) {
+    return fail(ModuleField::kAuth, "needs both username and password_file");
+  }
+  if (std::string message = Username(*in.auth_username, &auth->username); !message.empty()) {
+    return fail(ModuleField::kAuthUsername, message);
+  }
+  if (std::string message =
+          PasswordFile(*in.auth_password_file, base_dir, &auth->password_file, &auth->password);
+      !message.empty()) {
+    return fail(ModuleField::kAuthPasswordFile, message);
+  }
+  if (in.auth_mechanisms) {
+    if (auto error = Mechanisms(*in.auth_mechanisms, &auth->mechanisms)) return error;
+  }
+  auth->allow_plaintext = in.auth_allow_plaintext.value_or(false);
+  return std::nullopt;
+}
+
 // A TCP port, 1..65535, written as digits.
 std::string Port(std::string_view text, std::uint16_t* out) {
   const bool digits =
@@ -272,6 +362,9 @@ ModuleResult ValidateModule(const ModuleInput& in, const std::string& base_dir) 
   check(ModuleField::kRelayRcptTo, in.relay_rcpt_to, Mailbox, &relay.rcpt_to);
   if (!error && in.relay_variants) error = Variants(*in.relay_variants, &relay.variants);
   check(ModuleField::kSeries, in.series, SeriesRule, &module.minimal_series);
+  if (!error) error = Auth(in, base_dir, &module.auth);
+  check(ModuleField::kUserEnumerationName, in.user_enumeration_name, LocalName,
+        &module.user_enumeration.name);
   check(ModuleField::kMtaStsPort, in.mta_sts_port, Port, &module.checks.mta_sts_port);
   if (!error && in.dnsbl) error = DnsblZones(*in.dnsbl, &module.checks.dnsbl);
   if (error) return ModuleResult{std::nullopt, std::move(error)};
@@ -279,6 +372,7 @@ ModuleResult ValidateModule(const ModuleInput& in, const std::string& base_dir) 
   module.implicit_tls = in.implicit_tls.value_or(module.implicit_tls);
   module.tls.verify = in.tls_verify.value_or(module.tls.verify);
   relay.enabled = in.relay_enabled.value_or(relay.enabled);
+  module.user_enumeration.enabled = in.user_enumeration_enabled.value_or(false);
   module.checks.mta_sts = in.mta_sts.value_or(module.checks.mta_sts);
   module.checks.tls_rpt = in.tls_rpt.value_or(module.checks.tls_rpt);
   module.checks.dane = in.dane.value_or(module.checks.dane);
@@ -301,6 +395,13 @@ ProbeSpec MakeProbeSpec(const Module& module, const std::string& host, std::uint
   spec.relay.rcpt_to = module.relay_test.rcpt_to;
   spec.relay.variants = module.relay_test.variants;
   spec.relay.timeout = module.relay_test.timeout;
+  if (module.auth.enabled()) {
+    spec.auth.username = module.auth.username;
+    spec.auth.password = module.auth.password;
+    spec.auth.mechanisms = module.auth.mechanisms;
+    spec.auth.allow_plaintext = module.auth.allow_plaintext;
+  }
+  spec.user_enumeration = module.user_enumeration;
   spec.checks = module.checks;
   return spec;
 }

@@ -6,7 +6,8 @@
 // leaves out how it was spelled, so each caller names it its own way: the key path and line
 // (`modules.default.relay_test.rcpt_to: ... (line 7)`) or the flag (`--rcpt-to: ...`).
 //
-// Pure, apart from ValidateModule checking that tls.ca_file is a readable file.
+// Pure, apart from ValidateModule checking that tls.ca_file is a readable file and reading the
+// password from auth.password_file (at each load and reload).
 #pragma once
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "probes/auth.h"
 #include "probes/probe_spec.h"
 #include "probes/relay_variants.h"
 
@@ -37,6 +39,18 @@ struct RelayTestConfig {
   std::vector<std::string> variants = BasicRelayVariants();
 };
 
+// SMTP AUTH after TLS (probes/auth.h). The password is read from password_file when the module
+// is validated; it is kept here and in the ProbeSpecs made from this module only, and nothing
+// renders either.
+struct AuthConfig {
+  std::string username;                                             // "" = no AUTH step
+  std::string password_file;                                        // resolved path, as configured
+  std::string password;                                             // the file's first line
+  std::vector<std::string> mechanisms = SupportedAuthMechanisms();  // upper case, in order
+  bool allow_plaintext = false;
+  bool enabled() const { return !username.empty(); }
+};
+
 // How to probe. Defaults are ProbeSpec's, so a target without a config file behaves like
 // `smtp_exporter probe` without flags.
 struct Module {
@@ -50,6 +64,8 @@ struct Module {
   IpProtocol ip_protocol = IpProtocol::kIp4;
   std::string dns_server;  // "" (system resolver) or an IP literal with optional port
   RelayTestConfig relay_test;
+  AuthConfig auth;
+  UserEnumerationOptions user_enumeration;  // off by default; name: a local part
   // The domain checks (DomainChecks in probes/probe_spec.h; `domain` stays "": each series of an
   // mx: target sets its own). dnsbl zones are DNS names without duplicates.
   DomainChecks checks;
@@ -81,6 +97,15 @@ struct ModuleInput {
   // A word ("basic" or "all") or a list of variant names (known, no duplicates, not empty).
   std::optional<std::variant<std::string, std::vector<std::string>>> relay_variants;
   std::optional<std::string> series;  // full | minimal
+  // auth: username and password_file together (a readable file whose first line is the
+  // password, not empty); mechanisms: known names (SupportedAuthMechanisms), no duplicates.
+  bool auth_set = false;  // the `auth` key (or an --auth-* flag) was given
+  std::optional<std::string> auth_username;
+  std::optional<std::string> auth_password_file;  // relative: to base_dir
+  std::optional<std::vector<std::string>> auth_mechanisms;
+  std::optional<bool> auth_allow_plaintext;
+  std::optional<bool> user_enumeration_enabled;
+  std::optional<std::string> user_enumeration_name;  // a dot-atom local part (RFC 5321 §4.1.2)
   std::optional<bool> mta_sts;
   std::optional<std::string> mta_sts_port;  // 1..65535
   std::optional<bool> tls_rpt;
@@ -103,14 +128,19 @@ enum class ModuleField {
   kRelayRcptTo,
   kRelayVariants,
   kSeries,
+  kAuth,  // the auth settings as a whole (username and password_file go together)
+  kAuthUsername,
+  kAuthPasswordFile,
+  kAuthMechanisms,
+  kUserEnumerationName,
   kMtaStsPort,
   kDnsbl,
 };
 
 struct ModuleError {
   ModuleField field;
-  // For a relay_variants or dnsbl list: the 0-based index of the offending name (a YAML key path
-  // points at it); unset when the error is about the value as a whole.
+  // For a relay_variants, auth_mechanisms or dnsbl list: the 0-based index of the offending name (a
+  // YAML key path points at it); unset when the error is about the value as a whole.
   std::optional<std::size_t> item;
   // One line, without the field's name, e.g. `expected an address local@domain, got "x"`; values
   // are quoted with control characters escaped.

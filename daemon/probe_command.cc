@@ -56,6 +56,12 @@ struct Options {
   bool dane = false;
   std::string dnsbl;  // ZONE[,ZONE...]
   std::string output = "text";
+  std::string auth_user;
+  std::string auth_password_file;
+  std::string auth_mechanisms;
+  bool auth_allow_plaintext = false;
+  bool user_enumeration = false;
+  std::string user_enumeration_name = UserEnumerationOptions{}.name;
 };
 
 // One flag per Options member; the module's flags are checked by BuildSpec, not here, so that
@@ -93,6 +99,19 @@ void AddFlags(CLI::App& app, Options& options) {
                  "DNS server IP[:PORT] (default: system resolver)");
   app.add_flag("--no-reverse-dns", options.no_reverse_dns,
                "skip the forward-confirmed reverse DNS check");
+  app.add_option("--auth-user", options.auth_user, "authenticate (SMTP AUTH) as this user");
+  app.add_option("--auth-password-file", options.auth_password_file,
+                 "file whose first line is the AUTH password");
+  app.add_option("--auth-mechanisms", options.auth_mechanisms,
+                 "comma-separated, in order of preference (default: SCRAM-SHA-256,SCRAM-SHA-1,"
+                 "CRAM-MD5,PLAIN,LOGIN)");
+  app.add_flag("--auth-allow-plaintext", options.auth_allow_plaintext,
+               "authenticate even without TLS");
+  app.add_flag("--user-enumeration", options.user_enumeration,
+               "check whether VRFY/EXPN (and RCPT, with --relay-test) confirm users");
+  app.add_option("--user-enumeration-name", options.user_enumeration_name,
+                 "the real local name VRFY/EXPN ask about")
+      ->capture_default_str();
   app.add_flag("--mta-sts", options.mta_sts,
                "mx: targets: check the domain's MTA-STS record and policy, and each MX against "
                "it (RFC 8461)");
@@ -139,6 +158,16 @@ const char* FlagOf(ModuleField field) {
       return "--relay-variants";
     case ModuleField::kSeries:
       return "series";  // no flag: the probe command prints every fact
+    case ModuleField::kAuth:
+      return "--auth-user";  // with --auth-password-file
+    case ModuleField::kAuthUsername:
+      return "--auth-user";
+    case ModuleField::kAuthPasswordFile:
+      return "--auth-password-file";
+    case ModuleField::kAuthMechanisms:
+      return "--auth-mechanisms";
+    case ModuleField::kUserEnumerationName:
+      return "--user-enumeration-name";
     case ModuleField::kMtaStsPort:
       return "--mta-sts-port";
     case ModuleField::kDnsbl:
@@ -147,16 +176,16 @@ const char* FlagOf(ModuleField field) {
   return "?";
 }
 
-// "a,b,c" as its items ("" items kept: the rules refuse them, naming the flag).
-std::vector<std::string> SplitList(const std::string& list) {
-  std::vector<std::string> items;
+// "a,b,c" -> {"a", "b", "c"}; "" -> {""}.
+std::vector<std::string> CommaList(const std::string& list) {
+  std::vector<std::string> names;
   for (std::size_t start = 0;;) {
     const std::size_t comma = list.find(',', start);
-    items.push_back(list.substr(start, comma - start));
+    names.push_back(list.substr(start, comma - start));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  return items;
+  return names;
 }
 
 // The flags as a module, as a config file would spell it, for ValidateModule.
@@ -169,7 +198,8 @@ ModuleInput InputOf(const Options& options) {
   input.tls_verify = !options.no_verify;
   input.tls_server_name = options.server_name;
   input.tls_ca_file = options.ca_file;
-  // -4 alone or neither: ip4 (the default); -6: ip6; both: one probe per address of either family.
+  // -4 alone or neither: ip4 (the default); -6: ip6; both: one probe per address of either
+  // family.
   input.ip_protocol = options.ip6 ? (options.ip4 ? "both" : "ip6") : "ip4";
   input.dns_server = options.dns_server;
   input.relay_enabled = options.relay_test;
@@ -182,13 +212,25 @@ ModuleInput InputOf(const Options& options) {
       options.relay_variants == "all") {
     input.relay_variants = options.relay_variants;
   } else {
-    input.relay_variants = SplitList(options.relay_variants);
+    input.relay_variants = CommaList(options.relay_variants);
+  }
+  input.user_enumeration_enabled = options.user_enumeration;
+  input.user_enumeration_name = options.user_enumeration_name;
+  const bool auth = !options.auth_user.empty() || !options.auth_password_file.empty() ||
+                    !options.auth_mechanisms.empty() || options.auth_allow_plaintext;
+  if (auth) {
+    input.auth_set = true;
+    if (!options.auth_user.empty()) input.auth_username = options.auth_user;
+    if (!options.auth_password_file.empty()) input.auth_password_file = options.auth_password_file;
+    if (!options.auth_mechanisms.empty())
+      input.auth_mechanisms = CommaList(options.auth_mechanisms);
+    input.auth_allow_plaintext = options.auth_allow_plaintext;
   }
   input.mta_sts = options.mta_sts;
   input.mta_sts_port = options.mta_sts_port;
   input.tls_rpt = options.tls_rpt;
   input.dane = options.dane;
-  if (!options.dnsbl.empty()) input.dnsbl = SplitList(options.dnsbl);
+  if (!options.dnsbl.empty()) input.dnsbl = CommaList(options.dnsbl);
   return input;
 }
 

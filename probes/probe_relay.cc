@@ -17,17 +17,15 @@ namespace {
 // three syntax errors, smtp_max_synprot_errors): enough for the "all" set against Exim.
 constexpr int kMaxRelayReconnects = 6;
 
-// A random local part that cannot exist, for the catch-all question: "smtp-exporter-catch-all-"
-// and 12 hex digits (RFC 5321 §4.1.2 dot-atom).
-std::string RandomLocalPart() {
+}  // namespace
+
+std::string RandomLocalPart(std::string_view prefix) {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   char hex[17];
   std::snprintf(hex, sizeof hex, "%012llx",
                 static_cast<unsigned long long>(generator() & 0xffffffffffffULL));
-  return std::string("smtp-exporter-catch-all-") + hex;
+  return std::string(prefix) + hex;
 }
-
-}  // namespace
 
 asio::awaitable<void> ProbeSession::RelayTest() {
   BeginStep(Step::kRelay);
@@ -56,7 +54,8 @@ std::vector<RelayQuestion> ProbeSession::PlanRelayTest() {
   context.server_ip = result_.dns.connected_address;
   const std::vector<RelayEnvelope> envelopes = BuildRelayEnvelopes(
       spec_.relay.variants.empty() ? BasicRelayVariants() : spec_.relay.variants, context);
-  const std::string nobody = RandomLocalPart();
+  // The catch-all question's random local part.
+  const std::string nobody = RandomLocalPart("smtp-exporter-catch-all-");
   for (const std::string& domain : CatchAllDomains(envelopes, context)) {
     CatchAllCheck check;
     check.domain = domain;

@@ -23,12 +23,28 @@ const char* ToString(Step step) {
       return "tls_ehlo";
     case Step::kRelay:
       return "relay";
+    case Step::kUserEnumeration:
+      return "user_enumeration";
+    case Step::kAuth:
+      return "auth";
     case Step::kQuit:
       return "quit";
     case Step::kReverseDns:
       return "reverse_dns";
   }
   return "unknown";
+}
+
+const char* ToString(EnumerationResult result) {
+  switch (result) {
+    case EnumerationResult::kExposed:
+      return "exposed";
+    case EnumerationResult::kNotExposed:
+      return "not_exposed";
+    case EnumerationResult::kInconclusive:
+      return "inconclusive";
+  }
+  return "inconclusive";
 }
 
 const char* ToString(FailureReason reason) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/auth.h"
 #include "probes/banner.h"
 #include "probes/dane.h"
 #include "probes/dnsbl.h"
@@ -20,17 +21,19 @@ namespace smtp {
 
 // The steps of one probe, in order. A step is recorded only when it ran.
 enum class Step {
-  kResolve,     // A/AAAA lookup of the host (skipped for IP literals)
-  kConnect,     // TCP connect
-  kTls,         // implicit TLS handshake (RFC 8314), before the greeting
-  kGreeting,    // wait for the final "220 " line
-  kEhlo,        // EHLO
-  kHelo,        // HELO, only when EHLO was refused with 5xx (RFC 1869 §4.5)
-  kStartTls,    // STARTTLS command and the TLS handshake (RFC 3207)
-  kTlsEhlo,     // EHLO again over TLS
-  kRelay,       // MAIL FROM / RCPT TO / RSET per variant
-  kQuit,        // QUIT and its 221
-  kReverseDns,  // PTR of the peer address and forward confirmation
+  kResolve,          // A/AAAA lookup of the host (skipped for IP literals)
+  kConnect,          // TCP connect
+  kTls,              // implicit TLS handshake (RFC 8314), before the greeting
+  kGreeting,         // wait for the final "220 " line
+  kEhlo,             // EHLO
+  kHelo,             // HELO, only when EHLO was refused with 5xx (RFC 1869 §4.5)
+  kStartTls,         // STARTTLS command and the TLS handshake (RFC 3207)
+  kTlsEhlo,          // EHLO again over TLS
+  kRelay,            // MAIL FROM / RCPT TO / RSET per variant
+  kUserEnumeration,  // VRFY and EXPN of a real and a random name; never fails the probe
+  kAuth,             // AUTH (RFC 4954) with the configured credentials
+  kQuit,             // QUIT and its 221
+  kReverseDns,       // PTR of the peer address and forward confirmation
 };
 const char* ToString(Step step);  // "resolve", "connect", "tls", "greeting", ..., "reverse_dns"
 
@@ -143,6 +146,45 @@ struct RelayResult {
   bool complete() const;  // every attempt ran (none is kNotRun)
 };
 
+// The AUTH step (RFC 4954), when the module configures credentials.
+struct AuthResult {
+  bool attempted = false;  // the step ran
+  std::string username;    // as configured (not a secret; the password is never kept here)
+  std::string mechanism;   // the one used, upper case; "" when none was chosen
+  AuthOutcome outcome = AuthOutcome::kError;
+  bool over_tls = false;         // the session was TLS-protected when AUTH was sent
+  bool server_verified = false;  // SCRAM: the server's signature checked out (RFC 5802 §3)
+  int rounds = 0;                // 334 challenges answered
+  bool success() const { return attempted && outcome == AuthOutcome::kSuccess; }
+};
+
+// Can a stranger tell existing users from nonexistent ones (nmap smtp-enum-users)? A closed set
+// (the `result` label of smtp_user_enumeration_result).
+enum class EnumerationResult {
+  kExposed,       // 2yz for the real name, 550/551/553 for the random one: users told apart
+  kNotExposed,    // 5yz for the real name (502 not implemented, 530, 550), or 2yz for both
+                  // (252 "cannot verify" to anything, or a server that says yes to anything)
+  kInconclusive,  // 4yz, no answer, or a random name not understood (500-504)
+};
+const char* ToString(EnumerationResult result);  // "exposed", "not_exposed", "inconclusive"
+inline constexpr EnumerationResult kEnumerationResults[] = {
+    EnumerationResult::kExposed, EnumerationResult::kNotExposed, EnumerationResult::kInconclusive};
+
+// One method (VRFY or EXPN, RFC 5321 §3.5) asked about a real and a random name.
+struct EnumerationCheck {
+  std::string method;  // "vrfy" | "expn"
+  std::string real_name;
+  int real_code = 0;  // 0 = not answered
+  std::string random_name;
+  int random_code = 0;
+  EnumerationResult result = EnumerationResult::kInconclusive;
+};
+
+struct UserEnumerationResult {
+  bool ran = false;
+  std::vector<EnumerationCheck> checks;  // vrfy, then expn
+};
+
 struct DnsInfo {
   std::vector<std::string> addresses;  // what `host` resolved to (empty for literals)
   std::string connected_address;       // the peer address actually used
@@ -186,6 +228,8 @@ struct ProbeResult {
   bool implicit_tls = false;
   std::optional<TlsInfo> tls;
   RelayResult relay;
+  AuthResult auth;
+  UserEnumerationResult user_enumeration;
   // Bytes that followed the STARTTLS 220 in plaintext and were discarded (RFC 3207 §4.2).
   bool plaintext_after_starttls = false;
   // Reply framing the server got wrong but real clients tolerate (ReplyAnomaly names, e.g.

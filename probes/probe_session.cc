@@ -64,6 +64,13 @@ void ProbeSession::Note(char direction, std::string text) {
     direction = '*';
     text = "transcript truncated";
   }
+  for (const std::string& secret : secrets_) {
+    constexpr std::string_view kRedacted = "<redacted>";
+    for (std::size_t at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + kRedacted.size())) {
+      text.replace(at, secret.size(), kRedacted);
+    }
+  }
   if (text.size() > kMaxTranscriptLineBytes) {
     text.resize(kMaxTranscriptLineBytes);
     text += "...";
@@ -86,9 +93,22 @@ void ProbeSession::RecordReply(const Reply& reply) {
 
 asio::awaitable<std::variant<Reply, IoFailure>> ProbeSession::Talk(std::string_view verb,
                                                                    std::string_view argument) {
-  const std::string awaited =
-      verb.empty() ? std::string("the greeting") : "the reply to " + std::string(verb);
-  if (!verb.empty()) {
+  if (verb.empty()) co_return co_await TalkLine("", "", "the greeting");
+  std::optional<std::string> line = FormatCommand(verb, argument);
+  if (!line) {
+    // Config validation keeps CR/LF out of names; this guards the wire regardless.
+    co_return IoFailure{FailureReason::kProtocol,
+                        "refusing to send malformed command " + std::string(verb)};
+  }
+  std::string shown = line->substr(0, line->size() - 2);
+  co_return co_await TalkLine(std::move(*line), std::move(shown), std::string(verb));
+}
+
+asio::awaitable<std::variant<Reply, IoFailure>> ProbeSession::TalkLine(std::string wire,
+                                                                       std::string shown,
+                                                                       std::string what) {
+  const std::string awaited = wire.empty() ? what : "the reply to " + what;
+  if (!wire.empty()) {
     // Nothing may arrive between a reply and our next command (we never pipeline). A reply the
     // server sent unasked would be read as the answer to this command and shift every later
     // one, so it is dropped and noted.
@@ -96,16 +116,10 @@ asio::awaitable<std::variant<Reply, IoFailure>> ProbeSession::Talk(std::string_v
       connection_->DiscardBuffered();
       NoteAnomaly("unsolicited reply discarded");
     }
-    std::optional<std::string> line = FormatCommand(verb, argument);
-    if (!line) {
-      // Config validation keeps CR/LF out of names; this guards the wire regardless.
-      co_return IoFailure{FailureReason::kProtocol,
-                          "refusing to send malformed command " + std::string(verb)};
-    }
-    Note('C', line->substr(0, line->size() - 2));
-    if (auto failure = co_await connection_->Write(*line)) {
+    Note('C', std::move(shown));
+    if (auto failure = co_await connection_->Write(wire)) {
       channel_sane_ = false;
-      failure->detail += " (sending " + std::string(verb) + ")";
+      failure->detail += " (sending " + what + ")";
       co_return *failure;
     }
   }
@@ -117,7 +131,11 @@ asio::awaitable<std::variant<Reply, IoFailure>> ProbeSession::Talk(std::string_v
   }
   channel_sane_ = true;
   const Reply& reply = std::get<Reply>(outcome);
-  for (std::size_t i = 0; i < reply.lines.size(); ++i) Note('S', ReplyLineText(reply, i));
+  for (std::size_t i = 0; i < reply.lines.size(); ++i) {
+    // RFC 4954 §4: a 334 carries SASL data (a SCRAM salt, a CRAM-MD5 challenge), which with the
+    // client's answer would allow an offline guess of the password: not shown.
+    Note('S', reply.code == 334 ? std::string("334 <redacted>") : ReplyLineText(reply, i));
+  }
   for (const std::string& anomaly : ReplyAnomalyNames(reply.anomalies)) NoteAnomaly(anomaly);
   if (reply.code == 421) server_closing_ = true;
   co_return outcome;
@@ -341,6 +359,10 @@ asio::awaitable<ProbeResult> ProbeSession::Run() {
   }
   // The relay test never fails the probe: its verdict is separate from the server's health.
   if (ok && spec_.relay.enabled) co_await RelayTest();
+  // After the relay test, and before AUTH: both must run as a stranger (an authenticated
+  // client may relay and verify users).
+  if (ok && spec_.user_enumeration.enabled) co_await UserEnumeration();
+  if (ok && spec_.auth.enabled()) ok = co_await Auth();
   co_await Quit();
   connection_->Close();
   co_await ReverseDns();

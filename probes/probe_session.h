@@ -5,6 +5,8 @@
 //   probe_tls.cc      implicit TLS, STARTTLS with its plaintext fallback, EHLO over TLS, and
 //                     Reconnect(), the fresh session both the fallback and the relay test use
 //   probe_relay.cc    the relay test
+//   probe_auth.cc     the AUTH step
+//   probe_enumeration.cc  the user-enumeration step (VRFY, EXPN)
 //   probe_domain.cc   the domain checks (MTA-STS, TLS-RPT, DNSBL) after the dialogue; the
 //                     policy's HTTPS fetch is policy_fetch.cc's
 // Every method runs on the session's executor; deadline handlers hold a weak_ptr only.
@@ -41,6 +43,9 @@ struct RelayQuestion {
   int* rcpt_code;
 };
 
+// A random local part that cannot exist: `prefix` and 12 hex digits (RFC 5321 §4.1.2 dot-atom).
+std::string RandomLocalPart(std::string_view prefix);
+
 class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
  public:
   ProbeSession(asio::any_io_executor executor, ProbeSpec spec)
@@ -69,6 +74,10 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
   // transcript, the reply anomalies and the channel state; no step bookkeeping.
   asio::awaitable<std::variant<Reply, IoFailure>> Talk(std::string_view verb,
                                                        std::string_view argument);
+  // Talk() for a line already formatted (`wire` with its CRLF; empty = send nothing, read the
+  // greeting): the transcript shows `shown` instead, and `what` names it in failure details.
+  asio::awaitable<std::variant<Reply, IoFailure>> TalkLine(std::string wire, std::string shown,
+                                                           std::string what);
   // Talk() within the current step: its reply code is recorded; on an I/O failure the step fails
   // and nullopt is returned. `fatal`: whether such a failure fails the probe (QUIT's does not).
   asio::awaitable<std::optional<Reply>> Exchange(std::string_view verb, std::string_view argument,
@@ -102,6 +111,16 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
                                                             std::string argument, int* code);
   void StopRelayTest(FailureReason reason, std::string detail);  // sets relay.stop_*
   void FinishRelayTest(bool session_ok);
+  // A session that can take commands for a step after the relay test: the current one, or a new
+  // one (TLS again when the first had it) when the relay test lost it. nullopt when usable.
+  asio::awaitable<std::optional<IoFailure>> EnsureSession();
+  // VRFY and EXPN of the configured name and of a random one (probe_enumeration.cc); never
+  // fails the probe.
+  asio::awaitable<void> UserEnumeration();
+  // AUTH with the module's credentials (probe_auth.cc), in a fresh session when the relay test
+  // left none; false when it failed (the probe fails).
+  asio::awaitable<bool> Auth();
+  bool FailAuth(AuthOutcome outcome, FailureReason reason, std::string detail);
   // The domain checks of spec_.checks (probe_domain.cc), within what is left of the deadline;
   // a check the deadline cuts is reported as timed out, never as a failed probe.
   asio::awaitable<void> RunDomainChecks();
@@ -143,6 +162,9 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
   // True while the last exchange ended with a complete reply: the server can still read QUIT.
   bool channel_sane_ = false;
   bool server_closing_ = false;  // a 421 was received (RFC 5321 §3.8): the server hangs up
+  // Texts that must never reach the transcript (the password and the SASL data sent): Note()
+  // replaces them, so a server that echoes them back cannot leak them either.
+  std::vector<std::string> secrets_;
   // The chain of the last TLS handshake, DER, leaf first: kept only when DANE is checked.
   std::vector<std::string> peer_chain_der_;
 };

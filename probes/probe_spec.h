@@ -39,6 +39,27 @@ struct RelayTestOptions {
   std::chrono::milliseconds timeout{60000};
 };
 
+// SMTP AUTH (RFC 4954) after the EHLO that follows TLS. The password is read from a file by the
+// caller (the config loader at each load/reload, the probe command at start) and lives only here
+// and in the SASL library's session: nothing renders a ProbeSpec.
+struct AuthOptions {
+  std::string username;  // empty = no AUTH step
+  std::string password;
+  // Upper-case names from SupportedAuthMechanisms (probes/auth.h), tried in this order against
+  // what the server offers; empty = that default order.
+  std::vector<std::string> mechanisms;
+  // Authenticate even when the session is not TLS (STARTTLS off, not offered or failed).
+  bool allow_plaintext = false;
+  bool enabled() const { return !username.empty(); }
+};
+
+// User-enumeration exposure (nmap's smtp-enum-users): VRFY and EXPN (RFC 5321 §3.5) of a real
+// local name and of a random one that cannot exist. Off by default: it leaves lines in logs.
+struct UserEnumerationOptions {
+  bool enabled = false;
+  std::string name = "postmaster";  // a local part every server has (RFC 5321 §4.5.1)
+};
+
 // A mail domain's transport-security checks (issue "MTA-STS, TLS-RPT, DANE, DNSBL"), each opt-in.
 // They run after the SMTP dialogue, within what is left of the health deadline, and never change
 // the probe's success: they end up as findings and their own metrics.
@@ -83,6 +104,8 @@ struct ProbeSpec {
   // no dns_server is set (the system resolver knows nothing useful about them).
   bool check_fcrdns = true;
   RelayTestOptions relay;
+  AuthOptions auth;
+  UserEnumerationOptions user_enumeration;
   DomainChecks checks;
 };
 

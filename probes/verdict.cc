@@ -172,6 +172,72 @@ RelayJudgement JudgeRelay(const RelayResult& relay) {
   return judgement;
 }
 
+namespace {
+
+// RFC 8314 §3: submission (587, STARTTLS) and submissions (465, implicit TLS) exist to take
+// authenticated mail; RFC 4954 §4: PLAIN and LOGIN carry the password itself.
+void AddAuthFindings(const ProbeResult& result, std::vector<std::string>& findings) {
+  const bool had_tls = result.tls && result.tls->handshake_ok && !result.plaintext_fallback;
+  if (!had_tls && result.capabilities) {
+    std::vector<std::string> clear;
+    for (const char* mechanism : {"PLAIN", "LOGIN"}) {
+      const std::vector<std::string>& offered = result.capabilities->auth_mechanisms;
+      if (std::find(offered.begin(), offered.end(), mechanism) != offered.end()) {
+        clear.push_back(mechanism);
+      }
+    }
+    if (!clear.empty()) {
+      findings.push_back(Join(clear, "/") +
+                         " offered without TLS: the password would cross the network readable");
+    }
+  }
+  const bool submission_port = result.port == 587 || result.port == 465;
+  const std::optional<Capabilities>& over_tls =
+      result.implicit_tls ? result.capabilities : result.tls_capabilities;
+  if (submission_port && had_tls && over_tls && over_tls->auth_mechanisms.empty()) {
+    findings.push_back("no AUTH after TLS on submission port " + std::to_string(result.port));
+  }
+}
+
+void AddEnumerationFindings(const ProbeResult& result, const RelayJudgement& relay,
+                            std::vector<std::string>& findings) {
+  if (!result.user_enumeration.ran) return;
+  for (const EnumerationCheck& check : result.user_enumeration.checks) {
+    if (check.result != EnumerationResult::kExposed) continue;
+    findings.push_back("users can be enumerated with " + ToUpperAscii(check.method) + ": " +
+                       std::to_string(check.real_code) + " for " + check.real_name + ", " +
+                       std::to_string(check.random_code) + " for a random name");
+  }
+  if (RcptEnumeration(relay) == EnumerationResult::kExposed) {
+    findings.push_back(
+        "users can be enumerated with RCPT: a random local part is refused (as RFC 5321 "
+        "expects of an MX; rate limits keep it slow)");
+  }
+}
+
+}  // namespace
+
+EnumerationResult ClassifyEnumeration(int real_code, int random_code) {
+  const int real = real_code / 100, random = random_code / 100;
+  if (real == 4 || random == 4 || real_code == 0 || random_code == 0) {
+    return EnumerationResult::kInconclusive;
+  }
+  // RFC 5321 §3.5.3, §4.2.2: 550/551/553 say the name is no mailbox; 500-504 only that the
+  // command or its argument was not understood (Exim answers 501 to an unqualified name other
+  // than postmaster), which says nothing about the user.
+  const bool random_unknown = random_code == 550 || random_code == 551 || random_code == 553;
+  if (real == 2 && random_unknown) return EnumerationResult::kExposed;
+  if (real == 5 || (real == 2 && random == 2)) {
+    return EnumerationResult::kNotExposed;
+  }
+  return EnumerationResult::kInconclusive;
+}
+
+std::optional<EnumerationResult> RcptEnumeration(const RelayJudgement& relay) {
+  if (!relay.catch_all) return std::nullopt;
+  return *relay.catch_all ? EnumerationResult::kNotExposed : EnumerationResult::kExposed;
+}
+
 std::optional<MtaStsDelivery> JudgeMtaStsDelivery(const ProbeResult& result) {
   if (!result.mta_sts || !result.mta_sts->policy) return std::nullopt;
   const MtaStsPolicy& policy = *result.mta_sts->policy;
@@ -320,6 +386,7 @@ Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const Re
     findings.push_back("AUTH offered before TLS: " +
                        Join(result.capabilities->auth_mechanisms, " "));
   }
+  AddAuthFindings(result, findings);
   if (result.tls && result.tls->handshake_ok) {
     if (!result.tls->verified()) {
       findings.push_back("certificate not verified: " + result.tls->verify_error);
@@ -334,6 +401,7 @@ Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const Re
     }
   }
   AddRelayFindings(judged_relay, verdict.relay, result.dns.connected_address, findings);
+  AddEnumerationFindings(result, verdict.relay, findings);
   if (result.dns.fcrdns_match && !*result.dns.fcrdns_match) {
     findings.push_back("reverse DNS is not forward-confirmed");
   }

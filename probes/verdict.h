@@ -50,6 +50,21 @@ struct RelayJudgement {
 };
 RelayJudgement JudgeRelay(const RelayResult& relay);
 
+// What a real and a random name's replies to VRFY or EXPN (RFC 5321 §3.5.3, §4.2.1) say. The
+// question is whether the two answers differ: 252 ("cannot verify, will try") is harmless only
+// when the random name gets it too; Postfix answers 252 for a known user and 550 for an unknown
+// one, which tells them apart as well as 250 does (nmap's smtp-enum-users counts 252 too).
+//   either 4yz or unanswered (0)                        -> kInconclusive
+//   real 250/251/252, random 550/551/553 (no mailbox)   -> kExposed
+//   real 5yz (502 not implemented, 530, 550 ...)        -> kNotExposed
+//   real 2yz and random 2yz (anything is "known")       -> kNotExposed
+//   anything else (random 500-504: not understood)      -> kInconclusive
+EnumerationResult ClassifyEnumeration(int real_code, int random_code);
+
+// The RCPT method (nmap's smtp-enum-users RCPT): the relay test's catch-all question asked a
+// random local part at the server's own name. Refused means RCPT tells users apart (exposed),
+// accepted means it does not; nullopt when not asked or not answered.
+std::optional<EnumerationResult> RcptEnumeration(const RelayJudgement& relay);
 // Would a sender that applies the domain's MTA-STS policy deliver to the probed MX (RFC 8461
 // §4.1, §4.2)? The MX host must match one of the policy's mx patterns, STARTTLS must work, and
 // the certificate must verify (chain and name) for the MX host itself. nullopt when there is no

@@ -5,6 +5,7 @@
 #include "daemon/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -158,6 +159,18 @@ TEST_F(GoodConfigTest, SmtpsModuleAsWritten) {
   EXPECT_TRUE(m.tls.verify);
   EXPECT_FALSE(m.relay_test.enabled);
   EXPECT_EQ(m.relay_test.interval, hours(1));
+  // auth: the password is read from the file (first line, without its newline).
+  EXPECT_EQ(m.auth.username, "monitor@example.com");
+  EXPECT_EQ(m.auth.password_file, (kTestdata / "config" / "certs" / "smtp-password").string());
+  EXPECT_EQ(m.auth.password, "hunter2-from-file");
+  EXPECT_EQ(m.auth.mechanisms, (std::vector<std::string>{"SCRAM-SHA-256", "PLAIN"}));
+  EXPECT_TRUE(m.auth.allow_plaintext);
+  EXPECT_TRUE(m.user_enumeration.enabled);
+  EXPECT_EQ(m.user_enumeration.name, "abuse");
+  EXPECT_FALSE(config_.modules.at("default").user_enumeration.enabled);
+  EXPECT_EQ(config_.modules.at("default").user_enumeration.name, "postmaster");
+  EXPECT_FALSE(config_.modules.at("default").auth.enabled());
+  EXPECT_EQ(config_.modules.at("default").auth.mechanisms, SupportedAuthMechanisms());
 }
 
 TEST_F(GoodConfigTest, NullModuleHasEveryDefault) {
@@ -344,6 +357,44 @@ TEST(MakeProbeSpec, CopiesTheModuleAndLeavesTheRelayTestToTheScheduler) {
   Module enabled = result.config->modules.at("default");
   ASSERT_TRUE(enabled.relay_test.enabled);
   EXPECT_FALSE(MakeProbeSpec(enabled, "192.0.2.1", 25).relay.enabled);
+}
+
+TEST(MakeProbeSpec, CopiesTheAuthCredentials) {
+  const LoadResult result = LoadConfigFile((kTestdata / "config" / "good.yml").string());
+  ASSERT_TRUE(result.config.has_value());
+  const ProbeSpec spec = MakeProbeSpec(result.config->modules.at("smtps"), "192.0.2.1", 0);
+  EXPECT_EQ(spec.auth.username, "monitor@example.com");
+  EXPECT_EQ(spec.auth.password, "hunter2-from-file");
+  EXPECT_EQ(spec.auth.mechanisms, (std::vector<std::string>{"SCRAM-SHA-256", "PLAIN"}));
+  EXPECT_TRUE(spec.auth.allow_plaintext);
+  EXPECT_TRUE(spec.user_enumeration.enabled);
+  EXPECT_EQ(spec.user_enumeration.name, "abuse");
+  EXPECT_FALSE(MakeProbeSpec(result.config->modules.at("default"), "192.0.2.1", 0).auth.enabled());
+}
+
+TEST(ParseConfig, ThePasswordFileIsReadAgainAtEachLoad) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("smtp_exporter_auth_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path config = dir / "c.yml";
+  {
+    std::ofstream(config) << "modules:\n  default:\n    auth: {username: u, password_file: pw}\n";
+    std::ofstream(dir / "pw") << "first\r\nsecond line is not the password\n";
+  }
+  LoadResult result = LoadConfigFile(config.string());
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->modules.at("default").auth.password, "first");
+  std::ofstream(dir / "pw") << "rotated";
+  result = LoadConfigFile(config.string());
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->modules.at("default").auth.password, "rotated");
+  // The error for an unreadable file names it and says nothing of what it held.
+  std::filesystem::remove(dir / "pw");
+  result = LoadConfigFile(config.string());
+  EXPECT_FALSE(result.config.has_value());
+  EXPECT_EQ(result.error.find("rotated"), std::string::npos);
+  EXPECT_NE(result.error.find("modules.default.auth.password_file"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MakeProbeSpec, PortZeroMeansTheModuleDefault) {

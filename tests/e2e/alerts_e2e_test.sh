@@ -11,6 +11,10 @@
 #   open    an open relay;
 #   down    a loopback port nothing listens on (connection refused), so that the dashboard's
 #           failure panels have data while both Postfix instances are healthy;
+#   submit  a second listener of the closed Postfix, probed with an `auth` module (its SASL
+#           database has no users: every AUTH gets 535) and user enumeration (Postfix answers
+#           VRFY of postmaster 252 and of a random name 550), so that SmtpAuthFailing and
+#           SmtpUserEnumeration fire and the dashboard's submission panels have data;
 # the daemon probing all three every 5 s (relay test enabled), and Debian's Prometheus
 # (/usr/bin/prometheus, own config and TSDB in a temp dir) scraping it every second as
 # job="smtp_exporter" and evaluating a copy of deploy/prometheus/rules/smtp_exporter.rules.yml
@@ -19,6 +23,7 @@
 #
 # Asserts through Prometheus' HTTP API (each wait bounded, 60-90 s):
 #   (a) SmtpOpenRelay fires for the open relay, never (not even pending) for the closed Postfix;
+#       SmtpAuthFailing and SmtpUserEnumeration fire for the submission listener;
 #   (d) every dashboard query (grafana/smtp_exporter.json, variables and panels, extracted and
 #       substituted by tests/deploy/promql_check.py: $job=smtp_exporter, $target a regex of the
 #       three targets as Grafana formats a multi-value selection, $__rate_interval=1m,
@@ -74,24 +79,34 @@ declare -A query_exceptions=()
 e2e_init alerts
 
 # The closed Postfix advertises AUTH after STARTTLS (Cyrus SASL, like a server that also takes
-# submissions on port 25; the probes never authenticate). Without it smtp_auth_mechanism_info is
-# absent. The SASL config path is an empty directory of the instance: no system file is read.
+# submissions on port 25). Without it smtp_auth_mechanism_info is absent. Debian's Postfix makes
+# Cyrus read ${config_directory}/sasl/smtpd.conf (without one it falls back to /etc/sasldb2, which
+# answers 454 or 535 depending on the machine): its sasldb is a file of the instance that does
+# not exist, so every AUTH of the submission listener is "no such user", 535 5.7.8.
 e2e_postfix_configure() {
-  local dir=$1 flavour=$2
+  local dir=$1 flavour=$2 sasl=$1/etc/sasl
   [[ "${flavour}" == closed ]] || return 0
-  mkdir -p "${dir}/sasl"
-  chmod 755 "${dir}/sasl"
+  mkdir -p "${sasl}"
+  chmod 755 "${sasl}"
+  printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: %s\n' \
+    "${sasl}/no-users.sasldb2" >"${sasl}/smtpd.conf"
   postconf -c "${dir}/etc" -e smtpd_sasl_auth_enable=yes smtpd_sasl_type=cyrus \
-    smtpd_sasl_path=smtpd "cyrus_sasl_config_path=${dir}/sasl" smtpd_tls_auth_only=yes
+    smtpd_sasl_path=smtpd "cyrus_sasl_config_path=${sasl}" smtpd_tls_auth_only=yes
+  cat >>"${dir}/etc/master.cf" <<EOF
+127.0.0.1:${SUBMIT_PORT} inet n      -       n       -       -       smtpd
+  -o syslog_name=postfix-test-closed/submission
+EOF
 }
+SUBMIT_PORT=$(pf_free_port)
 t_setup=${SECONDS}
 e2e_start_postfix
 closed=127.0.0.1:${CLOSED_PORT}
 open=127.0.0.1:${OPEN_PORT}
-down_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}")
+submit=127.0.0.1:${SUBMIT_PORT}
+down_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${SUBMIT_PORT}")
 down=127.0.0.1:${down_port}
-dport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${down_port}")
-pport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${down_port}" "${dport}")
+dport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${SUBMIT_PORT}" "${down_port}")
+pport=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${SUBMIT_PORT}" "${down_port}" "${dport}")
 note "closed Postfix ${closed}, open relay ${open}, refused port ${down}, daemon :${dport}, Prometheus :${pport}"
 
 # The CA and mx.test certificate of pf_make_ca are valid for 30 days: more than the 14 days of
@@ -148,9 +163,16 @@ sts_ready() { openssl s_client -connect "127.0.0.1:${sts_port}" </dev/null >/dev
 wait_until 10 "the MTA-STS policy server on :${sts_port}" sts_ready || die "openssl s_server did not start"
 note "mx:e2e.test via dnsmasq :${dns_port}, its MTA-STS policy on :${sts_port} (pid ${sts_pid})"
 
+printf 'e2e-probe-password\n' >"${E2E_TOP}/auth_password"
 {
   e2e_module_yaml "${probe_interval}s"
   cat <<EOF
+  submission:
+    timeout: 5s
+    ehlo_name: probe.e2e.test
+    tls: {verify: true, server_name: mx.test, ca_file: ${E2E_CA}}
+    auth: {username: probe, password_file: ${E2E_TOP}/auth_password}
+    user_enumeration: {enabled: true}
   mail_domain:
     timeout: 3s
     dns_server: 127.0.0.1:${dns_port}
@@ -170,6 +192,10 @@ targets:
   - address: ${down}
     interval: ${probe_interval}s
     labels: {role: down}
+  - address: ${submit}
+    module: submission
+    interval: ${probe_interval}s
+    labels: {role: submission}
   - address: mx:e2e.test
     module: mail_domain
     interval: ${probe_interval}s
@@ -309,10 +335,22 @@ else
   fail "SmtpOpenRelay showed up for the closed Postfix: ${relay_closed}"
 fi
 
+# Submission: AUTH refused (no such user in the SASL database), VRFY tells users apart.
+prom_expect "smtp_auth_result{result=\"bad_credentials\"} == 1 for the submission listener" \
+  "smtp_auth_result{job=\"smtp_exporter\",target=\"${submit}\",result=\"bad_credentials\"} == 1" 'length == 1'
+wait_alert SmtpAuthFailing "${submit}" 60 || true
+wait_alert SmtpUserEnumeration "${submit}" 60 || true
+auth_closed=$(ever_alerts "${closed}" 'SmtpAuthFailing|SmtpUserEnumeration')
+if [[ -z "${auth_closed}" ]]; then
+  pass "SmtpAuthFailing and SmtpUserEnumeration never for ${closed} (no auth module there)"
+else
+  fail "AUTH or enumeration alerts for ${closed}: ${auth_closed}"
+fi
+
 # --- (d) every dashboard query returns data while both servers are up -----------------------
 # $target as Grafana interpolates a multi-value selection into a regex (dots escaped, and the
 # backslash doubled inside the PromQL string).
-target_re="(127\\\\.0\\\\.0\\\\.1:(${CLOSED_PORT}|${OPEN_PORT}|${down_port})|mx\\\\.(lost\\\\.)?e2e\\\\.test:25)"
+target_re="(127\\\\.0\\\\.0\\\\.1:(${CLOSED_PORT}|${OPEN_PORT}|${down_port}|${SUBMIT_PORT})|mx\\\\.(lost\\\\.)?e2e\\\\.test:25)"
 mapfile -t dash_queries < <("${run_python[@]}" "${repo}/tests/deploy/promql_check.py" queries "${repo}" \
   job=smtp_exporter "target=${target_re}" __rate_interval=1m __interval=15s __range=1h __range_s=3600)
 ((${#dash_queries[@]} > 0)) || die "promql_check.py queries printed no dashboard query"

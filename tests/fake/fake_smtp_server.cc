@@ -419,6 +419,8 @@ void ServeCommands(Session& session, const MtaBehavior& behavior) {
       return;
     } else if (verb == "DATA" || verb == "BDAT") {
       sent = session.Reply(554, "5.5.1 a prober must never send " + verb, eol);
+    } else if (behavior.other_command) {
+      sent = behavior.other_command(session, *line);
     } else {
       sent = session.Reply(502, TextFor(502), eol);
     }

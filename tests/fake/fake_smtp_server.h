@@ -136,13 +136,16 @@ struct MtaBehavior {
   int rset_code = 250;
   // Exchange's tarpit: every 5yz reply to MAIL or RCPT is held this long before it is sent.
   std::chrono::milliseconds tarpit{0};
+  // Serves a command the loop does not know (AUTH, VRFY, EXPN, ...) instead of the 502: gets the
+  // whole line and may read and send more (an AUTH dialogue); returns whether to go on serving.
+  std::function<bool(Session&, const std::string& line)> other_command;
 };
 
 // Greeting, then the command loop below. Returns when the client quits or disconnects.
 void ServeStandardMta(Session& session, const MtaBehavior& behavior);
 // The command loop alone (for scripts that send their own greeting): EHLO / HELO / STARTTLS /
 // MAIL / RCPT / RSET / NOOP as configured, QUIT -> 221 and close, DATA / BDAT -> 554, anything
-// else -> 502.
+// else -> other_command, or 502 without it.
 void ServeCommands(Session& session, const MtaBehavior& behavior);
 
 class FakeSmtpServer {

@@ -207,6 +207,37 @@ TEST(GoldenTest, ImplicitTlsSubmissionPort) {
   ExpectGolden("implicit_tls", Render({s}));
 }
 
+TEST(GoldenTest, SubmissionWithAuthFailingAndUserEnumeration) {
+  // Port 587 with a module that authenticates and checks VRFY/EXPN: the SASL backend is down
+  // (454 4.7.0), VRFY confirms users, EXPN is not implemented; the kept relay test's random
+  // local part was refused (RCPT tells users apart).
+  ProbeResult r = HealthyPostfix();
+  r.host = "submit.example.org";
+  r.port = 587;
+  r.success = false;
+  r.failed_step = Step::kAuth;
+  r.failure_reason = FailureReason::kRejected;
+  StepResult auth = Failed(Step::kAuth, 12, 454, FailureReason::kRejected);
+  auth.enhanced_code = "4.7.0";
+  r.steps.insert(r.steps.end() - 2, Ok(Step::kUserEnumeration, 4, 502));
+  r.steps.insert(r.steps.end() - 2, auth);
+  r.tls_capabilities->auth_mechanisms = {"PLAIN", "SCRAM-SHA-256"};
+  r.auth.attempted = true;
+  r.auth.username = "monitor@example.org";
+  r.auth.mechanism = "SCRAM-SHA-256";
+  r.auth.outcome = AuthOutcome::kTemporaryFailure;
+  r.auth.over_tls = true;
+  r.relay.catch_all_checks = {
+      {"mx1.example.org", "<smtp-exporter-catch-all-0@mx1.example.org>", 250, 550, false}};
+  r.user_enumeration.ran = true;
+  r.user_enumeration.checks = {
+      {"vrfy", "postmaster", 250, "smtp-exporter-nobody-0", 550, EnumerationResult::kExposed},
+      {"expn", "postmaster", 502, "smtp-exporter-nobody-0", 502, EnumerationResult::kNotExposed}};
+  TargetSnapshot s = Snapshot("submit.example.org:587", Share(r));
+  s.greeting_histogram = HistogramOf({0.02});
+  ExpectGolden("submission_auth", Render({s}));
+}
+
 TEST(GoldenTest, NeverProbedTargetIsAbsentNextToARefusedOne) {
   TargetSnapshot never = Snapshot("192.0.2.10:25", nullptr);
   ProbeResult r;

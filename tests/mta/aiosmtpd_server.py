@@ -4,6 +4,7 @@
 
     aiosmtpd_server.py --mode closed|catchall|open --port PORT --log FILE
                        [--cert PEM --key PEM] [--require-starttls] [--implicit-tls]
+                       [--auth-user NAME --auth-password-file FILE]
 
 Modes (the server's own name is mx.test, its banner "220 mx.test Python SMTP <version>"):
   closed    an MX for mx.test with two mailboxes: postmaster@ and user@ are accepted, any other
@@ -18,6 +19,10 @@ A recipient without a domain (a bare local part, a quoted local part, a bang pat
 TLS: --cert/--key offer STARTTLS; --require-starttls answers every command but EHLO, NOOP,
 STARTTLS and QUIT with 530 before TLS (aiosmtpd's require_starttls); --implicit-tls speaks TLS
 from the first byte (SMTPS, RFC 8314) and offers no STARTTLS.
+
+AUTH: --auth-user/--auth-password-file offer SMTP AUTH (aiosmtpd's PLAIN and LOGIN, RFC 4954)
+after TLS only (auth_require_tls), checked by an authenticator against that one user: 235 for
+the right password, 535 5.7.8 otherwise.
 
 DATA is always refused (554, before any 354) and BDAT is not implemented (500): nothing is ever
 stored, queued or delivered.
@@ -44,7 +49,7 @@ import ssl
 import sys
 
 import aiosmtpd
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 LOCAL_DOMAINS = {"mx.test"}
 MAILBOXES = {"postmaster", "user"}
@@ -161,6 +166,23 @@ class RecordingSMTP(SMTP):
         await self.push("554 5.7.0 integration test server refuses DATA")
 
 
+class Authenticator:
+    """aiosmtpd's authenticator protocol: one user, the password from a file."""
+
+    def __init__(self, user, password_file):
+        self.user = user.encode()
+        with open(password_file, "rb") as f:
+            self.password = f.readline().rstrip(b"\r\n")
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user
+              and auth_data.password == self.password)
+        note(peer_port(session.peer), f"auth {mechanism} {'success' if ok else 'failure'}")
+        # handled=False: aiosmtpd answers a failure with its 535 5.7.8 (AuthResult's default,
+        # handled=True, would leave the client waiting for a reply that never comes).
+        return AuthResult(success=ok, handled=False)
+
+
 def main():
     global _out
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -171,7 +193,11 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--require-starttls", action="store_true")
     ap.add_argument("--implicit-tls", action="store_true")
+    ap.add_argument("--auth-user")
+    ap.add_argument("--auth-password-file")
     args = ap.parse_args()
+    if bool(args.auth_user) != bool(args.auth_password_file):
+        ap.error("--auth-user and --auth-password-file go together")
     if (args.require_starttls or args.implicit_tls) and not (args.cert and args.key):
         ap.error("--require-starttls and --implicit-tls need --cert and --key")
     if args.require_starttls and args.implicit_tls:
@@ -192,6 +218,8 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     policy = Policy(args.mode)
+    authenticator = (Authenticator(args.auth_user, args.auth_password_file)
+                     if args.auth_user else None)
 
     def factory():
         return RecordingSMTP(
@@ -199,6 +227,8 @@ def main():
             hostname="mx.test",
             tls_context=None if args.implicit_tls else tls_context,
             require_starttls=args.require_starttls,
+            authenticator=authenticator,
+            auth_require_tls=True,
             loop=loop,
         )
 

@@ -57,6 +57,8 @@ TEST(StepTest, NamesAreTheMetricLabelValues) {
       {Step::kStartTls, "starttls"},
       {Step::kTlsEhlo, "tls_ehlo"},
       {Step::kRelay, "relay"},
+      {Step::kUserEnumeration, "user_enumeration"},
+      {Step::kAuth, "auth"},
       {Step::kQuit, "quit"},
       {Step::kReverseDns, "reverse_dns"},
   };
@@ -74,6 +76,21 @@ TEST(FailureReasonTest, NamesAreTheClosedSetOfDesign) {
   }
   EXPECT_EQ(names, (std::set<std::string>{"dns", "refused", "timeout", "unreachable", "reset",
                                           "tls", "protocol", "rejected"}));
+}
+
+TEST(AuthOutcomeTest, NamesAreTheMetricLabelValues) {
+  std::set<std::string> names;
+  for (AuthOutcome outcome : kAuthOutcomes) names.insert(ToString(outcome));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"success", "bad_credentials", "too_weak", "temporary_failure",
+                                   "encryption_required", "rejected", "not_offered",
+                                   "no_common_mechanism", "plaintext_refused", "error"}));
+}
+
+TEST(EnumerationResultTest, NamesAreTheMetricLabelValues) {
+  EXPECT_STREQ(ToString(EnumerationResult::kExposed), "exposed");
+  EXPECT_STREQ(ToString(EnumerationResult::kNotExposed), "not_exposed");
+  EXPECT_STREQ(ToString(EnumerationResult::kInconclusive), "inconclusive");
 }
 
 TEST(RelayOutcomeTest, NamesAreTheMetricLabelValues) {

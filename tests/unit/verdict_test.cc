@@ -413,5 +413,70 @@ TEST(JudgeTest, ToleratedReplyAnomaliesAreFindings) {
                        "malformed reply tolerated: reply code changed between lines"));
 }
 
+TEST(ClassifyEnumerationTest, RealConfirmedAndRandomRefusedIsExposed) {
+  EXPECT_EQ(ClassifyEnumeration(250, 550), EnumerationResult::kExposed);
+  EXPECT_EQ(ClassifyEnumeration(251, 550), EnumerationResult::kExposed);
+  EXPECT_EQ(ClassifyEnumeration(250, 553), EnumerationResult::kExposed);
+  // Postfix with disable_vrfy_command, and servers that cannot verify (RFC 5321 §3.5.3).
+  EXPECT_EQ(ClassifyEnumeration(502, 502), EnumerationResult::kNotExposed);
+  EXPECT_EQ(ClassifyEnumeration(252, 252), EnumerationResult::kNotExposed);
+  // Postfix with VRFY on: 252 for a known user, 550 for an unknown one: told apart.
+  EXPECT_EQ(ClassifyEnumeration(252, 550), EnumerationResult::kExposed);
+  EXPECT_EQ(ClassifyEnumeration(550, 550), EnumerationResult::kNotExposed);
+  EXPECT_EQ(ClassifyEnumeration(530, 530), EnumerationResult::kNotExposed);
+  // Yes to everything tells nothing apart.
+  EXPECT_EQ(ClassifyEnumeration(250, 250), EnumerationResult::kNotExposed);
+  // No definite answer.
+  EXPECT_EQ(ClassifyEnumeration(450, 550), EnumerationResult::kInconclusive);
+  EXPECT_EQ(ClassifyEnumeration(250, 450), EnumerationResult::kInconclusive);
+  EXPECT_EQ(ClassifyEnumeration(250, 0), EnumerationResult::kInconclusive);
+  EXPECT_EQ(ClassifyEnumeration(0, 0), EnumerationResult::kInconclusive);
+  // Exim: 252 "Administrative prohibition" for postmaster, 501 (no domain) for a bare random
+  // name: a syntax answer says nothing about the user.
+  EXPECT_EQ(ClassifyEnumeration(252, 501), EnumerationResult::kInconclusive);
+  EXPECT_EQ(ClassifyEnumeration(250, 500), EnumerationResult::kInconclusive);
+}
+
+TEST(JudgeTest, UserEnumerationIsAFindingPerExposedMethod) {
+  ProbeResult result = HealthyResult();
+  result.user_enumeration.ran = true;
+  result.user_enumeration.checks = {
+      {"vrfy", "postmaster", 250, "smtp-exporter-nobody-1", 550, EnumerationResult::kExposed},
+      {"expn", "postmaster", 502, "smtp-exporter-nobody-1", 502, EnumerationResult::kNotExposed}};
+  result.relay.ran = true;
+  result.relay.catch_all_checks = {{"mx.test", "<x@mx.test>", 250, 550, std::nullopt}};
+  result.relay.attempts = {{"external", "<a@example.org>", "<b@example.net>", false, "", 250, 554,
+                            RelayOutcome::kNotRun}};
+  ClassifyRelayResult(result.relay);
+  const Verdict verdict = Judge(result, kNow);
+  EXPECT_TRUE(verdict.healthy) << "an exposure is a finding, not a failure";
+  EXPECT_TRUE(Contains(verdict.findings,
+                       "users can be enumerated with VRFY: 250 for postmaster, 550 for a random "
+                       "name"));
+  EXPECT_FALSE(Contains(verdict.findings, "with EXPN"));
+  EXPECT_TRUE(Contains(verdict.findings, "users can be enumerated with RCPT"));
+  EXPECT_EQ(RcptEnumeration(verdict.relay), EnumerationResult::kExposed);
+}
+
+TEST(JudgeTest, AuthFindings) {
+  // PLAIN offered on a session that never got TLS.
+  ProbeResult result = HealthyResult();
+  result.tls.reset();
+  result.starttls_offered = false;
+  result.starttls_success.reset();
+  result.capabilities->auth_mechanisms = {"CRAM-MD5", "LOGIN", "PLAIN"};
+  EXPECT_TRUE(Contains(Judge(result, kNow).findings,
+                       "PLAIN/LOGIN offered without TLS: the password would cross the network "
+                       "readable"));
+  // A submission port whose TLS session offers no AUTH.
+  ProbeResult submission = HealthyResult();
+  submission.port = 587;
+  submission.tls_capabilities = Capabilities{};
+  EXPECT_TRUE(
+      Contains(Judge(submission, kNow).findings, "no AUTH after TLS on submission port 587"));
+  submission.tls_capabilities->auth_mechanisms = {"PLAIN"};
+  EXPECT_FALSE(Contains(Judge(submission, kNow).findings, "no AUTH"));
+}
+
 }  // namespace
 }  // namespace smtp

@@ -291,7 +291,8 @@ check "the probe was in flight at SIGTERM: session smtpd[${smtpd}] not yet greet
   test "${greeted_before}" -eq 0
 check "podman stop (SIGTERM): exit code ${exit_code} after ${stop_ms} ms, within the ${GRACE_S} s grace + 2 s" \
   eval "test '${exit_code}' -eq 0 && test '${stop_ms}' -lt $(((GRACE_S + 2) * 1000))"
-pm logs "${main}" >"${E2E_TOP}/main.log" 2>&1
+# Not through pm: its stderr filter runs asynchronously, and the log is read right away.
+"${podman_cmd[@]}" logs "${main}" >"${E2E_TOP}/main.log" 2>&1
 check "the exporter logged the shutdown with the probe in flight" \
   grep -q 'shutting down.*probes_in_flight=1' "${E2E_TOP}/main.log"
 # That session's lines: those of smtpd[PID] from its last "connect from" on (no probe starts

@@ -62,19 +62,7 @@ HZ=$(getconf CLK_TCK)
 RESPONDER_PID=""
 EXPORTER_PID=""
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-
-stop_pid() {  # stop_pid PID: TERM, then KILL after 5 s; only processes started here
-  local pid=$1
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
   stop_pid "$EXPORTER_PID"
@@ -163,10 +151,6 @@ modules:
         server_name: bench.test
 EOF
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime of the whole process
-kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
-field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p"; }  # field NAME < "a=1 b=2"
-calc() { python3 -c "print($1)"; }
 
 start_exporter() {  # start_exporter NAME -> EXPORTER_PID, PORT
   stop_pid "$EXPORTER_PID"

@@ -65,19 +65,7 @@ DAEMON_PID=""
 DAEMON_TIMEOUT_PID=""
 RESPONDER_PID=""
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-
-stop_pid() {  # stop_pid PID: TERM, then KILL after 5 s; only processes started here
-  local pid=$1
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
   stop_pid "$DAEMON_PID"
@@ -211,10 +199,7 @@ elif sys.argv[1] == 'config':
               (ipaddress.IPv4Address(first + i), port, module, interval))
 PY
 parse() { python3 "$WORK/parse.py" "$@"; }
-field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p"; }  # field NAME < "a=1 b=2"
 now() { date +%s.%N; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime of a whole process
-calc() { python3 -c "from math import nan, inf, isnan; print($1)"; }
 
 start_responder() {  # start_responder COUNT QUIT_DELAY_MS [any]
   stop_pid "$RESPONDER_PID"
@@ -276,7 +261,6 @@ scrape() {
   rm -f "$WORK/scrape.full"
   ((SECONDS - started < 10)) || log "scrape took $((SECONDS - started)) s"
 }
-kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
 
 # Keeps the `timeout` wrapper's pid so that cleanup stops the wrapper (and with it the daemon).
 run_daemon() {  # run_daemon CONFIG MAX_IN_FLIGHT MAX_SECONDS

@@ -24,7 +24,7 @@ trap 'rm -rf "$OUT"' EXIT
 fail() { echo "smoke_test: FAIL: $*" >&2; exit 1; }
 
 WINDOW=2 DRAIN=3 CONCURRENCY=5 bash "$HERE/compare.sh" >"$OUT/compare.txt" 2>"$OUT/compare.log" ||
-  { cat "$OUT/compare.log" "$OUT/compare.txt" >&2; fail "compare.sh exited with $?"; }
+  { status=$?; cat "$OUT/compare.log" "$OUT/compare.txt" >&2; fail "compare.sh exited with $status"; }
 cat "$OUT/compare.txt"
 exporters="smtp_exporter"
 command -v prometheus-blackbox-exporter >/dev/null && exporters="blackbox smtp_exporter"
@@ -45,7 +45,7 @@ done
 grep -q "^exporter .*probes/s .*cpu_ms/pr .*ratio" "$OUT/compare.txt" || fail "no table header"
 
 WINDOW=2 PHASES=smoke bash "$HERE/run.sh" >"$OUT/run.txt" 2>"$OUT/run.log" ||
-  { cat "$OUT/run.log" "$OUT/run.txt" >&2; fail "run.sh exited with $?"; }
+  { status=$?; cat "$OUT/run.log" "$OUT/run.txt" >&2; fail "run.sh exited with $status"; }
 cat "$OUT/run.txt"
 row=$(awk '$1 == "smoke"' "$OUT/run.txt")
 [[ -n $row ]] || fail "run.sh printed no smoke row"

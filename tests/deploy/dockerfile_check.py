@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Static checks of deploy/Dockerfile, since no container engine runs here to build it.
+"""Static checks of deploy/Dockerfile (container_test.sh builds and runs the image for real).
 
 usage: dockerfile_check.py REPO_ROOT SMTP_EXPORTER_BINARY
 

@@ -97,13 +97,11 @@ std::string CaFile(std::string_view text, const std::string& base_dir, std::stri
     return "";
   }
   const std::string path = strict::ResolvePath(std::string(text), base_dir);
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) {
-    return "CA file " + Quote(path) +
-           (error ? " cannot be read: " + error.message() : std::string(" is not a file"));
-  }
-  if (!std::ifstream(path)) {
-    return "CA file " + Quote(path) + " cannot be read: " + std::strerror(errno);
+  // Opened without blocking: a FIFO named here must not stall the loader.
+  if (const std::string reason = strict::CheckRegularFile(path); !reason.empty()) {
+    const bool not_a_file = reason == "is a directory" || reason == "not a regular file";
+    return "CA file " + strict::QuotePath(path) +
+           (not_a_file ? std::string(" is not a file") : " cannot be read: " + reason);
   }
   *out = path;
   return "";

@@ -62,7 +62,7 @@ std::optional<std::chrono::milliseconds> ScrapeBudget(const HttpRequest& request
 }  // namespace
 
 Routes::Routes(asio::any_io_executor executor, LoopPool& loops, const ExporterStatus& status,
-               std::function<bool(std::string*)> reload, std::size_t max_on_demand)
+               ReloadFunction reload, std::size_t max_on_demand)
     : loops_(loops),
       status_(status),
       reload_(std::move(reload)),
@@ -242,7 +242,7 @@ asio::awaitable<HttpResponse> Routes::Ready(const HttpRequest&) {
 
 asio::awaitable<HttpResponse> Routes::Reload(const HttpRequest&) {
   std::string error;
-  if (reload_(&error)) co_return TextResponse(200, "Reloaded.\n");
+  if (co_await reload_(&error)) co_return TextResponse(200, "Reloaded.\n");
   co_return TextResponse(500, "failed to reload config: " + error + "\n");
 }
 

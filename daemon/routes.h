@@ -59,11 +59,13 @@ struct ExporterStatus {
 
 class Routes {
  public:
-  // `reload` re-reads the config files and applies them; returns false with a one-line error.
+  // `reload` re-reads the config files and applies them; co_returns false with a one-line error.
+  // It may await work off the HTTP server's thread (reading and decoding files).
   // At most `max_on_demand` /probe requests probe at once (runs on `executor`, the HTTP
   // server's); the others wait for a slot until their probe budget runs out, then get a 503.
+  using ReloadFunction = std::function<boost::asio::awaitable<bool>(std::string*)>;
   Routes(boost::asio::any_io_executor executor, LoopPool& loops, const ExporterStatus& status,
-         std::function<bool(std::string*)> reload, std::size_t max_on_demand);
+         ReloadFunction reload, std::size_t max_on_demand);
 
   // Registers every endpoint above on `server`.
   void Install(HttpServer& server);
@@ -94,7 +96,7 @@ class Routes {
 
   LoopPool& loops_;
   const ExporterStatus& status_;
-  std::function<bool(std::string*)> reload_;
+  ReloadFunction reload_;
   Slots probe_slots_;
 };
 

@@ -39,11 +39,11 @@ class RoutesTest : public ::testing::Test {
     status_.ready = true;
     routes_ = std::make_unique<Routes>(
         io_.get_executor(), *loops_, status_,
-        [this](std::string* error) {
+        [this](std::string* error) -> boost::asio::awaitable<bool> {
           ++reloads_;
-          if (reload_error_.empty()) return true;
+          if (reload_error_.empty()) co_return true;
           *error = reload_error_;
-          return false;
+          co_return false;
         },
         kMaxOnDemand);
   }

@@ -304,6 +304,35 @@ TEST_F(RoutesTest, ProbeDebugShowsTheConversationAndTheMetrics) {
   EXPECT_NE(response.body.find("\nMetrics that would have been returned:\n"), std::string::npos);
 }
 
+// /probe?debug=true shows what the server sent, escaped (issue 13, item 8), and error bodies
+// echo request parameters as valid UTF-8 without control bytes, as charset=utf-8 promises.
+TEST_F(RoutesTest, DebugOutputAndErrorBodiesCarryNoControlBytesOrInvalidUtf8) {
+  network_.answer = [](const ProbeSpec& spec) {
+    ProbeResult result = testing::Healthy(spec.host);
+    result.transcript.push_back(
+        {milliseconds(1), 'S', "220 \x1b]0;pwned\x07\x1b[2Jmx\b\b\x7f\xff\xc2\x9b ESMTP"});
+    return result;
+  };
+  const HttpResponse debug =
+      Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"debug", "true"}}));
+  EXPECT_EQ(debug.status, 200);
+  EXPECT_NE(debug.body.find("S: 220 \\x1b]0;pwned\\x07\\x1b[2Jmx\\x08\\x08\\x7f\xEF\xBF\xBD"
+                            "\\u009b ESMTP\n"),
+            std::string::npos)
+      << debug.body;
+  const HttpResponse unknown =
+      Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"module", "x\xff\x1b[31m"}}));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.body, "unknown module \"x\xEF\xBF\xBD\\x1b[31m\"\n");
+  const HttpResponse target = Call(&Routes::Probe, Get({{"target", "\xfe\x1b]0;x\x07:25"}}));
+  EXPECT_EQ(target.status, 400);
+  for (const HttpResponse& response : {debug, unknown, target}) {
+    for (unsigned char c : response.body) EXPECT_TRUE(c >= 0x20 || c == '\n' || c == '\t');
+    EXPECT_EQ(response.body.find('\xff'), std::string::npos);
+    EXPECT_EQ(response.body.find('\xfe'), std::string::npos);
+  }
+}
+
 TEST_F(RoutesTest, StatusPageListsProbedAndPendingTargets) {
   HttpResponse response = Call(&Routes::StatusPage, Get({}));
   EXPECT_EQ(response.status, 200);

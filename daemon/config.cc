@@ -32,12 +32,15 @@ using strict::String;
 constexpr std::string_view kRootName = "config";
 
 // Whether `text` is an IPv4 (IPv6) literal; its bytes go to `bytes` when given.
+// inet_pton reads C strings: text with a NUL in it is never an address.
 bool IsIpv4(const std::string& text, unsigned char* bytes = nullptr) {
+  if (text.find('\0') != std::string::npos) return false;
   unsigned char buffer[4];
   return inet_pton(AF_INET, text.c_str(), bytes != nullptr ? bytes : buffer) == 1;
 }
 
 bool IsIpv6(const std::string& text, unsigned char* bytes = nullptr) {
+  if (text.find('\0') != std::string::npos) return false;
   unsigned char buffer[16];
   return inet_pton(AF_INET6, text.c_str(), bytes != nullptr ? bytes : buffer) == 1;
 }

@@ -209,17 +209,18 @@ std::string PasswordFile(std::string_view text, const std::string& base_dir, std
   *path = strict::ResolvePath(std::string(text), base_dir);
   std::error_code error;
   if (text.empty() || !std::filesystem::is_regular_file(*path, error)) {
-    return "password file " + Quote(*path) +
+    return "password file " + strict::QuotePath(*path) +
            (error ? " cannot be read: " + error.message() : std::string(" is not a file"));
   }
   std::ifstream file(*path, std::ios::binary);
-  if (!file) return "password file " + Quote(*path) + " cannot be read: " + std::strerror(errno);
+  if (!file)
+    return "password file " + strict::QuotePath(*path) + " cannot be read: " + std::strerror(errno);
   std::string line;
   std::getline(file, line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) return "password file " + Quote(*path) + " is empty";
+  if (line.empty()) return "password file " + strict::QuotePath(*path) + " is empty";
   if (std::any_of(line.begin(), line.end(), [](char c) { return c == '\0'; })) {
-    return "password file " + Quote(*path) + " holds a NUL byte";
+    return "password file " + strict::QuotePath(*path) + " holds a NUL byte";
   }
   *password = std::move(line);
   return "";

@@ -100,7 +100,7 @@ done
 grep -q listening "$WORK/responder.log" || { cat "$WORK/responder.log" >&2; exit 1; }
 
 cat >"$WORK/smtp_exporter.yml" <<EOF
-# /probe only: no scheduled targets; the allowlist admits the responder's address.
+# /probe only: no scheduled targets; the allowlist admits the responder's address and port.
 modules:
   banner: {timeout: 10s, ehlo_name: bench-client.test, starttls: "off"}
   tls:
@@ -108,7 +108,7 @@ modules:
     ehlo_name: bench-client.test
     starttls: required
     tls: {verify: true, server_name: bench.test, ca_file: "$WORK/ca.pem"}
-probe_allowlist: ["127.1.0.1/32"]
+probe_allowlist: ["127.1.0.1/32:$SMTP_PORT"]
 EOF
 
 # blackbox 0.23's tcp prober: query_response is a list of expect / send / starttls steps; an

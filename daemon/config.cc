@@ -32,12 +32,15 @@ using strict::String;
 constexpr std::string_view kRootName = "config";
 
 // Whether `text` is an IPv4 (IPv6) literal; its bytes go to `bytes` when given.
+// inet_pton reads C strings: text with a NUL in it is never an address.
 bool IsIpv4(const std::string& text, unsigned char* bytes = nullptr) {
+  if (text.find('\0') != std::string::npos) return false;
   unsigned char buffer[4];
   return inet_pton(AF_INET, text.c_str(), bytes != nullptr ? bytes : buffer) == 1;
 }
 
 bool IsIpv6(const std::string& text, unsigned char* bytes = nullptr) {
+  if (text.find('\0') != std::string::npos) return false;
   unsigned char buffer[16];
   return inet_pton(AF_INET6, text.c_str(), bytes != nullptr ? bytes : buffer) == 1;
 }
@@ -417,7 +420,11 @@ std::string NetworkOf(const Cidr& cidr) {
 std::vector<std::string> DecodeAllowlist(const Field& parent) {
   std::vector<std::string> entries;
   for (const Field& item : Items(parent)) {
-    const std::string text = String(item);
+    const std::string written = String(item);
+    std::string port_error;
+    const std::optional<AllowlistEntry> split = SplitAllowlistEntry(written, &port_error);
+    if (!split) Fail(item.path, item.line, port_error);
+    const std::string& text = split->host;
     if (text.find('/') != std::string::npos) {
       std::string error;
       const std::optional<Cidr> cidr = ParseCidr(text, &error);
@@ -439,7 +446,7 @@ std::vector<std::string> DecodeAllowlist(const Field& parent) {
       Fail(item.path, item.line,
            "expected a CIDR prefix, a host name or a \"*.\" pattern, got " + Quote(text));
     }
-    entries.push_back(text);
+    entries.push_back(written);
   }
   return entries;
 }
@@ -497,35 +504,137 @@ LoadResult LoadConfigFile(const std::string& path) {
   return ParseConfig(file.text, file.base_dir);
 }
 
-bool ProbeAllowed(const std::vector<std::string>& allowlist, std::string_view host) {
+std::optional<AllowlistEntry> SplitAllowlistEntry(std::string_view entry, std::string* error) {
+  AllowlistEntry split;
+  std::string_view ports;
+  if (entry.starts_with('[')) {
+    const std::size_t close = entry.find(']');
+    if (close == std::string_view::npos) {
+      *error = "unbalanced brackets in " + Quote(entry);
+      return std::nullopt;
+    }
+    split.host = std::string(entry.substr(1, close - 1));
+    std::string_view rest = entry.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':' || rest.size() == 1) {
+        *error = "expected \":<ports>\" after \"]\" in " + Quote(entry);
+        return std::nullopt;
+      }
+      ports = rest.substr(1);
+    }
+  } else if (const std::size_t colon = entry.find(':');
+             colon != std::string_view::npos &&
+             entry.find(':', colon + 1) == std::string_view::npos) {
+    split.host = std::string(entry.substr(0, colon));
+    ports = entry.substr(colon + 1);
+    if (ports.empty()) {
+      *error = "empty port list in " + Quote(entry);
+      return std::nullopt;
+    }
+  } else {
+    split.host = std::string(entry);  // no ports, or a bare IPv6 address or prefix
+  }
+  while (!ports.empty()) {
+    const std::size_t comma = ports.find(',');
+    const std::string_view text = ports.substr(0, comma);
+    ports = comma == std::string_view::npos ? std::string_view() : ports.substr(comma + 1);
+    unsigned value = 0;
+    const auto [end, status] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || status != std::errc() || end != text.data() + text.size() || value == 0 ||
+        value > 65535) {
+      *error = "invalid port " + Quote(text) + " in " + Quote(entry) + " (expected 1..65535)";
+      return std::nullopt;
+    }
+    split.ports.push_back(static_cast<std::uint16_t>(value));
+  }
+  return split;
+}
+
+namespace {
+
+bool PortAllowed(const AllowlistEntry& entry, std::uint16_t port) {
+  if (entry.ports.empty()) {
+    return std::find(std::begin(kDefaultAllowedPorts), std::end(kDefaultAllowedPorts), port) !=
+           std::end(kDefaultAllowedPorts);
+  }
+  return std::find(entry.ports.begin(), entry.ports.end(), port) != entry.ports.end();
+}
+
+// The family and bytes of an IP literal (IPv4-mapped IPv6 as IPv4), or family 0.
+int AddressBytes(const std::string& text, std::array<unsigned char, 16>* bytes) {
+  if (IsIpv4(text, bytes->data())) return AF_INET;
+  if (!IsIpv6(text, bytes->data())) return 0;
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(std::begin(kMapped), std::end(kMapped), bytes->begin())) {
+    std::copy(bytes->begin() + 12, bytes->end(), bytes->begin());
+    std::fill(bytes->begin() + 4, bytes->end(), 0);
+    return AF_INET;
+  }
+  return AF_INET6;
+}
+
+// Whether address entry `host` (a CIDR prefix or an IP literal) holds the address.
+bool AddressEntryMatches(const std::string& host, int family,
+                         const std::array<unsigned char, 16>& bytes) {
+  if (host.find('/') != std::string::npos) {
+    std::string error;
+    const std::optional<Cidr> cidr = ParseCidr(host, &error);
+    return cidr && CidrContains(*cidr, family, bytes.data());
+  }
+  std::array<unsigned char, 16> entry_bytes{};
+  return AddressBytes(host, &entry_bytes) == family && entry_bytes == bytes;
+}
+
+}  // namespace
+
+bool ProbeAllowed(const std::vector<std::string>& allowlist, std::string_view host,
+                  std::uint16_t port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
   if (host.empty()) return false;
-  const std::string text(host);
   std::array<unsigned char, 16> bytes{};
-  int family = 0;
-  if (IsIpv4(text, bytes.data())) {
-    family = AF_INET;
-  } else if (IsIpv6(text, bytes.data())) {
-    family = AF_INET6;
-  }
+  const int family = AddressBytes(std::string(host), &bytes);
   const std::string name = NormalizeName(host);
-  for (const std::string& entry : allowlist) {
-    if (entry.find('/') != std::string::npos) {
-      std::string error;
-      const std::optional<Cidr> cidr = ParseCidr(entry, &error);
-      if (family != 0 && cidr && CidrContains(*cidr, family, bytes.data())) return true;
-    } else if (family != 0) {
-      std::array<unsigned char, 16> entry_bytes{};
-      if ((family == AF_INET && IsIpv4(entry, entry_bytes.data())) ||
-          (family == AF_INET6 && IsIpv6(entry, entry_bytes.data()))) {
-        if (entry_bytes == bytes) return true;
-      }
-    } else if (entry.starts_with("*.")) {
-      const std::string suffix = NormalizeName(std::string_view(entry).substr(1));  // ".example"
+  for (const std::string& written : allowlist) {
+    std::string error;
+    const std::optional<AllowlistEntry> entry = SplitAllowlistEntry(written, &error);
+    if (!entry || !PortAllowed(*entry, port)) continue;
+    const std::string& pattern = entry->host;
+    if (family != 0) {
+      if (AddressEntryMatches(pattern, family, bytes)) return true;
+    } else if (pattern.starts_with("*.")) {
+      const std::string suffix = NormalizeName(std::string_view(pattern).substr(1));  // ".example"
       if (name.size() > suffix.size() && name.ends_with(suffix)) return true;
-    } else if (NormalizeName(entry) == name) {
+    } else if (pattern.find('/') == std::string::npos && NormalizeName(pattern) == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool HasAddressEntries(const std::vector<std::string>& allowlist) {
+  for (const std::string& written : allowlist) {
+    std::string error;
+    const std::optional<AllowlistEntry> entry = SplitAllowlistEntry(written, &error);
+    std::array<unsigned char, 16> bytes{};
+    if (entry &&
+        (entry->host.find('/') != std::string::npos || AddressBytes(entry->host, &bytes) != 0)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool AddressAllowed(const std::vector<std::string>& allowlist, std::string_view address,
+                    std::uint16_t port) {
+  std::array<unsigned char, 16> bytes{};
+  const int family = AddressBytes(std::string(address), &bytes);
+  if (family == 0) return false;
+  for (const std::string& written : allowlist) {
+    std::string error;
+    const std::optional<AllowlistEntry> entry = SplitAllowlistEntry(written, &error);
+    if (entry && PortAllowed(*entry, port) && AddressEntryMatches(entry->host, family, bytes)) {
       return true;
     }
   }

@@ -48,7 +48,9 @@ struct Config {
   std::vector<TargetConfig> targets;      // no two share address (after port defaults) + module
   // Each entry is one of: an IPv4 or IPv6 CIDR prefix ("127.0.0.0/8", "::1/128", no host bits
   // set), a host name or IP literal matched exactly, or "*.example.org" (any name strictly below
-  // example.org). See ProbeAllowed.
+  // example.org), optionally followed by the ports it allows: "10.0.0.0/8:25,465,587",
+  // "mx.example.org:2525", "[2001:db8::/32]:25" (IPv6 in brackets when ports are named). Without
+  // ports an entry allows the SMTP ports, kDefaultAllowedPorts. See ProbeAllowed. As written.
   std::vector<std::string> probe_allowlist;
 };
 
@@ -71,11 +73,35 @@ LoadResult ParseConfig(std::string_view yaml, const std::string& base_dir);
 // error of the form `<path>: <reason>`.
 LoadResult LoadConfigFile(const std::string& path);
 
-// Whether /probe may probe `host` (a host name or an IP literal without brackets) under the
-// allowlist: IP literals match CIDR entries and exact entries; names match exact entries and
-// "*." suffix patterns, case-insensitively and ignoring one trailing dot. Names are deliberately
-// not resolved and matched against CIDRs: the answer could change between check and connect.
-// Configured targets are allowed by the caller, not here.
-bool ProbeAllowed(const std::vector<std::string>& allowlist, std::string_view host);
+// The ports a probe_allowlist entry without ports allows: SMTP (25, RFC 5321), submission over
+// implicit TLS (465, RFC 8314) and submission (587, RFC 6409).
+inline constexpr std::uint16_t kDefaultAllowedPorts[] = {25, 465, 587};
+
+// A probe_allowlist entry taken apart: `host` is the CIDR prefix, IP literal, name or "*."
+// pattern (without brackets), `ports` the ports it names (empty: kDefaultAllowedPorts).
+// nullopt and *error for a malformed port list or unbalanced brackets; `host` itself is checked
+// by the config decoder.
+struct AllowlistEntry {
+  std::string host;
+  std::vector<std::uint16_t> ports;
+};
+std::optional<AllowlistEntry> SplitAllowlistEntry(std::string_view entry, std::string* error);
+
+// Whether /probe may probe `host` (a host name or an IP literal without brackets) on `port`
+// under the allowlist: IP literals match CIDR entries and exact entries; names match exact
+// entries and "*." suffix patterns, case-insensitively and ignoring one trailing dot; and the
+// entry must allow `port`. Names are not resolved here: when the allowlist has address entries
+// (HasAddressEntries), the addresses a name resolves to are checked when the probe connects
+// (AddressAllowed). Configured targets are allowed by the caller, not here.
+bool ProbeAllowed(const std::vector<std::string>& allowlist, std::string_view host,
+                  std::uint16_t port);
+
+// Whether the allowlist has CIDR or IP-literal entries.
+bool HasAddressEntries(const std::vector<std::string>& allowlist);
+
+// Whether the resolved `address` (an IP literal) on `port` is allowed by an address entry (CIDR
+// or IP literal) of the allowlist. An IPv4-mapped IPv6 address is matched as its IPv4 address.
+bool AddressAllowed(const std::vector<std::string>& allowlist, std::string_view address,
+                    std::uint16_t port);
 
 }  // namespace smtp

@@ -1,5 +1,6 @@
 #include "daemon/exporter.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -7,9 +8,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <new>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -91,6 +94,42 @@ std::vector<std::shared_ptr<ProbeLoop>> LoopsOf(
   return loops;
 }
 
+// Both config files, read and decoded; `error` (one line, no file content) when config is unset.
+struct LoadedFiles {
+  std::optional<Config> config;
+  std::optional<WebConfig> web_config;  // unset without --web.config.file
+  std::string error;
+};
+
+// Reads and decodes the config file and the web config file. Never throws: whatever goes wrong
+// (running out of memory included) is a failed reload, not a dead daemon.
+LoadedFiles LoadFiles(const ExporterOptions& options) {
+  LoadedFiles files;
+  try {
+    LoadResult loaded = LoadConfigFile(options.config_file);
+    if (!loaded.config) {
+      files.error = loaded.error;
+      return files;
+    }
+    if (!options.web_config_file.empty()) {
+      WebConfigResult web = LoadWebConfigFile(options.web_config_file);
+      if (!web.config) {
+        files.error = web.error;
+        return files;
+      }
+      files.web_config = std::move(web.config);
+    }
+    files.config = std::move(loaded.config);
+  } catch (const std::bad_alloc&) {
+    files = LoadedFiles{};
+    files.error = options.config_file + ": out of memory while loading";
+  } catch (...) {
+    files = LoadedFiles{};
+    files.error = options.config_file + ": internal error while loading";
+  }
+  return files;
+}
+
 // Wiring only: the probe loops, the routes and the HTTP server, plus reload and signals. The
 // HTTP server, routes, reload and signals run on `io`'s thread, each loop on its own.
 class Exporter {
@@ -145,15 +184,19 @@ class Exporter {
                                     {"modules", std::to_string(modules)}});
   }
 
-  // Re-reads both config files; a bad one keeps everything running as it is.
-  bool Reload(std::string* error) {
+  // Re-reads both config files; a bad one keeps everything running as it is. Reading and decoding
+  // run on the loader thread, so a slow or large file never stalls probes or /-/healthy; the
+  // result is applied here, on the HTTP server's thread. Reloads are applied in the order they were
+  // asked for (one loader thread).
+  asio::awaitable<bool> Reload(std::string* error) {
     status_.last_reload_attempt_unix = WholeUnixSeconds(SystemClock::now());
-    if (TryReload(error)) {
+    const bool reloaded = co_await TryReload(error);
+    if (reloaded) {
       status_.reload_successful = true;
       status_.last_reload_success_unix = UnixSeconds(SystemClock::now());
       status_.last_reload_error.clear();
       logger_.Info("reload succeeded", {{"file", options_.config_file}});
-      return true;
+      co_return true;
     }
     status_.last_reload_error = *error;
     // Without a file nothing was re-read, so the running config's status stands.
@@ -161,31 +204,41 @@ class Exporter {
       status_.reload_successful = false;
       logger_.Error("reload failed, keeping the running config", {{"err", *error}});
     }
-    return false;
+    co_return false;
   }
 
-  bool TryReload(std::string* error) {
+  asio::awaitable<bool> TryReload(std::string* error) {
     if (options_.config_file.empty()) {
       *error = "no --config.file to reload";
-      return false;
+      co_return false;
     }
-    LoadResult loaded = LoadConfigFile(options_.config_file);
-    if (!loaded.config) {
-      *error = loaded.error;
-      return false;
+    LoadedFiles files = co_await asio::co_spawn(loader_, LoadOnLoader(), asio::use_awaitable);
+    if (!files.config) {
+      *error = files.error;
+      co_return false;
     }
-    std::optional<WebConfig> web_config;
-    if (!options_.web_config_file.empty()) {
-      WebConfigResult web = LoadWebConfigFile(options_.web_config_file);
-      if (!web.config) {
-        *error = web.error;
-        return false;
-      }
-      web_config = std::move(web.config);
+    try {
+      Apply(std::move(*files.config));
+      if (files.web_config) http_.SetWebConfig(std::move(*files.web_config));
+    } catch (const std::bad_alloc&) {
+      *error = options_.config_file + ": out of memory while applying";
+      co_return false;
     }
-    Apply(std::move(*loaded.config));
-    if (web_config) http_.SetWebConfig(std::move(*web_config));
-    return true;
+    co_return true;
+  }
+
+  // Runs on loader_.
+  asio::awaitable<LoadedFiles> LoadOnLoader() {
+    LoadedFiles loaded = LoadFiles(options_);
+    // Decoding a large YAML file takes many times its size; give the pages back.
+    malloc_trim(0);
+    co_return loaded;
+  }
+
+  // A SIGHUP's reload, on its own coroutine so that signals keep being handled meanwhile.
+  asio::awaitable<void> ReloadOnSignal() {
+    std::string error;
+    co_await Reload(&error);
   }
 
   asio::awaitable<void> HandleSignals() {
@@ -196,8 +249,9 @@ class Exporter {
         co_await Shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
         co_return;
       }
-      std::string reload_error;
-      Reload(&reload_error);
+      asio::co_spawn(io_, ReloadOnSignal(), [this](std::exception_ptr e) {
+        if (e) logger_.Error("reload stopped by an internal error");
+      });
     }
   }
 
@@ -225,6 +279,9 @@ class Exporter {
   Routes routes_;
   HttpServer http_;
   asio::signal_set signals_;
+  // Reads and decodes config files (see Reload). Declared last, so it is joined first: a load in
+  // flight finishes before the rest of the exporter goes away.
+  asio::thread_pool loader_{1};
 };
 
 }  // namespace

@@ -180,14 +180,22 @@ std::optional<SeriesView> Fleet::FindSeries(const std::string& target,
   return std::nullopt;
 }
 
-bool Fleet::Knows(const std::string& host) const {
-  const std::string wanted = ToLowerAscii(host);
-  for (const TargetConfig& target : config_->targets) {  // every shard's, not just ours
-    if (ToLowerAscii(target.target.host) == wanted) return true;
+bool Fleet::Knows(const Target& target, const std::string& module) const {
+  const std::string wanted = ToLowerAscii(target.host);
+  for (const TargetConfig& configured : config_->targets) {  // every shard's, not just ours
+    if (configured.module == module && configured.target.mx == target.mx &&
+        configured.target.port == target.port && ToLowerAscii(configured.target.host) == wanted) {
+      return true;
+    }
   }
+  if (target.mx) return false;
   for (const auto& [key, series] : series_) {
     const ProbeResult* last = series.snapshot->last.get();
-    if (last != nullptr && ToLowerAscii(last->host) == wanted) return true;
+    if (last == nullptr || last->port != target.port || ToLowerAscii(last->host) != wanted) {
+      continue;
+    }
+    const auto entry = entries_.find(series.entry_key);
+    if (entry != entries_.end() && entry->second->module_name == module) return true;
   }
   return false;
 }

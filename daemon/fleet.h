@@ -124,9 +124,11 @@ class Fleet {
   // The series of `target` (its `target` label) probed by `module`, if any.
   std::optional<SeriesView> FindSeries(const std::string& target, const std::string& module) const;
 
-  // Whether `host` is a configured target of any shard (for mx: targets, the domain), or the host
-  // of a series: such hosts may be probed through /probe without the allowlist.
-  bool Knows(const std::string& host) const;
+  // Whether `target` (its port resolved) probed by `module` is exactly a configured target of any
+  // shard (host, port, mx: or not, and module), or the host and port of a series of such a
+  // target probed by that module (an MX host): these may be probed through /probe without the
+  // allowlist. Host names compare case-insensitively.
+  bool Knows(const Target& target, const std::string& module) const;
 
   const Config& config() const { return *config_; }
   std::size_t entry_count() const { return entries_.size(); }

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "probes/escape.h"
+
 namespace smtp::http_detail {
 namespace {
 
@@ -242,7 +244,9 @@ HttpResponse TextResponse(int status, std::string body) {
   HttpResponse response;
   response.status = status;
   response.content_type = "text/plain; charset=utf-8";
-  response.body = std::move(body);
+  // Bodies echo request parts (a module name, a target) and server text (/probe?debug=true):
+  // valid UTF-8, as the charset says, and no control byte for the reader's terminal.
+  response.body = EscapeTerminalText(body);
   return response;
 }
 

@@ -258,10 +258,20 @@ void HttpServerImpl::SessionEnded(std::uint64_t id, http_detail::Admission admis
 asio::awaitable<HttpResponse> HttpServerImpl::Dispatch(const HttpRequest& request) {
   // Snapshot: a reload during the bcrypt wait must not change the rules mid-request.
   std::shared_ptr<const WebConfig> config = web_config_;
-  if (!config->basic_auth_users.empty() && !co_await authenticator_.Authorized(*config, request)) {
-    HttpResponse response = TextResponse(401, "401 unauthorized\n");
-    response.headers.emplace_back("WWW-Authenticate", kRealmChallenge);
-    co_return response;
+  if (!config->basic_auth_users.empty()) {
+    using Verdict = http_detail::BasicAuthenticator::Verdict;
+    const Verdict verdict = co_await authenticator_.Authorized(*config, request);
+    if (verdict == Verdict::kBusy) {
+      // Too many verifications of this peer (or in all) under way: fail fast, bcrypt not run.
+      HttpResponse response = TextResponse(429, "429 too many authentication attempts\n");
+      response.headers.emplace_back("Retry-After", "1");
+      co_return response;
+    }
+    if (verdict != Verdict::kAllowed) {
+      HttpResponse response = TextResponse(401, "401 unauthorized\n");
+      response.headers.emplace_back("WWW-Authenticate", kRealmChallenge);
+      co_return response;
+    }
   }
   Handler handler;
   if (std::optional<HttpResponse> refusal = FindHandler(request, &handler)) co_return *refusal;

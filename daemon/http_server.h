@@ -86,7 +86,9 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// A text/plain; charset=utf-8 response, e.g. TextResponse(404, "404 page not found\n").
+// A text/plain; charset=utf-8 response, e.g. TextResponse(404, "404 page not found\n"). The body
+// goes through EscapeTerminalText (probes/escape.h): valid UTF-8 without control bytes but line
+// feed and tab, whatever a request or a server put into it.
 HttpResponse TextResponse(int status, std::string body);
 
 // A route's handler: a coroutine, run on the io_context's thread, that answers one request.

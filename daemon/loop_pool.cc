@@ -31,8 +31,8 @@ asio::awaitable<std::optional<SeriesView>> FindIn(std::shared_ptr<ProbeLoop> loo
   co_return loop->fleet().FindSeries(target, module);
 }
 
-asio::awaitable<bool> KnownTo(std::shared_ptr<ProbeLoop> loop, std::string host) {
-  co_return loop->fleet().Knows(host);
+asio::awaitable<bool> KnownTo(std::shared_ptr<ProbeLoop> loop, Target target, std::string module) {
+  co_return loop->fleet().Knows(target, module);
 }
 
 asio::awaitable<void> StopLoop(std::shared_ptr<ProbeLoop> loop, std::chrono::milliseconds grace) {
@@ -107,10 +107,10 @@ asio::awaitable<std::optional<SeriesView>> LoopPool::FindSeries(std::string targ
   co_return std::nullopt;
 }
 
-asio::awaitable<bool> LoopPool::Knows(std::string host) const {
+asio::awaitable<bool> LoopPool::Knows(Target target, std::string module) const {
   for (const auto& loop : loops_) {
-    const bool known =
-        co_await asio::co_spawn(loop->executor(), KnownTo(loop, host), asio::use_awaitable);
+    const bool known = co_await asio::co_spawn(loop->executor(), KnownTo(loop, target, module),
+                                               asio::use_awaitable);
     if (known) co_return true;
   }
   co_return false;

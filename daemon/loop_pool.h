@@ -55,7 +55,7 @@ class LoopPool {
   // Fleet::FindSeries and Fleet::Knows over every loop.
   boost::asio::awaitable<std::optional<SeriesView>> FindSeries(std::string target,
                                                                std::string module) const;
-  boost::asio::awaitable<bool> Knows(std::string host) const;
+  boost::asio::awaitable<bool> Knows(Target target, std::string module) const;
 
   // ProbeLoop::ExpandOnce and ProbeOnce on the next loop (round robin). `series` and `spec_of`
   // are read on that loop's thread while the caller awaits.

@@ -98,13 +98,11 @@ std::string CaFile(std::string_view text, const std::string& base_dir, std::stri
     return "";
   }
   const std::string path = strict::ResolvePath(std::string(text), base_dir);
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) {
-    return "CA file " + Quote(path) +
-           (error ? " cannot be read: " + error.message() : std::string(" is not a file"));
-  }
-  if (!std::ifstream(path)) {
-    return "CA file " + Quote(path) + " cannot be read: " + std::strerror(errno);
+  // Opened without blocking: a FIFO named here must not stall the loader.
+  if (const std::string reason = strict::CheckRegularFile(path); !reason.empty()) {
+    const bool not_a_file = reason == "is a directory" || reason == "not a regular file";
+    return "CA file " + strict::QuotePath(path) +
+           (not_a_file ? std::string(" is not a file") : " cannot be read: " + reason);
   }
   *out = path;
   return "";
@@ -212,17 +210,18 @@ std::string PasswordFile(std::string_view text, const std::string& base_dir, std
   *path = strict::ResolvePath(std::string(text), base_dir);
   std::error_code error;
   if (text.empty() || !std::filesystem::is_regular_file(*path, error)) {
-    return "password file " + Quote(*path) +
+    return "password file " + strict::QuotePath(*path) +
            (error ? " cannot be read: " + error.message() : std::string(" is not a file"));
   }
   std::ifstream file(*path, std::ios::binary);
-  if (!file) return "password file " + Quote(*path) + " cannot be read: " + std::strerror(errno);
+  if (!file)
+    return "password file " + strict::QuotePath(*path) + " cannot be read: " + std::strerror(errno);
   std::string line;
   std::getline(file, line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) return "password file " + Quote(*path) + " is empty";
+  if (line.empty()) return "password file " + strict::QuotePath(*path) + " is empty";
   if (std::any_of(line.begin(), line.end(), [](char c) { return c == '\0'; })) {
-    return "password file " + Quote(*path) + " holds a NUL byte";
+    return "password file " + strict::QuotePath(*path) + " holds a NUL byte";
   }
   *password = std::move(line);
   return "";

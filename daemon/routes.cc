@@ -62,7 +62,7 @@ std::optional<std::chrono::milliseconds> ScrapeBudget(const HttpRequest& request
 }  // namespace
 
 Routes::Routes(asio::any_io_executor executor, LoopPool& loops, const ExporterStatus& status,
-               std::function<bool(std::string*)> reload, std::size_t max_on_demand)
+               ReloadFunction reload, std::size_t max_on_demand)
     : loops_(loops),
       status_(status),
       reload_(std::move(reload)),
@@ -119,7 +119,19 @@ std::variant<Routes::ProbeRequest, HttpResponse> Routes::ParseProbeRequest(
   std::optional<Target> target = ParseTarget(probe.text, &error);
   if (!target) return TextResponse(400, "invalid target: " + error + "\n");
   probe.target = std::move(*target);
-  probe.allowed = ProbeAllowed(config.probe_allowlist, probe.target.host);
+  // The allowlist keeps /probe from being a network scanner for whoever can reach it: it names
+  // hosts and their ports, checked on the port that would be probed. A name it allows must not
+  // lead anywhere else: with address entries, every address the name (or an MX host) resolves to
+  // is checked before the probe connects.
+  const std::uint16_t port = probe.target.port ? probe.target.port : probe.module.DefaultPort();
+  probe.allowed = ProbeAllowed(config.probe_allowlist, probe.target.host, port);
+  if (probe.allowed && HasAddressEntries(config.probe_allowlist)) {
+    probe.address_allowed =
+        [allowlist = std::make_shared<const std::vector<std::string>>(config.probe_allowlist)](
+            std::string_view address, std::uint16_t to) {
+          return AddressAllowed(*allowlist, address, to);
+        };
+  }
   probe.budget = ScrapeBudget(request, probe.module);
   probe.debug = Param(request, "debug") == "true";
   return probe;
@@ -129,12 +141,20 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   std::variant<ProbeRequest, HttpResponse> parsed = ParseProbeRequest(request);
   if (auto* refused = std::get_if<HttpResponse>(&parsed)) co_return std::move(*refused);
   const ProbeRequest& probe = std::get<ProbeRequest>(parsed);
-  // The allowlist keeps /probe from being a network scanner for whoever can reach it.
-  const std::string& host = probe.target.host;
-  if (!probe.allowed && !co_await loops_.Knows(host)) {
-    co_return TextResponse(
-        403, "target \"" + host + "\" is neither configured nor allowed by probe_allowlist\n");
+  // A configured target allows exactly its host, port and module, with no address check: the
+  // operator chose it.
+  const std::string module_name =
+      Param(request, "module").empty() ? "default" : Param(request, "module");
+  Target wanted = probe.target;
+  if (wanted.port == 0) wanted.port = probe.module.DefaultPort();
+  const bool configured = co_await loops_.Knows(wanted, module_name);
+  if (!configured && !probe.allowed) {
+    co_return TextResponse(403, "target \"" + wanted.host + "\" port " +
+                                    std::to_string(wanted.port) + " with module \"" + module_name +
+                                    "\" is neither configured nor allowed by probe_allowlist\n");
   }
+  std::function<bool(std::string_view, std::uint16_t)> address_allowed;
+  if (!configured) address_allowed = probe.address_allowed;
   const Module& module = probe.module;
   const auto started = SteadyClock::now();
   // Waiting for a slot spends the probe's own budget: the scrape's deadline does not move.
@@ -158,6 +178,10 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   std::vector<ProbeResult> results =
       co_await loops_.ProbeOnce(series, [&](const ExpandedTarget& one) {
         ProbeSpec spec = SeriesSpec(module, one, /*with_relay=*/true);
+        if (address_allowed) {
+          spec.address_allowed = [check = address_allowed, port = spec.port](
+                                     std::string_view address) { return check(address, port); };
+        }
         // The whole probe, relay test included, must answer before the scrape gives up.
         if (probe.budget) {
           const auto took =
@@ -242,7 +266,7 @@ asio::awaitable<HttpResponse> Routes::Ready(const HttpRequest&) {
 
 asio::awaitable<HttpResponse> Routes::Reload(const HttpRequest&) {
   std::string error;
-  if (reload_(&error)) co_return TextResponse(200, "Reloaded.\n");
+  if (co_await reload_(&error)) co_return TextResponse(200, "Reloaded.\n");
   co_return TextResponse(500, "failed to reload config: " + error + "\n");
 }
 

@@ -14,8 +14,12 @@
 // X-Prometheus-Scrape-Timeout-Seconds header minus 0.5 s caps the module's timeout and the relay
 // test (a decimal number of seconds; non-finite values, values beyond a day and anything else
 // unparsable are ignored, larger ones are clamped to the module's timeout plus its relay budget).
-// Only configured hosts (of any shard) and hosts the probe_allowlist allows may be probed: 403
-// otherwise. 400 for a missing or invalid target or an unknown module. At most
+// Only configured targets (of any shard: exactly their host, port and module, or an MX host and
+// port of such a target) and host:port pairs the probe_allowlist allows may be probed: 403
+// otherwise, before any DNS lookup or connection. When the allowlist allowed the target and has
+// address entries (CIDRs, IP literals), each address a name resolves to (the target's, or an MX
+// host's) must be allowed too, or the probe does not connect and fails with reason "forbidden".
+// 400 for a missing or invalid target or an unknown module. At most
 // --probe.max-on-demand requests probe at once; one beyond waits for a slot within its budget
 // (without the header: the module's timeout), and gets a 503 only if none frees in time.
 //
@@ -30,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -59,11 +64,13 @@ struct ExporterStatus {
 
 class Routes {
  public:
-  // `reload` re-reads the config files and applies them; returns false with a one-line error.
+  // `reload` re-reads the config files and applies them; co_returns false with a one-line error.
+  // It may await work off the HTTP server's thread (reading and decoding files).
   // At most `max_on_demand` /probe requests probe at once (runs on `executor`, the HTTP
   // server's); the others wait for a slot until their probe budget runs out, then get a 503.
+  using ReloadFunction = std::function<boost::asio::awaitable<bool>(std::string*)>;
   Routes(boost::asio::any_io_executor executor, LoopPool& loops, const ExporterStatus& status,
-         std::function<bool(std::string*)> reload, std::size_t max_on_demand);
+         ReloadFunction reload, std::size_t max_on_demand);
 
   // Registers every endpoint above on `server`.
   void Install(HttpServer& server);
@@ -84,7 +91,10 @@ class Routes {
     Module module;
     std::optional<std::chrono::milliseconds> budget;  // from the scrape timeout header
     bool debug = false;
-    bool allowed = false;  // by probe_allowlist; else the host must be a configured one
+    // Set when the allowlist allowed the target and has address entries: whether a resolved
+    // address may be connected to on a port. Dropped when the target is a configured one.
+    std::function<bool(std::string_view address, std::uint16_t port)> address_allowed;
+    bool allowed = false;  // by probe_allowlist; else the target must be a configured one
   };
   // The checked request, or the 4xx answer that refuses it.
   std::variant<ProbeRequest, HttpResponse> ParseProbeRequest(const HttpRequest& request) const;
@@ -94,7 +104,7 @@ class Routes {
 
   LoopPool& loops_;
   const ExporterStatus& status_;
-  std::function<bool(std::string*)> reload_;
+  ReloadFunction reload_;
   Slots probe_slots_;
 };
 

@@ -176,11 +176,9 @@ std::string OpenSslReason(bool* key_mismatch = nullptr) {
 
 // "" when `path` is a readable regular file, else the reason.
 std::string CheckReadable(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return path + ": " + std::strerror(errno);
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) return path + ": not a regular file";
-  return "";
+  // Opened without blocking: a FIFO named here must not stall the loader.
+  const std::string reason = strict::CheckRegularFile(path);
+  return reason.empty() ? "" : path + ": " + reason;
 }
 
 // Go's crypto/tls client auth policies in OpenSSL's terms.

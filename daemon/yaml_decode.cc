@@ -1,13 +1,17 @@
 // Strict YAML decoding; see yaml_decode.h for the contract.
 #include "daemon/yaml_decode.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include "probes/escape.h"
@@ -32,10 +36,23 @@ std::string Escape(std::string_view text) {
   return escaped;
 }
 
-std::string Quote(std::string_view text) {
+bool KeyName(std::string_view key) {
+  if (key.empty() || key.size() > kMaxQuoted) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return (byte < 0x80 && std::isalnum(byte)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::string QuotePath(std::string_view text) {
   std::string quoted;
   AppendEscapedText(quoted, text, /*quoted=*/true);
   return quoted;
+}
+
+std::string Quote(std::string_view text) {
+  if (text.size() > kMaxQuoted) return "<value of " + std::to_string(text.size()) + " bytes>";
+  return QuotePath(text);
 }
 
 void Fail(std::string_view path, int line, std::string_view message) {
@@ -65,8 +82,11 @@ std::string KindOf(const YAML::Node& node) {
 }
 
 std::string ChildPath(const Field& parent, std::string_view key) {
-  if (parent.root) return std::string(key);
-  return parent.path + "." + std::string(key);
+  const std::string shown = key.size() <= kMaxQuoted
+                                ? std::string(key)
+                                : "<key of " + std::to_string(key.size()) + " bytes>";
+  if (parent.root) return shown;
+  return parent.path + "." + shown;
 }
 
 std::string IndexPath(std::string_view path, std::size_t index) {
@@ -90,7 +110,11 @@ std::vector<Field> Fields(const Field& parent, std::initializer_list<std::string
     const std::string& name = key.Scalar();
     const std::string path = ChildPath(parent, name);
     if (known.size() != 0 && std::find(known.begin(), known.end(), name) == known.end()) {
-      Fail(path, key_line, "unknown key (expected one of: " + KnownKeys(known) + ")");
+      if (KeyName(name)) {
+        Fail(path, key_line, "unknown key (expected one of: " + KnownKeys(known) + ")");
+      }
+      // Not even a key name: most likely a file that is no config at all; do not echo it.
+      Fail(parent.path, key_line, "an unknown key (expected one of: " + KnownKeys(known) + ")");
     }
     if (!seen.insert(name).second) Fail(path, key_line, "duplicate key");
     if (it->second.IsNull() && nulls == Nulls::kDrop) continue;
@@ -144,37 +168,87 @@ std::string DecodeDocument(std::string_view yaml, std::string_view root_name,
   } catch (const Error& error) {
     return error.message;
   } catch (const YAML::Exception& error) {
-    std::string message = std::string(root_name) + ": invalid YAML: " + error.msg;
+    // yaml-cpp's messages are fixed texts, but some end with a character of the input.
+    std::string message = std::string(root_name) + ": invalid YAML: " + Escape(error.msg);
     if (error.mark.line >= 0) message += " (line " + std::to_string(error.mark.line + 1) + ")";
     return message;
   }
   return "";
 }
 
-FileText ReadConfigFile(const std::string& path) {
+namespace {
+
+// Opens `path` for reading without blocking (a FIFO's open would wait for a writer) and checks
+// that it is a regular file. Returns the descriptor, or -1 with `*error` set.
+// The reason has no path in it.
+int OpenRegularFile(const std::string& path, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    *error = std::strerror(errno);
+  } else if (S_ISDIR(info.st_mode)) {
+    *error = "is a directory";
+  } else if (!S_ISREG(info.st_mode)) {
+    *error = "not a regular file";
+  } else {
+    return fd;
+  }
+  ::close(fd);
+  return -1;
+}
+
+}  // namespace
+
+FileText ReadConfigFile(const std::string& path, std::size_t max_bytes) {
   FileText file;
+  const int fd = OpenRegularFile(path, &file.error);
+  if (fd < 0) {
+    file.error = path + ": " + file.error;
+    return file;
+  }
+  const std::string too_large =
+      path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes";
+  struct stat info {};
+  if (::fstat(fd, &info) == 0 && static_cast<std::uintmax_t>(info.st_size) > max_bytes) {
+    ::close(fd);
+    file.error = too_large;
+    return file;
+  }
+  std::string text;
+  char chunk[64 * 1024];
+  for (;;) {
+    const ssize_t size = ::read(fd, chunk, sizeof chunk);
+    if (size < 0 && errno == EINTR) continue;
+    if (size < 0) {
+      file.error = path + ": " + std::strerror(errno);
+      break;
+    }
+    if (size == 0) break;
+    if (text.size() + static_cast<std::size_t>(size) > max_bytes) {
+      file.error = too_large;
+      break;
+    }
+    text.append(chunk, static_cast<std::size_t>(size));
+  }
+  ::close(fd);
+  if (!file.error.empty()) return file;
   std::error_code error;
-  // An ifstream opens a directory and then reads nothing: that must not pass for an empty file.
-  if (std::filesystem::is_directory(path, error)) {
-    file.error = path + ": is a directory";
-    return file;
-  }
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) {
-    file.error = path + ": " + std::strerror(errno);
-    return file;
-  }
-  std::ostringstream text;
-  text << stream.rdbuf();
-  if (stream.bad()) {
-    file.error = path + ": read error";
-    return file;
-  }
   std::filesystem::path base = std::filesystem::absolute(path, error).parent_path();
   if (error) base = std::filesystem::path(path).parent_path();
-  file.text = text.str();
+  file.text = std::move(text);
   file.base_dir = base.string();
   return file;
+}
+
+std::string CheckRegularFile(const std::string& path) {
+  std::string error;
+  const int fd = OpenRegularFile(path, &error);
+  if (fd >= 0) ::close(fd);
+  return error;
 }
 
 std::string ResolvePath(const std::string& value, const std::string& base_dir) {

@@ -30,7 +30,19 @@ namespace smtp::strict {
 
 // `text` with CR, LF, TAB as \r \n \t and other control bytes (and DEL) as \xNN.
 std::string Escape(std::string_view text);
-// `text` between double quotes, escaped as above and with '"' and '\' backslash-escaped.
+
+// Errors never echo a file's content: a config path may point (by mistake, or through a swapped
+// symlink) at a secret such as /etc/shadow, and errors reach the logs, the POST /-/reload answer
+// and the unauthenticated status page. So an error quotes at most a short, escaped token:
+//  - an unknown key is named only when it could be a key name (KeyName: a typo such as
+//    "modles"); any other reads "an unknown key" with the list of known ones;
+//  - other keys in key paths (module, label and user names) and quoted values are shown when at
+//    most kMaxQuoted bytes, else as "<key of N bytes>" or "<value of N bytes>".
+inline constexpr std::size_t kMaxQuoted = 64;
+// 1..kMaxQuoted bytes of ASCII letters, digits and "_-.".
+bool KeyName(std::string_view key);
+// `text` between double quotes (escaped as above, '"' and '\' backslash-escaped) when at most
+// kMaxQuoted bytes, else "<value of N bytes>".
 std::string Quote(std::string_view text);
 
 // The one-line error a decoder throws; only DecodeDocument catches it.
@@ -88,15 +100,34 @@ bool Bool(const Field& field);
 std::string DecodeDocument(std::string_view yaml, std::string_view root_name,
                            const std::function<void(const Field& root)>& decode);
 
+// The largest config or web config file read: a fleet of ten thousand targets is about 1 MiB.
+// A larger file is refused before it is parsed (decoding YAML takes about 40 times the file's
+// size in memory, and time on the loader's thread).
+inline constexpr std::size_t kMaxConfigFileBytes = 4 * 1024 * 1024;
+
 // A config file's text and the folder relative paths in it resolve against (absolute, so a
-// later chdir does not change their meaning). On failure `error` is `<path>: <reason>` (missing,
-// unreadable, a directory) and the rest is empty.
+// later chdir does not change their meaning). On failure `error` is `<path>: <reason>` and the
+// rest is empty. Only a regular file is read (a symlink to one is fine: Kubernetes mounts
+// ConfigMaps that way): a directory, a FIFO (which would block until someone writes it), a
+// device such as /dev/zero (which never ends) or a socket is refused without reading, and so is
+// a file over `max_bytes` (the size is checked while reading too, for files that grow or lie
+// about their size, like those under /proc).
 struct FileText {
   std::string text;
   std::string base_dir;
   std::string error;
 };
-FileText ReadConfigFile(const std::string& path);
+FileText ReadConfigFile(const std::string& path, std::size_t max_bytes = kMaxConfigFileBytes);
+
+// "" when `path` names (through symlinks) a regular file this process can open for reading, else
+// the reason: "is a directory", "not a regular file" or the system's ("No such file or
+// directory"). Opens without blocking, so a FIFO cannot stall the caller. For files named inside
+// a config (CA, certificate, key).
+std::string CheckRegularFile(const std::string& path);
+
+// `text` between double quotes, escaped as Escape and with '"' and '\' backslash-escaped,
+// whatever its length: for file paths the config names, which are the operator's own words.
+std::string QuotePath(std::string_view text);
 
 // `value` as a path: relative ones are joined to `base_dir` (when not empty), then normalized.
 std::string ResolvePath(const std::string& value, const std::string& base_dir);

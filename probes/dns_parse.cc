@@ -92,6 +92,11 @@ std::optional<ServerAddress> ParseServer(std::string_view text, std::string* err
   ServerAddress server;
   server.port = *port;
   std::string host_text(host);
+  // inet_pton reads a C string: a NUL would end the address early.
+  if (host_text.find('\0') != std::string::npos) {
+    *error = "dns server \"" + std::string(text) + "\": not an IP address";
+    return std::nullopt;
+  }
   if (inet_pton(AF_INET, host_text.c_str(), server.bytes.data()) == 1) {
     server.family = AF_INET;
     server.label = host_text + ":" + std::to_string(*port);
@@ -330,6 +335,7 @@ DnsAnswer<std::vector<MxRecord>> ParseMx(const RawAnswer& raw, const Query& quer
 
 std::optional<ReverseQuery> ReverseName(const std::string& address) {
   ReverseQuery reverse;
+  if (address.find('\0') != std::string::npos) return std::nullopt;  // inet_pton stops at NUL
   if (inet_pton(AF_INET, address.c_str(), reverse.bytes.data()) == 1) {
     reverse.family = AF_INET;
     for (int i = 3; i >= 0; --i) reverse.name += std::to_string(reverse.bytes[i]) + ".";

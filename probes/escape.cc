@@ -15,9 +15,10 @@ constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
 // valid multi-byte sequence is appended as it is, each byte that starts no valid sequence becomes
 // `replacement`. A piece (a character as `ascii` wrote it, a sequence, a replacement) that would
 // take `out` past `max_size` is taken back and ends the walk, so no piece is ever split.
+// With `escape_c1`, the C1 controls (U+0080..U+009F, valid UTF-8) become \u00NN.
 template <typename Ascii>
 void AppendUtf8(std::string& out, std::string_view text, std::string_view replacement, Ascii ascii,
-                std::size_t max_size = std::string::npos) {
+                std::size_t max_size = std::string::npos, bool escape_c1 = false) {
   for (std::size_t i = 0; i < text.size();) {
     const std::size_t before = out.size();
     const unsigned char c = static_cast<unsigned char>(text[i]);
@@ -27,6 +28,12 @@ void AppendUtf8(std::string& out, std::string_view text, std::string_view replac
     } else if (const std::size_t length = Utf8SequenceLength(text.substr(i)); length == 0) {
       out += replacement;
       ++i;
+    } else if (escape_c1 && length == 2 && c == 0xc2 &&
+               static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned char>(text[i + 1]));
+      out += escape;
+      i += length;
     } else {
       out.append(text.substr(i, length));
       i += length;
@@ -134,6 +141,22 @@ void AppendEscapedText(std::string& out, std::string_view text, bool quoted) {
     }
   });
   if (quoted) out += '"';
+}
+
+std::string EscapeTerminalText(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  AppendUtf8(
+      out, text, kReplacementCharacter,
+      [](std::string& o, unsigned char c) {
+        if (IsControl(c) && c != '\n' && c != '\t') {
+          AppendHexEscape(o, "\\x%02x", c);
+        } else {
+          o += static_cast<char>(c);
+        }
+      },
+      std::string::npos, /*escape_c1=*/true);
+  return out;
 }
 
 void AppendLogfmtValue(std::string& out, std::string_view value) {

@@ -67,6 +67,8 @@ const char* ToString(FailureReason reason) {
       return "protocol";
     case FailureReason::kRejected:
       return "rejected";
+    case FailureReason::kForbidden:
+      return "forbidden";
   }
   return "unknown";
 }

@@ -48,13 +48,15 @@ enum class FailureReason {
   kTls,          // TLS handshake failed, or TLS was required and not available or not verified
   kProtocol,     // not SMTP: malformed reply, line too long, unexpected code class
   kRejected,     // a 4xx/5xx reply where 2xx was needed
+  kForbidden,    // every address the name resolved to is outside what the caller allows
+                 // (ProbeSpec::address_allowed): not connected to at all
 };
 const char* ToString(FailureReason reason);  // "dns", "refused", ... ; "" for kNone
 // Every reason but kNone, in the order above: the closed set users alert on.
 inline constexpr FailureReason kFailureReasons[] = {
     FailureReason::kDns,         FailureReason::kRefused,  FailureReason::kTimeout,
     FailureReason::kUnreachable, FailureReason::kReset,    FailureReason::kTls,
-    FailureReason::kProtocol,    FailureReason::kRejected,
+    FailureReason::kProtocol,    FailureReason::kRejected, FailureReason::kForbidden,
 };
 
 struct StepResult {

@@ -197,6 +197,15 @@ asio::awaitable<bool> ProbeSession::ResolveAndConnect() {
       failure = IoFailure{FailureReason::kDns, "not an IP address: " + address};
       continue;
     }
+    if (spec_.address_allowed && !spec_.address_allowed(address)) {
+      // A connect failure of another address says more: keep it.
+      if (!failure)
+        failure = IoFailure{FailureReason::kForbidden,
+                            address + " port " + std::to_string(spec_.port) + " is not allowed"};
+      Note('*', "not connecting to " + address + " port " + std::to_string(spec_.port) +
+                    ": not allowed");
+      continue;
+    }
     failure = co_await connection_->Connect({ip, spec_.port});
     if (!failure) {
       result_.dns.connected_address = address;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,6 +88,12 @@ struct ProbeSpec {
   // If set, connect here instead of resolving `host` (used when the caller already resolved, e.g.
   // one series per address with ip_protocol both). `host` stays the name to verify and to report.
   std::optional<std::string> address;
+  // If set, called with each address (an IP literal) before connecting to it: an address it
+  // refuses is not connected to, and when it refuses every address the connect step fails with
+  // FailureReason::kForbidden. /probe sets it from the probe_allowlist's address entries, so an
+  // allowed name cannot lead the prober to an address that is not allowed (DNS rebinding, an MX
+  // host pointing inside).
+  std::function<bool(std::string_view address)> address_allowed;
 
   // One deadline for the health steps (resolve to tls_ehlo, then QUIT and reverse DNS); the relay
   // test has its own (relay.timeout), so a probe lasts at most timeout + relay.timeout.

@@ -432,7 +432,8 @@ std::string FormatTranscript(const ProbeResult& result) {
     text += line.text;
     text += '\n';
   }
-  return text;
+  // Server text goes to terminals and text/plain pages: no control byte reaches them raw.
+  return EscapeTerminalText(text);
 }
 
 std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
@@ -492,7 +493,7 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
   ReportDomainChecks(result, out);
   for (const std::string& finding : verdict.findings) out << "finding:      " << finding << "\n";
   out << "\nverdict:      " << verdict.summary << "\n";
-  return out.str();
+  return EscapeTerminalText(out.str());
 }
 
 std::string ToJson(const ProbeResult& result, const Verdict& verdict) {

@@ -66,8 +66,10 @@ std::size_t Utf8SequenceLength(std::string_view text) {
   return length;
 }
 
+// inet_pton reads C strings: a NUL inside `text` would end the address early ("::" then NUL then
+// anything), so such text is never an address.
 bool IsIpLiteral(std::string_view text) {
-  if (text.empty() || text.size() > 64) return false;
+  if (text.empty() || text.size() > 64 || text.find('\0') != std::string_view::npos) return false;
   const std::string copy(text);  // inet_pton wants a terminated string
   unsigned char buffer[16];
   return inet_pton(AF_INET, copy.c_str(), buffer) == 1 ||
@@ -75,7 +77,7 @@ bool IsIpLiteral(std::string_view text) {
 }
 
 bool IsLoopbackAddress(std::string_view text) {
-  if (text.empty() || text.size() > 64) return false;
+  if (text.empty() || text.size() > 64 || text.find('\0') != std::string_view::npos) return false;
   const std::string copy(text);
   unsigned char v4[4];
   if (inet_pton(AF_INET, copy.c_str(), v4) == 1) return v4[0] == 127;  // RFC 1122 §3.2.1.3

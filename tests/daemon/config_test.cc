@@ -410,47 +410,111 @@ TEST(MakeProbeSpec, PortZeroMeansTheModuleDefault) {
 TEST(ProbeAllowed, CidrEntriesMatchIpLiterals) {
   const std::vector<std::string> allowlist = {"127.0.0.0/8", "::1/128", "2001:db8:1::/48",
                                               "198.51.100.128/25"};
-  EXPECT_TRUE(ProbeAllowed(allowlist, "127.0.0.1"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "127.255.0.9"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "::1"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "[::1]"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "2001:db8:1:ffff::25"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "198.51.100.200"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "198.51.100.127"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "128.0.0.1"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "2001:db8:2::25"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "::2"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "localhost")) << "names are never resolved for CIDRs";
+  EXPECT_TRUE(ProbeAllowed(allowlist, "127.0.0.1", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "127.255.0.9", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "::1", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "[::1]", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "2001:db8:1:ffff::25", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "198.51.100.200", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "198.51.100.127", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "128.0.0.1", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "2001:db8:2::25", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "::2", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "localhost", 25)) << "names are never resolved for CIDRs";
 }
 
 TEST(ProbeAllowed, ZeroLengthPrefixMatchesItsWholeFamily) {
-  EXPECT_TRUE(ProbeAllowed({"0.0.0.0/0"}, "203.0.113.7"));
-  EXPECT_FALSE(ProbeAllowed({"0.0.0.0/0"}, "2001:db8::1"));
+  EXPECT_TRUE(ProbeAllowed({"0.0.0.0/0"}, "203.0.113.7", 25));
+  EXPECT_FALSE(ProbeAllowed({"0.0.0.0/0"}, "2001:db8::1", 25));
 }
 
 TEST(ProbeAllowed, ExactEntries) {
   const std::vector<std::string> allowlist = {"mail.example.org", "192.0.2.25", "2001:db8::25"};
-  EXPECT_TRUE(ProbeAllowed(allowlist, "mail.example.org"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "MAIL.Example.ORG."));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "192.0.2.25"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "2001:0db8::0025"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "smtp.mail.example.org"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "192.0.2.26"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, ""));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "mail.example.org", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "MAIL.Example.ORG.", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "192.0.2.25", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "2001:0db8::0025", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "smtp.mail.example.org", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "192.0.2.26", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "", 25));
 }
 
 TEST(ProbeAllowed, WildcardMatchesNamesStrictlyBelowTheDomain) {
   const std::vector<std::string> allowlist = {"*.example.net"};
-  EXPECT_TRUE(ProbeAllowed(allowlist, "mx1.example.net"));
-  EXPECT_TRUE(ProbeAllowed(allowlist, "a.b.EXAMPLE.net"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "example.net"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "badexample.net"));
-  EXPECT_FALSE(ProbeAllowed(allowlist, "example.net.attacker.example"));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "mx1.example.net", 25));
+  EXPECT_TRUE(ProbeAllowed(allowlist, "a.b.EXAMPLE.net", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "example.net", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "badexample.net", 25));
+  EXPECT_FALSE(ProbeAllowed(allowlist, "example.net.attacker.example", 25));
+}
+
+// Issue 13, item 1: an entry allows the ports it names, the SMTP ports when it names none; a
+// host alone never opens every port of it.
+TEST(ProbeAllowed, EntriesAllowTheirPortsOrTheSmtpPorts) {
+  const std::vector<std::string> defaults = {"127.0.0.0/8", "mail.example.org", "::1"};
+  for (std::uint16_t port : {25, 465, 587}) {
+    EXPECT_TRUE(ProbeAllowed(defaults, "127.0.0.1", port)) << port;
+    EXPECT_TRUE(ProbeAllowed(defaults, "mail.example.org", port)) << port;
+    EXPECT_TRUE(ProbeAllowed(defaults, "::1", port)) << port;
+  }
+  for (std::uint16_t port : {22, 2525, 6379, 9025}) {
+    EXPECT_FALSE(ProbeAllowed(defaults, "127.0.0.1", port)) << port;
+    EXPECT_FALSE(ProbeAllowed(defaults, "mail.example.org", port)) << port;
+    EXPECT_FALSE(ProbeAllowed(defaults, "::1", port)) << port;
+  }
+  const std::vector<std::string> named = {"10.0.0.0/8:25,465,587", "mx.example.org:2525",
+                                          "*.example.net:26",      "[2001:db8::/32]:2525,25",
+                                          "[::1]:10025",           "192.0.2.7:24"};
+  EXPECT_TRUE(ProbeAllowed(named, "10.1.2.3", 587));
+  EXPECT_FALSE(ProbeAllowed(named, "10.1.2.3", 6379));
+  EXPECT_TRUE(ProbeAllowed(named, "MX.example.org", 2525));
+  EXPECT_FALSE(ProbeAllowed(named, "mx.example.org", 25));
+  EXPECT_TRUE(ProbeAllowed(named, "a.example.net", 26));
+  EXPECT_FALSE(ProbeAllowed(named, "a.example.net", 25));
+  EXPECT_TRUE(ProbeAllowed(named, "2001:db8::9", 2525));
+  EXPECT_TRUE(ProbeAllowed(named, "[2001:db8::9]", 25));
+  EXPECT_FALSE(ProbeAllowed(named, "2001:db8::9", 465));
+  EXPECT_TRUE(ProbeAllowed(named, "::1", 10025));
+  EXPECT_FALSE(ProbeAllowed(named, "::1", 25));
+  EXPECT_TRUE(ProbeAllowed(named, "192.0.2.7", 24));
+  EXPECT_TRUE(ProbeAllowed(named, "::ffff:192.0.2.7", 24)) << "IPv4-mapped is its IPv4";
+  EXPECT_FALSE(ProbeAllowed(named, "192.0.2.7", 25));
+}
+
+TEST(ProbeAllowed, PortListsAreCheckedWhenTheConfigIsDecoded) {
+  for (const char* bad : {"10.0.0.0/8:", "10.0.0.0/8:0", "10.0.0.0/8:65536", "host:25,,26",
+                          "host:x", "[::1", "[::1]25", "[::1]:"}) {
+    const LoadResult result = ParseConfig(std::string("probe_allowlist: [\"") + bad + "\"]\n", "");
+    EXPECT_FALSE(result.config.has_value()) << bad;
+    EXPECT_TRUE(result.error.starts_with("probe_allowlist[0]: ")) << result.error;
+  }
+  const LoadResult good = ParseConfig(
+      "probe_allowlist: [\"10.0.0.0/8:25,465,587\", \"[2001:db8::/32]:25\", \"::1/128\", "
+      "\"mx.example.org:2525\", \"*.example.net:25\"]\n",
+      "");
+  EXPECT_EQ(good.error, "");
+}
+
+// Issue 13, item 2: what a name resolves to is checked against the address entries (CIDRs, IP
+// literals) and their ports; name entries never allow an address.
+TEST(AddressAllowed, OnlyAddressEntriesAllowResolvedAddresses) {
+  const std::vector<std::string> allowlist = {"*.allowed.test", "127.0.0.1/32:2525",
+                                              "2001:db8::/32"};
+  EXPECT_TRUE(HasAddressEntries(allowlist));
+  EXPECT_FALSE(HasAddressEntries({"*.allowed.test", "mx.example.org:25"}));
+  EXPECT_TRUE(AddressAllowed(allowlist, "127.0.0.1", 2525));
+  EXPECT_FALSE(AddressAllowed(allowlist, "127.0.0.1", 25));
+  EXPECT_FALSE(AddressAllowed(allowlist, "127.0.0.2", 2525));
+  EXPECT_FALSE(AddressAllowed(allowlist, "::1", 2525));
+  EXPECT_TRUE(AddressAllowed(allowlist, "::ffff:127.0.0.1", 2525));
+  EXPECT_TRUE(AddressAllowed(allowlist, "2001:db8::25", 25));
+  EXPECT_FALSE(AddressAllowed(allowlist, "2001:db8::25", 2525));
+  EXPECT_FALSE(AddressAllowed(allowlist, "mx.allowed.test", 25));
 }
 
 TEST(ProbeAllowed, EmptyAllowlistAllowsNothing) {
-  EXPECT_FALSE(ProbeAllowed({}, "127.0.0.1"));
-  EXPECT_FALSE(ProbeAllowed({}, "mail.example.org"));
+  EXPECT_FALSE(ProbeAllowed({}, "127.0.0.1", 25));
+  EXPECT_FALSE(ProbeAllowed({}, "mail.example.org", 25));
 }
 
 // One list of reserved names (the metrics layer's): every label the exporter sets itself,

@@ -4,7 +4,13 @@
 #include "daemon/yaml_decode.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -89,7 +95,9 @@ TEST(StrictYaml, TheDocumentItselfIsNamedByItsRootName) {
 
 TEST(StrictYaml, ErrorsStayOnOneLine) {
   EXPECT_EQ(DecodeToy("\"na\\nme\": x\n"),
-            "na\\nme: unknown key (expected one of: name, on, items, sub, names) (line 1)");
+            "toy: an unknown key (expected one of: name, on, items, sub, names) (line 1)");
+  EXPECT_EQ(DecodeToy("names: {\"a\\x1b]0;b\\a\": [1]}\n"),
+            "names.a\\x1b]0;b\\x07: expected a string, got a sequence (line 1)");
   EXPECT_EQ(DecodeToy("on: \"a\\tb\\\"c\\x01\"\n"),
             "on: expected true or false, got \"a\\tb\\\"c\\x01\" (line 1)");
 }
@@ -98,6 +106,80 @@ TEST(ReadConfigFile, NamesThePathOfWhatCannotBeRead) {
   EXPECT_EQ(ReadConfigFile("/nonexistent/x.yml").error,
             "/nonexistent/x.yml: No such file or directory");
   EXPECT_EQ(ReadConfigFile("/").error, "/: is a directory");
+}
+
+// A config file's content never reaches an error (issue 13, item 7): it may be a secret that a
+// mistaken or swapped path points at. Typos of key names are still named; anything else is not.
+TEST(StrictYaml, ErrorsQuoteOnlyShortTokensNeverTheFile) {
+  const std::string shadow =
+      "root:$y$j9T$Qk1Yb7o8pPL0J6wxXn5Jq.$2kq3gk7sJm3Qd1N0K9S1z0qKZcF1yD8w7lQ6v0b8gU6:19700:0:"
+      "99999:7"
+      ":::\n";
+  EXPECT_EQ(DecodeToy(shadow),
+            "toy: an unknown key (expected one of: name, on, items, sub, names) (line 1)");
+  EXPECT_EQ(DecodeToy("root:*:19700:0:99999:7:::\n"),
+            "toy: an unknown key (expected one of: name, on, items, sub, names) (line 1)");
+  EXPECT_EQ(DecodeToy("nmae: x\n"),
+            "nmae: unknown key (expected one of: name, on, items, sub, names) (line 1)");
+  EXPECT_EQ(DecodeToy("on: " + std::string(65, 'x') + "\n"),
+            "on: expected true or false, got <value of 65 bytes> (line 1)");
+  EXPECT_EQ(DecodeToy("names: {" + std::string(65, 'k') + ": [1]}\n"),
+            "names.<key of 65 bytes>: expected a string, got a sequence (line 1)");
+  EXPECT_EQ(DecodeToy("sub: {" + std::string(65, 'k') + ": x}\n"),
+            "sub: an unknown key (expected one of: a) (line 1)");
+  EXPECT_EQ(DecodeToy("on: \"" + std::string(64, 'y') + "\"\n"),
+            "on: expected true or false, got \"" + std::string(64, 'y') + "\" (line 1)");
+}
+
+// Only regular files are read, and only up to a size cap (issue 13, item 6): a device never
+// ends, a FIFO blocks its reader until someone writes, and a huge file takes the loader's memory.
+class ReadConfigFileTest : public ::testing::Test {
+ protected:
+  ReadConfigFileTest() {
+    char pattern[] = "/tmp/smtp-exporter-read-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+  }
+  ~ReadConfigFileTest() override { std::filesystem::remove_all(dir_); }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string dir_;
+};
+
+TEST_F(ReadConfigFileTest, OnlyRegularFilesAreRead) {
+  EXPECT_EQ(ReadConfigFile("/dev/zero").error, "/dev/zero: not a regular file");
+  EXPECT_EQ(ReadConfigFile("/dev/null").error, "/dev/null: not a regular file");
+  // A symlink is followed: to /dev/zero it is refused, to a regular file it is read (Kubernetes
+  // mounts ConfigMaps through symlinks).
+  std::filesystem::create_symlink("/dev/zero", Path("zero.yml"));
+  EXPECT_EQ(ReadConfigFile(Path("zero.yml")).error, Path("zero.yml") + ": not a regular file");
+  std::ofstream(Path("real.yml")) << "targets: []\n";
+  std::filesystem::create_symlink(Path("real.yml"), Path("link.yml"));
+  const FileText linked = ReadConfigFile(Path("link.yml"));
+  EXPECT_EQ(linked.error, "");
+  EXPECT_EQ(linked.text, "targets: []\n");
+  // A FIFO nobody writes: refused at once, without waiting for a writer.
+  ASSERT_EQ(::mkfifo(Path("fifo.yml").c_str(), 0600), 0);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(ReadConfigFile(Path("fifo.yml")).error, Path("fifo.yml") + ": not a regular file");
+  EXPECT_EQ(CheckRegularFile(Path("fifo.yml")), "not a regular file");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+  EXPECT_EQ(CheckRegularFile("/dev/zero"), "not a regular file");
+  EXPECT_EQ(CheckRegularFile("/"), "is a directory");
+  EXPECT_EQ(CheckRegularFile(Path("real.yml")), "");
+}
+
+TEST_F(ReadConfigFileTest, FilesOverTheCapAreRefusedUnread) {
+  {
+    std::ofstream file(Path("big.yml"));
+    file << std::string(kMaxConfigFileBytes, '#');
+  }
+  EXPECT_EQ(ReadConfigFile(Path("big.yml")).error, "");
+  std::ofstream(Path("big.yml"), std::ios::app) << "#";
+  EXPECT_EQ(ReadConfigFile(Path("big.yml")).error,
+            Path("big.yml") + ": larger than the limit of 4194304 bytes");
+  // Sizes that lie (procfs says 0) are checked while reading.
+  EXPECT_EQ(ReadConfigFile("/proc/self/status", 16).error,
+            "/proc/self/status: larger than the limit of 16 bytes");
+  EXPECT_EQ(ReadConfigFile("/proc/self/status").error, "");
 }
 
 TEST(ResolvePath, RelativePathsJoinTheBaseFolder) {

@@ -103,6 +103,32 @@ TEST_F(ProbeDnsTest, UnknownNameFailsAtResolveWithReasonDnsWithoutConnecting) {
   EXPECT_EQ(server.connections(), 0);
 }
 
+// Issue 13, item 2: a name that resolves to an address the caller does not allow (/probe's
+// allowlist address entries) is not connected to: the connect step fails with reason forbidden,
+// and the server at that address never sees a connection. An allowed address of the same name
+// is used instead.
+TEST_F(ProbeDnsTest, AddressTheCallerDoesNotAllowIsNeverConnectedTo) {
+  FakeSmtpServer server(Mta("mx.test ESMTP FakeMTA"));
+  auto dns = StartDns({"host-record=inside.test,127.0.0.1", "host-record=both.test,127.0.0.1",
+                       "host-record=both.test,127.0.0.2"});
+  ASSERT_NE(dns, nullptr);
+  ProbeSpec spec = SpecFor("inside.test", server.port(), *dns);
+  spec.address_allowed = [](std::string_view address) { return address == "127.0.0.2"; };
+  ProbeResult result = RunProbe(spec);
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.failed_step, Step::kConnect);
+  EXPECT_EQ(result.failure_reason, FailureReason::kForbidden);
+  EXPECT_EQ(std::string(ToString(result.failure_reason)), "forbidden");
+  EXPECT_EQ(result.dns.connected_address, "");
+  EXPECT_EQ(server.connections(), 0);
+
+  spec.host = "both.test";
+  spec.address_allowed = [](std::string_view address) { return address == "127.0.0.1"; };
+  result = RunProbe(spec);
+  EXPECT_TRUE(result.success) << result.failure_detail;
+  EXPECT_EQ(result.dns.connected_address, "127.0.0.1");
+}
+
 TEST_F(ProbeDnsTest, SilentDnsServerEndsAtTheProbeDeadlineAsTimeout) {
   testing::SilentUdpServer silent;
   ASSERT_TRUE(silent.ok());

@@ -32,6 +32,8 @@ e2e_init http
 e2e_start_postfix
 closed=127.0.0.1:${CLOSED_PORT}
 open=127.0.0.1:${OPEN_PORT}
+# A closed port the allowlist names (probe_allowlist entries allow only the ports they name).
+unused_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}")
 
 # write_config FILE WITH_OPEN: the closed relay always, the open relay when WITH_OPEN is 1.
 # ca_file is relative on purpose: it resolves against the config file's folder.
@@ -65,7 +67,7 @@ EOF
   fi
   cat >>"${file}.tmp" <<EOF
 probe_allowlist:
-  - 127.0.0.0/8
+  - 127.0.0.0/8:${unused_port}
 EOF
   mv "${file}.tmp" "${file}"
 }
@@ -134,7 +136,7 @@ check "--config.check on a missing file exits non-zero (${rc})" test "${rc}" -ne
 
 # ---------------------------------------------------------------------------------------------
 note "starting the daemon"
-port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}")
+port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${unused_port}")
 base=http://127.0.0.1:${port}
 e2e_bg daemon "${bin}" --config.file "${cfg}" --web.listen-address "127.0.0.1:${port}" \
   --log.level info
@@ -238,7 +240,6 @@ check "... smtp_relay_open 1" series_is "${body}" smtp_relay_open 1
 # calls while the forbidden requests run; a third, allowed request to a closed port on
 # 127.0.0.2 is the positive control (its connect must show up, or the tracer saw nothing).
 trace=${tmp}/strace.out
-unused_port=$(e2e_free_port "${CLOSED_PORT}" "${OPEN_PORT}" "${port}")
 strace -f -qq -e trace=connect,sendto,sendmsg -s 64 -p "${dpid}" -o "${trace}" \
   2>"${tmp}/strace.err" &
 strace_pid=$!
@@ -257,6 +258,9 @@ code=$(http_get "${base}/probe?target=192.0.2.1:25" "${body}")
 t_ms=$(($(date +%s%3N) - t_ms))
 check "/probe 192.0.2.1:25 (not allowed) -> 403 (${code}, ${t_ms} ms)" test "${code}" = 403
 check "... the answer says why" grep -q 'probe_allowlist' "${body}"
+code=$(http_get "${base}/probe?target=127.0.0.2:${CLOSED_PORT}" "${body}")
+check "/probe 127.0.0.2:${CLOSED_PORT} (allowed host, port not named) -> 403 (${code})" \
+  test "${code}" = 403
 code=$(http_get "${base}/probe?target=relay.not-allowed.invalid:25" "${body}")
 check "/probe relay.not-allowed.invalid:25 (not allowed name) -> 403 (${code})" test "${code}" = 403
 code=$(http_get "${base}/probe?target=127.0.0.2:${unused_port}" "${body}")
@@ -270,6 +274,8 @@ wait "${strace_pid}" 2>/dev/null || true
 if grep -q 'inet_addr("127.0.0.2")' "${trace}"; then
   pass "strace saw the control connect to 127.0.0.2:${unused_port}"
   check "no connection was attempted to 192.0.2.1" bash -c "! grep -q '192\.0\.2\.1\"' '${trace}'"
+  check "no connection was attempted to 127.0.0.2:${CLOSED_PORT} (port not allowed)" \
+    bash -c "! grep -q 'htons(${CLOSED_PORT}), sin_addr=inet_addr(\"127.0.0.2\")' '${trace}'"
   check "no DNS query for the forbidden name (nothing sent to port 53)" \
     bash -c "! grep -q 'htons(53)' '${trace}' && ! grep -v 'HTTP/1.1 ' '${trace}' | grep -q 'not-allowed'"
 else

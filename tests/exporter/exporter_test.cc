@@ -7,12 +7,16 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -213,6 +217,87 @@ TEST_F(ExporterTest, SeveralProbeThreadsShareTheTargetsAndServeOneView) {
   std::raise(SIGTERM);
   EXPECT_EQ(daemon_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_EQ(daemon_.get(), 0);
+}
+
+// A config path that stops being a config file (issue 13, items 6 and 7): a symlink to
+// /dev/zero, a FIFO, a file over the size cap, a secret. Each reload, by POST or SIGHUP, fails
+// with a one-line error that quotes nothing of the file, sets the reload gauge to 0 and keeps
+// the daemon serving and probing; a good file afterwards reloads as usual.
+TEST_F(ExporterTest, ConfigFilesThatAreNotConfigsFailTheReloadNeverTheDaemon) {
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return BothUp(Metrics()); }));
+  const std::string& path = options_.config_file;
+  auto replace_with = [&](const std::function<void()>& make) {
+    std::filesystem::remove(path);
+    make();
+  };
+  auto reload_fails = [&](const std::string& reason) {
+    const auto started = std::chrono::steady_clock::now();
+    const testing::ParsedResponse refused = Fetch(testing::Request("POST", "/-/reload"));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3)) << reason;
+    EXPECT_EQ(refused.status, 500) << reason;
+    EXPECT_EQ(refused.body, "failed to reload config: " + path + ": " + reason + "\n");
+    EXPECT_NE(Metrics().find(kReloadFailed), std::string::npos) << reason;
+    std::raise(SIGHUP);
+    EXPECT_EQ(Get("/-/healthy").status, 200) << reason;
+    EXPECT_EQ(Get("/-/reload").status, 405) << reason;  // still serving after the SIGHUP
+  };
+
+  replace_with([&] { std::filesystem::create_symlink("/dev/zero", path); });
+  reload_fails("not a regular file");
+  replace_with([&] { ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0); });
+  reload_fails("not a regular file");
+  replace_with([&] { dir_.Write("smtp_exporter.yml", std::string(4 * 1024 * 1024 + 1, '#')); });
+  reload_fails("larger than the limit of 4194304 bytes");
+
+  const std::string secret = "root:$y$j9T$Qk1Yb7o8pPL0J6wxXn5Jq.$2kq3gk7sJm3Qd1N0K9S1z0:19700:0:::";
+  replace_with([&] { dir_.Write("smtp_exporter.yml", secret + "\n"); });
+  const testing::ParsedResponse refused = Fetch(testing::Request("POST", "/-/reload"));
+  EXPECT_EQ(refused.status, 500);
+  EXPECT_EQ(refused.body,
+            "failed to reload config: config: an unknown key (expected one of: modules, targets, "
+            "probe_allowlist) (line 1)\n");
+  EXPECT_EQ(Get("/").body.find("j9T"), std::string::npos);  // not on the status page either
+  {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    for (const std::string& line : log_) EXPECT_EQ(line.find("j9T"), std::string::npos) << line;
+  }
+
+  EXPECT_NE(Metrics().find(kUp2), std::string::npos);  // the running config kept probing
+  replace_with([&] { dir_.Write("smtp_exporter.yml", kOneTarget); });
+  EXPECT_EQ(Fetch(testing::Request("POST", "/-/reload")).status, 200);
+  EXPECT_NE(Metrics().find(kReloadOk), std::string::npos);
+}
+
+// Decoding a config runs off the loop's thread (issue 13, item 6): while a file near the size
+// cap is decoded (1 MiB, a fleet of ten thousand targets), /-/healthy and /metrics keep answering
+// at once.
+TEST_F(ExporterTest, DecodingALargeConfigStallsNeitherHealthNorMetrics) {
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return BothUp(Metrics()); }));
+  std::string yaml =
+      "targets: [{address: \"127.0.0.1:2525\", interval: 100ms}]\n"
+      "modules: {default: {timeout: 100ms}}\nprobe_allowlist:\n";
+  for (int i = 0; yaml.size() < 1024 * 1024; ++i) {
+    yaml += "  - host-" + std::to_string(i) + ".example.org\n";
+  }
+  dir_.Write("smtp_exporter.yml", yaml);
+  std::future<testing::ParsedResponse> reload =
+      std::async(std::launch::async, [&] { return Fetch(testing::Request("POST", "/-/reload")); });
+  int answered = 0;
+  std::chrono::steady_clock::duration slowest{};
+  while (reload.wait_for(milliseconds(0)) != std::future_status::ready) {
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(Get(answered % 2 == 0 ? "/-/healthy" : "/metrics").status, 200);
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - started);
+    ++answered;
+  }
+  EXPECT_EQ(reload.get().status, 200);
+  EXPECT_GT(answered, 0);
+  EXPECT_LT(slowest, milliseconds(1000)) << answered << " answers while decoding";
+  std::printf("%d answers while decoding, slowest %.1f ms\n", answered,
+              std::chrono::duration<double, std::milli>(slowest).count());
+  ASSERT_TRUE(WaitFor([&] { return Metrics().find(kUp2) == std::string::npos; }));
 }
 
 TEST_F(ExporterTest, SigtermStopsCleanly) {

@@ -100,6 +100,7 @@ inline Config ConfigOf(const std::vector<std::string>& addresses,
     target.address = address;
     std::string error;
     target.target = *ParseTarget(address, &error);
+    if (target.target.port == 0) target.target.port = 25;  // the default module's, as decoded
     target.interval = interval;
     config.targets.push_back(target);
   }

@@ -265,18 +265,32 @@ TEST(FleetTest, SeriesShowsTargetsNotProbedYetAsPending) {
   EXPECT_FALSE(fleet.FindSeries("192.0.2.1:25", "relay").has_value());
 }
 
-TEST(FleetTest, KnowsConfiguredHostsOfEveryShardAndProbedHosts) {
+// A configured target allows exactly its host, port and module through /probe (issue 13,
+// item 1); an MX host of a configured mx: target, once probed, its own port and that module.
+TEST(FleetTest, KnowsConfiguredTargetsOfEveryShardAndProbedHostsByPortAndModule) {
   std::string yaml = "targets:\n";
   for (int i = 1; i <= 8; ++i) yaml += "  - address: host" + std::to_string(i) + ".example:25\n";
   yaml += "  - address: mx:Example.ORG\n";
+  yaml += "  - {address: \"127.0.0.1:2525\", module: other}\nmodules: {other: {}}\n";
   Fleet fleet;
   fleet.Apply(ConfigOf(yaml), {0, 4});
-  for (int i = 1; i <= 8; ++i) EXPECT_TRUE(fleet.Knows("host" + std::to_string(i) + ".example"));
-  EXPECT_TRUE(fleet.Knows("example.org"));  // case-insensitive (RFC 1035 §2.3.3)
-  EXPECT_FALSE(fleet.Knows("mx1.example.org"));
+  for (int i = 1; i <= 8; ++i) {
+    EXPECT_TRUE(fleet.Knows({"host" + std::to_string(i) + ".example", 25, false}, "default"));
+  }
+  EXPECT_FALSE(fleet.Knows({"host1.example", 26, false}, "default"));
+  EXPECT_FALSE(fleet.Knows({"host1.example", 25, false}, "other"));
+  EXPECT_FALSE(fleet.Knows({"host1.example", 25, true}, "default"));
+  EXPECT_TRUE(fleet.Knows({"example.org", 25, true}, "default"));  // case-insensitive (RFC 1035)
+  EXPECT_FALSE(fleet.Knows({"example.org", 25, false}, "default"));
+  EXPECT_TRUE(fleet.Knows({"127.0.0.1", 2525, false}, "other"));
+  EXPECT_FALSE(fleet.Knows({"127.0.0.1", 6379, false}, "other"));
+  EXPECT_FALSE(fleet.Knows({"127.0.0.1", 2525, false}, "default"));
+  EXPECT_FALSE(fleet.Knows({"mx1.example.org", 25, false}, "default"));
   if (auto mx = fleet.Find("mx:Example.ORG|default")) {
     fleet.Record(*mx, Mx("mx1.example.org"), testing::Healthy("mx1.example.org"));
-    EXPECT_TRUE(fleet.Knows("MX1.example.org"));
+    EXPECT_TRUE(fleet.Knows({"MX1.example.org", 25, false}, "default"));
+    EXPECT_FALSE(fleet.Knows({"mx1.example.org", 2525, false}, "default"));
+    EXPECT_FALSE(fleet.Knows({"mx1.example.org", 25, false}, "other"));
   }
 }
 

@@ -28,7 +28,7 @@ class RoutesTest : public ::testing::Test {
   RoutesTest() {
     loop_ = std::make_shared<ProbeLoop>(io_.get_executor(), network_.Runner(), 16, logger_);
     Config config = ConfigOf({"192.0.2.1:25", "mx:example.org"}, milliseconds(50));
-    config.probe_allowlist = {"127.0.0.0/8", "*.allowed.test"};
+    config.probe_allowlist = {"127.0.0.0/8:25,2525", "*.allowed.test"};
     config.modules["relay"].relay_test.enabled = true;
     loops_ = std::make_unique<LoopPool>(std::vector{loop_});
     loops_->Apply(std::make_shared<const Config>(std::move(config)), {});
@@ -39,11 +39,11 @@ class RoutesTest : public ::testing::Test {
     status_.ready = true;
     routes_ = std::make_unique<Routes>(
         io_.get_executor(), *loops_, status_,
-        [this](std::string* error) {
+        [this](std::string* error) -> boost::asio::awaitable<bool> {
           ++reloads_;
-          if (reload_error_.empty()) return true;
+          if (reload_error_.empty()) co_return true;
           *error = reload_error_;
-          return false;
+          co_return false;
         },
         kMaxOnDemand);
   }
@@ -154,9 +154,58 @@ TEST_F(RoutesTest, ProbeRefusesWhatItCannotOrMayNotProbe) {
   const HttpResponse forbidden = Call(&Routes::Probe, Get({{"target", "198.51.100.7"}}));
   EXPECT_EQ(forbidden.status, 403);
   EXPECT_EQ(forbidden.body,
-            "target \"198.51.100.7\" is neither configured nor allowed by probe_allowlist\n");
+            "target \"198.51.100.7\" port 25 with module \"default\" is neither configured nor "
+            "allowed by probe_allowlist\n");
   EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mx:elsewhere.test"}})).status, 403);
   EXPECT_TRUE(network_.probes.empty());
+}
+
+// Issue 13, item 1: a configured target allows exactly its host, port and module, and the
+// allowlist its hosts on the ports it names (the SMTP ports when none); the failure reason of a
+// probe can no longer map which ports of a configured or allowed host are open. No probe starts.
+TEST_F(RoutesTest, ProbeAllowsExactlyTheConfiguredHostPortAndModuleAndTheAllowlistsPorts) {
+  for (const char* target : {"192.0.2.1:6379", "192.0.2.1:22", "192.0.2.1:2525", "127.0.0.1:6379",
+                             "127.0.0.1:9025", "127.0.0.1:465", "mail.allowed.test:6379"}) {
+    EXPECT_EQ(Call(&Routes::Probe, Get({{"target", target}})).status, 403) << target;
+  }
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mx:example.org"}, {"module", "relay"}})).status,
+            403)
+      << "configured with the default module only";
+  EXPECT_TRUE(network_.probes.empty());
+  for (const char* target : {"192.0.2.1", "192.0.2.1:25", "127.0.0.1:2525", "127.0.0.1",
+                             "mail.allowed.test", "mail.allowed.test:587", "mx:example.org"}) {
+    EXPECT_EQ(Call(&Routes::Probe, Get({{"target", target}})).status, 200) << target;
+  }
+}
+
+// Issue 13, item 2: a name the allowlist allows is checked again after it resolves, against
+// the allowlist's address entries and ports, for the name itself and for every MX host; the
+// configured targets are the operator's choice and are not.
+TEST_F(RoutesTest, AllowedNamesCarryTheAddressCheckToTheProbe) {
+  network_.expand = [](const ExpansionRequest& request) {
+    ExpandedTarget series;
+    series.host = "mx1." + request.target.host;
+    series.port = request.default_port;
+    series.label = series.host + ":25";
+    series.domain = request.target.host;
+    series.key = "|" + series.host;
+    return std::vector<ExpandedTarget>{series};
+  };
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mail.allowed.test"}})).status, 200);
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mx:zone.allowed.test"}})).status, 200);
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "192.0.2.1"}})).status, 200);
+  ASSERT_EQ(network_.probes.size(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    const ProbeSpec& spec = network_.probes[i];
+    ASSERT_TRUE(spec.address_allowed) << spec.host;
+    EXPECT_TRUE(spec.address_allowed("127.0.0.1")) << spec.host;
+    EXPECT_TRUE(spec.address_allowed("::ffff:127.0.0.9")) << spec.host;
+    EXPECT_FALSE(spec.address_allowed("10.0.0.1")) << spec.host;
+    EXPECT_FALSE(spec.address_allowed("::1")) << spec.host;
+    EXPECT_FALSE(spec.address_allowed("169.254.169.254")) << spec.host;
+  }
+  EXPECT_EQ(network_.probes[1].host, "mx1.zone.allowed.test");
+  EXPECT_FALSE(network_.probes[2].address_allowed) << "a configured target is not checked";
 }
 
 // Requests beyond --probe.max-on-demand wait for a slot instead of being refused, and never run
@@ -209,9 +258,13 @@ TEST_F(RoutesTest, ProbeOfAHostAnswersOneSeriesSetWithoutATargetLabel) {
 }
 
 TEST_F(RoutesTest, ProbeOfAConfiguredHostNeedsNoAllowlistAndTheModuleDecidesTheRelayTest) {
-  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "192.0.2.1"}, {"module", "relay"}})).status, 200);
-  ASSERT_EQ(network_.probes.size(), 1u);
-  EXPECT_TRUE(network_.probes[0].relay.enabled);
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "192.0.2.1"}})).status, 200);
+  // Configured with the default module only: another module is not the configured target.
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "192.0.2.1"}, {"module", "relay"}})).status, 403);
+  EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"module", "relay"}})).status, 200);
+  ASSERT_EQ(network_.probes.size(), 2u);
+  EXPECT_FALSE(network_.probes[0].relay.enabled);
+  EXPECT_TRUE(network_.probes[1].relay.enabled);
   EXPECT_EQ(Call(&Routes::Probe, Get({{"target", "mail.allowed.test"}})).status, 200);
 }
 
@@ -252,7 +305,7 @@ TEST_F(RoutesTest, ProbeIgnoresAbsurdScrapeTimeoutsAndClampsLargeOnes) {
   network_.probes.clear();
   Call(&Routes::Probe,
        Get({{"target", "127.0.0.1"}}, {{"x-prometheus-scrape-timeout-seconds", "3600"}}));
-  Call(&Routes::Probe, Get({{"target", "192.0.2.1"}, {"module", "relay"}},
+  Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"module", "relay"}},
                            {{"x-prometheus-scrape-timeout-seconds", "86400"}}));
   ASSERT_EQ(network_.probes.size(), 2u);
   EXPECT_EQ(network_.probes[0].timeout, Module{}.timeout);
@@ -302,6 +355,35 @@ TEST_F(RoutesTest, ProbeDebugShowsTheConversationAndTheMetrics) {
   EXPECT_EQ(response.content_type, "text/plain; charset=utf-8");
   EXPECT_TRUE(response.body.starts_with("Logs for the probe:\n")) << response.body;
   EXPECT_NE(response.body.find("\nMetrics that would have been returned:\n"), std::string::npos);
+}
+
+// /probe?debug=true shows what the server sent, escaped (issue 13, item 8), and error bodies
+// echo request parameters as valid UTF-8 without control bytes, as charset=utf-8 promises.
+TEST_F(RoutesTest, DebugOutputAndErrorBodiesCarryNoControlBytesOrInvalidUtf8) {
+  network_.answer = [](const ProbeSpec& spec) {
+    ProbeResult result = testing::Healthy(spec.host);
+    result.transcript.push_back(
+        {milliseconds(1), 'S', "220 \x1b]0;pwned\x07\x1b[2Jmx\b\b\x7f\xff\xc2\x9b ESMTP"});
+    return result;
+  };
+  const HttpResponse debug =
+      Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"debug", "true"}}));
+  EXPECT_EQ(debug.status, 200);
+  EXPECT_NE(debug.body.find("S: 220 \\x1b]0;pwned\\x07\\x1b[2Jmx\\x08\\x08\\x7f\xEF\xBF\xBD"
+                            "\\u009b ESMTP\n"),
+            std::string::npos)
+      << debug.body;
+  const HttpResponse unknown =
+      Call(&Routes::Probe, Get({{"target", "127.0.0.1"}, {"module", "x\xff\x1b[31m"}}));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.body, "unknown module \"x\xEF\xBF\xBD\\x1b[31m\"\n");
+  const HttpResponse target = Call(&Routes::Probe, Get({{"target", "\xfe\x1b]0;x\x07:25"}}));
+  EXPECT_EQ(target.status, 400);
+  for (const HttpResponse& response : {debug, unknown, target}) {
+    for (unsigned char c : response.body) EXPECT_TRUE(c >= 0x20 || c == '\n' || c == '\t');
+    EXPECT_EQ(response.body.find('\xff'), std::string::npos);
+    EXPECT_EQ(response.body.find('\xfe'), std::string::npos);
+  }
 }
 
 TEST_F(RoutesTest, StatusPageListsProbedAndPendingTargets) {

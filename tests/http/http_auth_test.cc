@@ -1,10 +1,16 @@
 // The HTTP server with a web config: HTTPS only with tls_server_config, client certificates,
 // and bcrypt basic auth (RFC 7617) that guards every path, runs off the loop and follows reloads.
+#include "daemon/http_auth.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon/http_server.h"
 #include "tests/http/http_harness.h"
@@ -155,6 +161,78 @@ TEST(HttpServer, BcryptRunsOffTheLoop) {
   ASSERT_TRUE(slow_response);
   EXPECT_EQ(slow_response->status, 200);
   EXPECT_LT(quick_done, slow_done) << "the 401 waited for the other client's bcrypt";
+}
+
+// Timing names no user (issue 13, item 9): with users of different bcrypt costs, an unknown
+// user is checked at the highest cost, and a wrong password of the cheap user takes as long.
+TEST(HttpServer, UnknownUsersAndCheapUsersWrongPasswordsTakeTheHighestCostsTime) {
+  WebConfig config;
+  config.basic_auth_users["cheap"] = BcryptHash("pw", 4);    // ~1 ms
+  config.basic_auth_users["costly"] = BcryptHash("pw", 11);  // ~100 ms
+  Harness harness(config);
+  harness.Start();
+  auto fastest = [&](const std::string& credentials) {
+    double best = 1e9;
+    for (int i = 0; i < 3; ++i) {
+      const Clock::time_point started = Clock::now();
+      auto response = harness.Fetch(Request("GET", "/hello", BasicAuth(credentials)));
+      EXPECT_TRUE(response && response->status == 401) << credentials;
+      best = std::min(best, testing::SecondsSince(started));
+    }
+    return best;
+  };
+  const double unknown = fastest("nobody:pw");
+  const double cheap_wrong = fastest("cheap:wrong");
+  const double costly_wrong = fastest("costly:wrong");
+  std::printf(
+      "fastest of 3: unknown %.1f ms, cheap user wrong %.1f ms, costly user wrong %.1f ms\n",
+      unknown * 1e3, cheap_wrong * 1e3, costly_wrong * 1e3);
+  EXPECT_GT(unknown, 0.5 * costly_wrong);
+  EXPECT_GT(cheap_wrong, 0.7 * unknown);
+  EXPECT_GT(cheap_wrong, 0.5 * costly_wrong);
+  EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("cheap:pw")))->status, 200);
+}
+
+// One peer cannot hold the bcrypt thread (issue 13, item 9): beyond kMaxPendingPerPeer
+// verifications under way, its requests fail fast with 429 and run no bcrypt, and a scraper whose
+// credentials were verified before is answered from the cache meanwhile.
+TEST(HttpServer, AFloodOfWrongPasswordsFailsFastAndLeavesTheScraperAlone) {
+  WebConfig config;
+  config.basic_auth_users["prometheus"] = BcryptHash("scrape", 11);
+  Harness harness(config);
+  harness.Start();
+  ASSERT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("prometheus:scrape")))->status, 200);
+
+  constexpr int kFlood = 40;
+  std::vector<std::unique_ptr<TestConnection>> flood;
+  for (int i = 0; i < kFlood; ++i) {
+    flood.push_back(std::make_unique<TestConnection>(harness.port()));
+    ASSERT_TRUE(flood.back()->Send(
+        Request("GET", "/hello", BasicAuth("prometheus:guess" + std::to_string(i)))));
+  }
+  std::this_thread::sleep_for(50ms);  // every flood request has been read
+  const Clock::time_point started = Clock::now();
+  auto scrape = harness.Fetch(Request("GET", "/hello", BasicAuth("prometheus:scrape")));
+  const double scrape_seconds = testing::SecondsSince(started);
+  ASSERT_TRUE(scrape);
+  EXPECT_EQ(scrape->status, 200);
+  int busy = 0, refused = 0;
+  for (auto& connection : flood) {
+    auto response = connection->ReadResponse(false, 30s);
+    ASSERT_TRUE(response);
+    if (response->status == 429) {
+      ++busy;
+      EXPECT_EQ(response->headers["retry-after"], "1");
+    } else {
+      EXPECT_EQ(response->status, 401);
+      ++refused;
+    }
+  }
+  std::printf("flood of %d: %d refused after bcrypt, %d answered 429; scrape took %.1f ms\n",
+              kFlood, refused, busy, scrape_seconds * 1e3);
+  EXPECT_LE(refused, http_detail::BasicAuthenticator::kMaxPendingPerPeer);
+  EXPECT_EQ(busy + refused, kFlood);
+  EXPECT_LT(scrape_seconds, 0.05);
 }
 
 TEST(HttpServer, ReloadedWebConfigAppliesToNewRequests) {

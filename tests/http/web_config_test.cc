@@ -3,7 +3,9 @@
 #include "daemon/web_config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -156,6 +158,21 @@ TEST(WebConfig, DirectoryIsAnErrorNotAnEmptyFile) {
   WebConfigResult result = LoadWebConfigFile(kTestdata);
   EXPECT_FALSE(result.config.has_value());
   EXPECT_EQ(result.error, kTestdata + ": is a directory");
+}
+
+// Files that are not regular files are refused without being opened for a blocking read
+// (issue 13, item 6): a FIFO as the web config or as its certificate would stall the daemon.
+TEST(WebConfig, FifosAndDevicesAreRefusedAtOnce) {
+  testing::TempDir dir;
+  const std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(LoadWebConfigFile(fifo).error, fifo + ": not a regular file");
+  EXPECT_EQ(LoadWebConfigFile("/dev/zero").error, "/dev/zero: not a regular file");
+  const WebConfigResult result =
+      ParseWebConfig("tls_server_config: {cert_file: " + fifo + ", key_file: " + fifo + "}", "");
+  EXPECT_EQ(result.error, "tls_server_config.cert_file: " + fifo + ": not a regular file (line 1)");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
 }
 
 TEST(WebConfig, ControlCharactersInErrorsAreEscaped) {

@@ -599,7 +599,7 @@ TEST(ProbeResultLabelTest, SuccessOrTheReason) {
 TEST(SelfMetricsTest, EveryResultIsPresentFromTheStart) {
   const std::string text = RenderText(BuildSelfFamilies(SelfMetrics{}));
   for (const char* result : {"success", "dns", "refused", "timeout", "unreachable", "reset", "tls",
-                             "protocol", "rejected"}) {
+                             "protocol", "rejected", "forbidden"}) {
     EXPECT_NE(text.find("smtp_exporter_probes_total{result=\"" + std::string(result) + "\"} 0\n"),
               std::string::npos)
         << result;

@@ -39,6 +39,23 @@ TEST(EscapeTest, HtmlText) {
   EXPECT_EQ(EscapeHtml("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
 }
 
+// Terminals and text/plain pages (issue 13, item 8): what a banner sends cannot drive the
+// reader's terminal; text, line feeds and tabs pass.
+TEST(EscapeTest, TerminalText) {
+  EXPECT_EQ(EscapeTerminalText("220 mx ESMTP\n\tok"), "220 mx ESMTP\n\tok");
+  EXPECT_EQ(EscapeTerminalText("\x1b[2J\x1b[31mred"), "\\x1b[2J\\x1b[31mred");  // CSI
+  EXPECT_EQ(EscapeTerminalText("\x1b]0;pwned\x07"), "\\x1b]0;pwned\\x07");      // OSC title
+  EXPECT_EQ(EscapeTerminalText("abc\b\b\bxyz"), "abc\\x08\\x08\\x08xyz");       // BS
+  EXPECT_EQ(EscapeTerminalText(std::string("nul\0del\x7f cr\r", 12)), "nul\\x00del\\x7f cr\\x0d");
+  EXPECT_EQ(EscapeTerminalText("\xc2\x9b"
+                               "31m"),
+            "\\u009b31m");  // C1 CSI, as UTF-8
+  EXPECT_EQ(EscapeTerminalText("bad\xff\x9b\xc3("), "bad\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD(");
+  EXPECT_EQ(EscapeTerminalText("caf\xc3\xa9 \xc2\xa0"), "caf\xc3\xa9 \xc2\xa0");  // é, NBSP
+  const std::string hostile = "\x1b[1;1H\xc2\x85\xff\x07\\x1b";
+  EXPECT_EQ(EscapeTerminalText(EscapeTerminalText(hostile)), EscapeTerminalText(hostile));
+}
+
 TEST(EscapeTest, LogfmtValues) {
   EXPECT_EQ(Logfmt("bare"), "bare");
   EXPECT_EQ(Logfmt(""), R"("")");

@@ -71,11 +71,11 @@ TEST(FailureReasonTest, NamesAreTheClosedSetOfDesign) {
   for (FailureReason reason :
        {FailureReason::kDns, FailureReason::kRefused, FailureReason::kTimeout,
         FailureReason::kUnreachable, FailureReason::kReset, FailureReason::kTls,
-        FailureReason::kProtocol, FailureReason::kRejected}) {
+        FailureReason::kProtocol, FailureReason::kRejected, FailureReason::kForbidden}) {
     names.insert(ToString(reason));
   }
   EXPECT_EQ(names, (std::set<std::string>{"dns", "refused", "timeout", "unreachable", "reset",
-                                          "tls", "protocol", "rejected"}));
+                                          "tls", "protocol", "rejected", "forbidden"}));
 }
 
 TEST(AuthOutcomeTest, NamesAreTheMetricLabelValues) {

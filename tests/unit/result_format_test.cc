@@ -26,6 +26,35 @@ TEST(TranscriptTest, PrefixesTimeAndDirection) {
             "[    13.0 ms] C: EHLO probe.example.org\n");
 }
 
+// The text renderers escape like the JSON and HTML ones (issue 13, item 8): terminal control
+// bytes and invalid UTF-8 from a banner, a reply, a certificate name or a STARTTLS error reach
+// neither `smtp_exporter probe`'s output nor /probe?debug=true raw.
+TEST(TranscriptTest, ControlBytesFromTheServerAreEscaped) {
+  ProbeResult result = HealthyResult();
+  const std::string hostile =
+      std::string("220 \x1b[2J\x1b]0;owned\x07mx\b\x7f\xc2\x9b\xff") + std::string(1, '\0');
+  result.transcript.push_back({milliseconds(1), 'S', hostile});
+  result.greeting = GreetingInfo{};
+  result.greeting->hostname = "mx\x1b[31m";
+  result.starttls_offered = true;
+  result.starttls_success = false;
+  result.starttls_error = "alert \x1b]52;c;bad\x07";
+  const std::string transcript = FormatTranscript(result);
+  EXPECT_NE(
+      transcript.find("S: 220 \\x1b[2J\\x1b]0;owned\\x07mx\\x08\\x7f\\u009b\xEF\xBF\xBD\\x00\n"),
+      std::string::npos)
+      << transcript;
+  const std::string report = FormatReport(result, Judge(result, kNow));
+  EXPECT_NE(report.find("greeting:     mx\\x1b[31m"), std::string::npos) << report;
+  EXPECT_NE(report.find("alert \\x1b]52;c;bad\\x07"), std::string::npos) << report;
+  for (const std::string& text : {transcript, report}) {
+    for (unsigned char c : text) {
+      EXPECT_TRUE(c >= 0x20 || c == '\n' || c == '\t') << static_cast<int>(c);
+      EXPECT_NE(c, 0x7f);
+    }
+  }
+}
+
 TEST(JsonTest, EscapesWhateverTheServerSent) {
   ProbeResult result = HealthyResult();
   StepResult greeting;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "probes/text.h"
+
 namespace smtp {
 namespace {
 
@@ -37,6 +39,20 @@ struct BadTarget {
   const char* text;
   const char* error;
 };
+
+// Found by target_fuzzer: inet_pton reads C strings, so an address followed by a NUL and
+// anything passed as that address. Text with a NUL is never an address, whatever parses it.
+TEST(ParseTargetTest, AnAddressFollowedByANulIsNoAddress) {
+  std::string error;
+  for (const std::string& text :
+       {std::string("::\0\0[dA", 7), std::string("::1\0evil", 8), std::string("[::1\0x]:25", 10),
+        std::string("127.0.0.1\0:25", 13)}) {
+    EXPECT_FALSE(ParseTarget(text, &error).has_value());
+  }
+  EXPECT_FALSE(IsIpLiteral(std::string("127.0.0.1\0x", 11)));
+  EXPECT_FALSE(IsLoopbackAddress(std::string("127.0.0.1\0x", 11)));
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.1"));
+}
 
 TEST(ParseTargetTest, RejectsMalformedInputWithAReason) {
   const BadTarget cases[] = {

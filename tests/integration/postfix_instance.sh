@@ -22,6 +22,9 @@
 #   pf_make_ca DIR                 -> DIR/ca.pem, DIR/mx.test.pem, DIR/mx.test.key
 #   pf_free_port                   -> prints a free TCP port on 127.0.0.1
 #   pf_create DIR FLAVOUR PORT CERTDIR [SMTPS_PORT]
+#                                  -> listens on 127.0.0.1, or on the loopback address in
+#                                     PF_ADDRESS (e.g. 127.0.11.25, so that port 25 can be an MX
+#                                     that mx: expansion reaches without clashing with 127.0.0.1)
 #   pf_start DIR                   -> starts "postfix -c DIR/etc start-fg" in the background,
 #                                     waits until 127.0.0.1:PORT listens
 #   pf_stop DIR / pf_stop_all
@@ -56,7 +59,14 @@ pf_make_ca() { mta_make_ca "$@"; }
 # With SMTPS_PORT, a second smtpd listens there with implicit TLS (wrapper mode, like port 465).
 pf_create() {
   local dir=$1 flavour=$2 port=$3 certdir=$4 smtps_port=${5:-}
-  local etc=${dir}/etc
+  local etc=${dir}/etc address=${PF_ADDRESS:-127.0.0.1}
+  case "${address}" in
+    127.*) ;;
+    *)
+      pf_log_msg "PF_ADDRESS ${address} is not in 127.0.0.0/8: tests stay on loopback"
+      return 2
+      ;;
+  esac
   case "${flavour}" in
     closed | open | catchall) ;;
     *)
@@ -91,6 +101,8 @@ maillog_file = ${dir}/log/maillog
 maillog_file_prefixes = ${dir}/log
 maillog_file_rotate_suffix = %Y%m%d-%H%M%S
 
+# Postfix refuses an inet_interfaces address no interface has (127.0.0.1 is lo's); master.cf
+# binds the listener to the instance's own loopback address, which Linux routes on lo anyway.
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 myhostname = mx.test
@@ -182,12 +194,12 @@ smtpd_recipient_restrictions =
 EOF
   fi
 
-  # A minimal master.cf: the smtpd listener on 127.0.0.1:PORT only and the internal services,
+  # A minimal master.cf: the smtpd listener on ADDRESS:PORT only and the internal services,
   # none chrooted (Debian's default master.cf chroots into the queue directory, which would need
   # copies of /etc files there). No "smtp" client service is defined at all.
   cat >"${etc}/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command + args
-127.0.0.1:${port} inet n      -       n       -       -       smtpd
+${address}:${port} inet n      -       n       -       -       smtpd
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -209,7 +221,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
   if [[ -n "${smtps_port}" ]]; then
     cat >>"${etc}/master.cf" <<EOF
-127.0.0.1:${smtps_port} inet n      -       n       -       -       smtpd
+${address}:${smtps_port} inet n      -       n       -       -       smtpd
   -o syslog_name=postfix-test-${flavour}/smtps
   -o smtpd_tls_wrappermode=yes
   -o smtpd_tls_security_level=encrypt
@@ -217,6 +229,7 @@ EOF
     printf '%s\n' "${smtps_port}" >"${dir}/smtps_port"
   fi
   printf '%s\n' "${port}" >"${dir}/port"
+  printf '%s\n' "${address}" >"${dir}/address"
   printf '%s\n' "${flavour}" >"${dir}/flavour"
 
   # Creates the queue subdirectories with the right owners and modes.

@@ -234,34 +234,36 @@ mta_port_taken() {
   return 1
 }
 
-# mta_await_listen PID SECONDS PORT...: 0 once 127.0.0.1 listens on every PORT; 1 (with the
-# reason on stderr) when the process PID ended first or SECONDS passed.
+# mta_await_listen PID SECONDS PORT...: 0 once ${MTA_ADDRESS} (default 127.0.0.1) listens on
+# every PORT; 1 (with the reason on stderr) when the process PID ended first or SECONDS passed.
 mta_await_listen() {
-  local pid=$1 limit=$2 i p all
+  local pid=$1 limit=$2 i p all address=${MTA_ADDRESS:-127.0.0.1}
   shift 2
   for ((i = 0; i < limit * 10; i++)); do
     all=1
     for p in "$@"; do
-      ss -Hltn "src 127.0.0.1 and sport = :${p}" | grep -q . || all=0
+      ss -Hltn "src ${address} and sport = :${p}" | grep -q . || all=0
     done
     ((all)) && return 0
     mta_alive "${pid}" || {
-      echo "mta_await_listen: process ${pid} ended before 127.0.0.1 listened on $*" >&2
+      echo "mta_await_listen: process ${pid} ended before ${address} listened on $*" >&2
       return 1
     }
     sleep 0.1
   done
-  echo "mta_await_listen: 127.0.0.1 did not listen on $* within ${limit} s" >&2
+  echo "mta_await_listen: ${address} did not listen on $* within ${limit} s" >&2
   return 1
 }
 
 # mta_start_server DIR PIDFILE OUTPUT SECONDS COMMAND...: starts the server of the instance DIR
-# (its ports: DIR/port, DIR/smtps_port and DIR/delay_port where present and not empty) as a
-# background job of this shell, stdout and stderr to OUTPUT, its pid in PIDFILE; refuses a port
-# that is taken and waits up to SECONDS until every port listens (else prints OUTPUT, fails).
+# (its ports: DIR/port, DIR/smtps_port and DIR/delay_port where present and not empty; its
+# loopback address DIR/address, else 127.0.0.1) as a background job of this shell, stdout and
+# stderr to OUTPUT, its pid in PIDFILE; refuses a port that is taken (on any address) and waits
+# up to SECONDS until every port listens (else prints OUTPUT, fails).
 mta_start_server() {
-  local dir=$1 pidfile=$2 out=$3 limit=$4 ports=() f taken
+  local dir=$1 pidfile=$2 out=$3 limit=$4 ports=() f taken MTA_ADDRESS=127.0.0.1
   shift 4
+  [[ -s "${dir}/address" ]] && MTA_ADDRESS=$(<"${dir}/address")
   for f in port smtps_port delay_port; do
     [[ -s "${dir}/${f}" && -n "$(<"${dir}/${f}")" ]] && ports+=("$(<"${dir}/${f}")")
   done
@@ -276,7 +278,7 @@ mta_start_server() {
     cat "${out}" >&2 || true
     return 1
   fi
-  echo "$(<"${dir}/flavour") instance listening on 127.0.0.1, port(s) ${ports[*]} (dir ${dir})" >&2
+  echo "$(<"${dir}/flavour") instance listening on ${MTA_ADDRESS}, port(s) ${ports[*]} (dir ${dir})" >&2
 }
 
 # mta_stop_pidfile PIDFILE: stops the server whose pid PIDFILE holds (mta_stop_pid), removes it.

@@ -127,7 +127,8 @@ const exposition::FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
      "no redirect) and parsed, 0 when not; absent when the record did not ask for a fetch."},
     {"smtp_mta_sts_policy_fetch_failure_info", MetricType::Gauge,
      "Why the MTA-STS policy fetch failed: dns, connect, tls, timeout, redirect, http_status, "
-     "too_large, content_type, protocol or invalid_policy; always 1."},
+     "too_large, content_type, protocol, invalid_policy or forbidden (/probe only: its address "
+     "is outside the allowlist); always 1."},
     {"smtp_mta_sts_mode", MetricType::Gauge,
      "Mode of the fetched MTA-STS policy as a state set: enforce, testing or none."},
     {"smtp_mta_sts_max_age_seconds", MetricType::Gauge,

@@ -178,10 +178,7 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   std::vector<ProbeResult> results =
       co_await loops_.ProbeOnce(series, [&](const ExpandedTarget& one) {
         ProbeSpec spec = SeriesSpec(module, one, /*with_relay=*/true);
-        if (address_allowed) {
-          spec.address_allowed = [check = address_allowed, port = spec.port](
-                                     std::string_view address) { return check(address, port); };
-        }
+        spec.address_allowed = address_allowed;
         // The whole probe, relay test included, must answer before the scrape gives up.
         if (probe.budget) {
           const auto took =

@@ -18,7 +18,9 @@
 // port of such a target) and host:port pairs the probe_allowlist allows may be probed: 403
 // otherwise, before any DNS lookup or connection. When the allowlist allowed the target and has
 // address entries (CIDRs, IP literals), each address a name resolves to (the target's, or an MX
-// host's) must be allowed too, or the probe does not connect and fails with reason "forbidden".
+// host's) must be allowed too, or the probe does not connect and fails with reason "forbidden";
+// so must those of mta-sts.DOMAIN on the policy port when the module checks MTA-STS, or the
+// policy fetch fails as "forbidden".
 // 400 for a missing or invalid target or an unknown module. At most
 // --probe.max-on-demand requests probe at once; one beyond waits for a slot within its budget
 // (without the header: the module's timeout), and gets a 503 only if none frees in time.

@@ -386,6 +386,8 @@ const char* ToString(PolicyFetchStatus status) {
       return "protocol";
     case PolicyFetchStatus::kInvalidPolicy:
       return "invalid_policy";
+    case PolicyFetchStatus::kForbidden:
+      return "forbidden";
   }
   return "protocol";
 }

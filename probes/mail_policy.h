@@ -121,9 +121,11 @@ enum class PolicyFetchStatus {
   kContentType,    // not text/plain (RFC 8461 §3.2)
   kProtocol,       // not HTTP, or the connection broke mid-response
   kInvalidPolicy,  // fetched, but ParseMtaStsPolicy refused it
+  kForbidden,      // every address of mta-sts.DOMAIN is one the caller does not allow on the
+                   // policy port (ProbeSpec::address_allowed, /probe's allowlist): not connected
 };
 // "ok", "dns", "connect", "tls", "timeout", "redirect", "http_status", "too_large",
-// "content_type", "protocol", "invalid_policy"
+// "content_type", "protocol", "invalid_policy", "forbidden"
 const char* ToString(PolicyFetchStatus status);
 
 // What a probe learned about the MTA-STS of its MX's domain.

@@ -109,8 +109,23 @@ asio::awaitable<void> ProbeSession::FetchMtaStsPolicy(DnsResolver& resolver, Mta
   }
   PolicyFetchRequest request;
   request.host = host;
-  request.addresses = addresses.value;
   request.port = spec_.checks.mta_sts_port;
+  // The policy host is a name the domain's owner chose, like its MX hosts: the caller's address
+  // check (/probe's allowlist) applies to it on the policy port, or a name allowed for SMTP could
+  // send the exporter's HTTPS request to any address inside.
+  for (const std::string& address : addresses.value) {
+    if (!spec_.address_allowed || spec_.address_allowed(address, request.port)) {
+      request.addresses.push_back(address);
+    } else {
+      Note('*', "not connecting to " + address + " port " + std::to_string(request.port) + " (" +
+                    host + "): not allowed");
+    }
+  }
+  if (request.addresses.empty()) {
+    co_return fail(PolicyFetchStatus::kForbidden,
+                   host + " resolves only to addresses not allowed on port " +
+                       std::to_string(request.port) + ": " + Join(addresses.value, ", "));
+  }
   request.ca_file = spec_.tls.ca_file;
   request.deadline = deadline_.expiry();
   PolicyFetchResponse response = co_await FetchPolicy(std::move(request));

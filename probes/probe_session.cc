@@ -197,7 +197,7 @@ asio::awaitable<bool> ProbeSession::ResolveAndConnect() {
       failure = IoFailure{FailureReason::kDns, "not an IP address: " + address};
       continue;
     }
-    if (spec_.address_allowed && !spec_.address_allowed(address)) {
+    if (spec_.address_allowed && !spec_.address_allowed(address, spec_.port)) {
       // A connect failure of another address says more: keep it.
       if (!failure)
         failure = IoFailure{FailureReason::kForbidden,

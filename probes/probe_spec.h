@@ -88,12 +88,14 @@ struct ProbeSpec {
   // If set, connect here instead of resolving `host` (used when the caller already resolved, e.g.
   // one series per address with ip_protocol both). `host` stays the name to verify and to report.
   std::optional<std::string> address;
-  // If set, called with each address (an IP literal) before connecting to it: an address it
-  // refuses is not connected to, and when it refuses every address the connect step fails with
-  // FailureReason::kForbidden. /probe sets it from the probe_allowlist's address entries, so an
-  // allowed name cannot lead the prober to an address that is not allowed (DNS rebinding, an MX
-  // host pointing inside).
-  std::function<bool(std::string_view address)> address_allowed;
+  // If set, called with each address (an IP literal) and port before the probe connects there:
+  // the host's addresses on `port`, and the MTA-STS policy host's on checks.mta_sts_port. An
+  // address it refuses is not connected to; when it refuses every address of the host, the
+  // connect step fails with FailureReason::kForbidden, and of the policy host, the policy fetch
+  // with PolicyFetchStatus::kForbidden. /probe sets it from the probe_allowlist's address
+  // entries, so an allowed name cannot lead the prober to an address that is not allowed (DNS
+  // rebinding, an MX host or an mta-sts.DOMAIN pointing inside).
+  std::function<bool(std::string_view address, std::uint16_t port)> address_allowed;
 
   // One deadline for the health steps (resolve to tls_ehlo, then QUIT and reverse DNS); the relay
   // test has its own (relay.timeout), so a probe lasts at most timeout + relay.timeout.

@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "probes/prober.h"
 #include "probes/verdict.h"
@@ -59,11 +63,13 @@ class MtaStsTest : public ::testing::Test {
   }
 
   // Probes the MX of `domain` (mx.test on the fake server) with MTA-STS on, the policy served by
-  // `policy_port`.
+  // `policy_port`; `allowed`, when set, is the caller's address check (ProbeSpec).
   ProbeResult Probe(const std::string& domain, std::uint16_t policy_port,
                     const testing::TestCredential* mx_tls = &TestPki::Get().leaf(),
-                    milliseconds timeout = milliseconds(10000)) {
+                    milliseconds timeout = milliseconds(10000),
+                    std::function<bool(std::string_view, std::uint16_t)> allowed = {}) {
     FakeSmtpServer mx(Mta(mx_tls));
+    mx_port_ = mx.port();
     ProbeSpec spec;
     spec.host = "mx.test";
     spec.port = mx.port();
@@ -74,6 +80,7 @@ class MtaStsTest : public ::testing::Test {
     spec.checks.domain = domain;
     spec.checks.mta_sts = true;
     spec.checks.mta_sts_port = policy_port;
+    spec.address_allowed = std::move(allowed);
     return RunProbe(spec);
   }
 
@@ -86,6 +93,7 @@ class MtaStsTest : public ::testing::Test {
   }
 
   std::unique_ptr<Dnsmasq> dns_;
+  std::uint16_t mx_port_ = 0;  // the fake MX of the last Probe
 };
 
 bool HasFinding(const ProbeResult& result, const std::string& part) {
@@ -278,6 +286,44 @@ TEST_F(MtaStsTest, ARecordWithoutAPolicyServerIsAFinding) {
   EXPECT_EQ(result.mta_sts->record.status, PolicyRecordStatus::kValid);
   EXPECT_EQ(result.mta_sts->fetch, PolicyFetchStatus::kConnect) << result.mta_sts->fetch_detail;
   EXPECT_TRUE(HasFinding(result, "policy unavailable (connect)")) << Findings(result);
+}
+
+// /probe's allowlist (ProbeSpec::address_allowed) applies to the policy host as to the MX: an
+// allowed domain whose mta-sts name points at an address not allowed on the policy port is not
+// fetched from (forbidden, nothing sent), while the MX, allowed on its port, is probed.
+TEST_F(MtaStsTest, APolicyHostTheCallerDoesNotAllowIsNeverContacted) {
+  FakeHttpsServer server = Serve("good.test", {HttpResponse(200, kEnforce), {}, {}});
+  std::vector<std::pair<std::string, std::uint16_t>> asked;
+  // Allows 127.0.0.1 on the MX's port only (as an allowlist entry "127.0.0.1:<mx port>" would).
+  ProbeResult refused =
+      Probe("good.test", server.port(), &TestPki::Get().leaf(), milliseconds(10000),
+            [&](std::string_view address, std::uint16_t port) {
+              asked.emplace_back(address, port);
+              return address == "127.0.0.1" && port == mx_port_;
+            });
+  EXPECT_TRUE(refused.success) << refused.failure_detail;
+  ASSERT_TRUE(refused.mta_sts);
+  EXPECT_EQ(refused.mta_sts->fetch, PolicyFetchStatus::kForbidden) << refused.mta_sts->fetch_detail;
+  EXPECT_EQ(std::string(ToString(PolicyFetchStatus::kForbidden)), "forbidden");
+  EXPECT_EQ(refused.mta_sts->fetch_detail,
+            "mta-sts.good.test resolves only to addresses not allowed on port " +
+                std::to_string(server.port()) + ": 127.0.0.1");
+  EXPECT_TRUE(server.Requests().empty());
+  EXPECT_TRUE(HasFinding(refused, "policy unavailable (forbidden)")) << Findings(refused);
+  const std::vector<std::pair<std::string, std::uint16_t>> expected = {
+      {"127.0.0.1", mx_port_}, {"127.0.0.1", server.port()}};
+  EXPECT_EQ(asked, expected) << "the MX on its port, then the policy host on the policy port";
+
+  // Allowed on the policy port too: fetched as without a check.
+  const std::uint16_t policy_port = server.port();
+  ProbeResult allowed =
+      Probe("good.test", policy_port, &TestPki::Get().leaf(), milliseconds(10000),
+            [&](std::string_view address, std::uint16_t port) {
+              return address == "127.0.0.1" && (port == mx_port_ || port == policy_port);
+            });
+  ASSERT_TRUE(allowed.mta_sts);
+  EXPECT_EQ(allowed.mta_sts->fetch, PolicyFetchStatus::kOk) << allowed.mta_sts->fetch_detail;
+  EXPECT_EQ(server.Requests().size(), 1u);
 }
 
 TEST_F(MtaStsTest, NoRecordMeansNoPolicyAndNoFetch) {

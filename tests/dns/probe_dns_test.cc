@@ -113,7 +113,9 @@ TEST_F(ProbeDnsTest, AddressTheCallerDoesNotAllowIsNeverConnectedTo) {
                        "host-record=both.test,127.0.0.2"});
   ASSERT_NE(dns, nullptr);
   ProbeSpec spec = SpecFor("inside.test", server.port(), *dns);
-  spec.address_allowed = [](std::string_view address) { return address == "127.0.0.2"; };
+  spec.address_allowed = [](std::string_view address, std::uint16_t) {
+    return address == "127.0.0.2";
+  };
   ProbeResult result = RunProbe(spec);
   EXPECT_FALSE(result.success);
   EXPECT_EQ(result.failed_step, Step::kConnect);
@@ -123,7 +125,9 @@ TEST_F(ProbeDnsTest, AddressTheCallerDoesNotAllowIsNeverConnectedTo) {
   EXPECT_EQ(server.connections(), 0);
 
   spec.host = "both.test";
-  spec.address_allowed = [](std::string_view address) { return address == "127.0.0.1"; };
+  spec.address_allowed = [](std::string_view address, std::uint16_t) {
+    return address == "127.0.0.1";
+  };
   result = RunProbe(spec);
   EXPECT_TRUE(result.success) << result.failure_detail;
   EXPECT_EQ(result.dns.connected_address, "127.0.0.1");

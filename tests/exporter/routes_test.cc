@@ -198,11 +198,14 @@ TEST_F(RoutesTest, AllowedNamesCarryTheAddressCheckToTheProbe) {
   for (int i = 0; i < 2; ++i) {
     const ProbeSpec& spec = network_.probes[i];
     ASSERT_TRUE(spec.address_allowed) << spec.host;
-    EXPECT_TRUE(spec.address_allowed("127.0.0.1")) << spec.host;
-    EXPECT_TRUE(spec.address_allowed("::ffff:127.0.0.9")) << spec.host;
-    EXPECT_FALSE(spec.address_allowed("10.0.0.1")) << spec.host;
-    EXPECT_FALSE(spec.address_allowed("::1")) << spec.host;
-    EXPECT_FALSE(spec.address_allowed("169.254.169.254")) << spec.host;
+    EXPECT_TRUE(spec.address_allowed("127.0.0.1", 25)) << spec.host;
+    EXPECT_TRUE(spec.address_allowed("::ffff:127.0.0.9", 2525)) << spec.host;
+    EXPECT_FALSE(spec.address_allowed("10.0.0.1", 25)) << spec.host;
+    EXPECT_FALSE(spec.address_allowed("::1", 25)) << spec.host;
+    EXPECT_FALSE(spec.address_allowed("169.254.169.254", 25)) << spec.host;
+    // The ports are the entry's (the MTA-STS policy host is checked on its port, 443 by default).
+    EXPECT_FALSE(spec.address_allowed("127.0.0.1", 443)) << spec.host;
+    EXPECT_FALSE(spec.address_allowed("127.0.0.1", 6379)) << spec.host;
   }
   EXPECT_EQ(network_.probes[1].host, "mx1.zone.allowed.test");
   EXPECT_FALSE(network_.probes[2].address_allowed) << "a configured target is not checked";

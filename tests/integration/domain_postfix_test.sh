@@ -138,9 +138,9 @@ fi
 
 section "the daemon's /metrics"
 web_port=$(mta_free_port)
-cat >"${top}/exporter.yml" <<EOF
-modules:
-  domain:
+# "adhoc" is the same module without a configured target: /probe with it goes through the
+# allowlist, which allows the MX's address on port 25 and not the policy host's on its port.
+domain_module="
     timeout: 5s
     tls: {verify: true, ca_file: ${ca}/ca.pem}
     dns_server: ${resolver}
@@ -149,11 +149,16 @@ modules:
     tls_rpt: true
     dane: true
     dnsbl: [bl.test]
-    relay_test: {enabled: false}
+    relay_test: {enabled: false}"
+cat >"${top}/exporter.yml" <<EOF
+modules:
+  domain:${domain_module}
+  adhoc:${domain_module}
 targets:
   - address: mx:mx.test
     module: domain
     interval: 5s
+probe_allowlist: [mx.test, "${mx_address}:25"]
 EOF
 "${bin}" --config.file "${top}/exporter.yml" --web.listen-address "127.0.0.1:${web_port}" \
   >"${top}/exporter.log" 2>&1 &
@@ -173,14 +178,16 @@ else
   fail "the daemon did not probe mx:mx.test within 15 s; its log:"
   cat "${top}/exporter.log"
 fi
-# metric NAME_AND_LABELS VALUE: the exposition has that series (labels in this order) at VALUE.
+# metric NAME_AND_LABELS VALUE: the exposition ${metrics} (from ${where}) has that series (labels
+# in this order) at VALUE.
+where=/metrics
 metric() {
   local series=$1 want=$2 got
   got=$(grep -F -- "${series} " "${metrics}" | awk '{print $NF}' | head -n 1 || true)
   if [[ "${got}" == "${want}" ]]; then
-    pass "/metrics: ${series} ${want}"
+    pass "${where}: ${series} ${want}"
   else
-    fail "/metrics: ${series} is '${got}', want ${want}"
+    fail "${where}: ${series} is '${got}', want ${want}"
   fi
 }
 s='target="mx.test:25",domain="mx.test"'
@@ -196,12 +203,23 @@ metric "smtp_dane_tlsa_authenticated{${s}}" 1
 metric "smtp_dane_result{${s},result=\"match\"}" 1
 metric "smtp_dane_match{${s}}" 1
 metric "smtp_dnsbl_listed{${s},zone=\"bl.test\",address=\"${mx_address}\"}" 0
+
+section "/probe through the allowlist: the MX is allowed, the policy host is not (forbidden)"
+adhoc=${top}/adhoc.txt
+curl -s "http://127.0.0.1:${web_port}/probe?target=mx:mx.test&module=adhoc" >"${adhoc}" || true
+metrics=${adhoc} where=/probe
+metric "smtp_probe_success{${s}}" 1
+metric "smtp_mta_sts_record_result{${s},result=\"valid\"}" 1
+metric "smtp_mta_sts_policy_fetch_success{${s}}" 0
+metric "smtp_mta_sts_policy_fetch_failure_info{${s},reason=\"forbidden\"}" 1
+metric "smtp_dane_match{${s}}" 1
 mta_stop_pid "${exporter_pid}"
 
 section "Postfix's own log: every session ended with QUIT, nothing was sent or queued"
 log=$(pf_log "${top}/postfix")
 sessions=$(grep -cE 'smtpd\[[0-9]+\]: disconnect from ' <<<"${log}" || true)
-check "Postfix saw at least two sessions (CLI and daemon), got ${sessions}" test "${sessions}" -ge 2
+check "Postfix saw at least three sessions (CLI, daemon, /probe), got ${sessions}" \
+  test "${sessions}" -ge 3
 disconnects=$(grep -E 'smtpd\[[0-9]+\]: disconnect from ' <<<"${log}" || true)
 check "every session ended with QUIT" test -z "$(grep -v ' quit=1 ' <<<"${disconnects}" || true)"
 check "no session sent DATA or BDAT" test -z "$(grep -E ' (data|bdat)=' <<<"${disconnects}" || true)"

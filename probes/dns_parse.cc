@@ -26,6 +26,10 @@ std::string StripTrailingDot(std::string name) {
   return name;
 }
 
+// c-ares writes a label byte that a host name cannot hold as an escape ("mx\." for the label
+// "mx.", "\009" for a TAB); such a name is no host name (RFC 5321 §2.3.5, RFC 1123 §2.1).
+bool EscapedName(const std::string& name) { return name.find('\\') != std::string::npos; }
+
 const char* TypeName(int type) {
   switch (type) {
     case ns_t_a:
@@ -312,6 +316,7 @@ DnsAnswer<std::vector<MxRecord>> ParseMx(const RawAnswer& raw, const Query& quer
   DnsAnswer<Result> answer;
   answer.status = DnsStatus::kOk;
   bool null_mx = false;
+  int not_hosts = 0;
   for (ares_mx_reply* reply = replies; reply != nullptr; reply = reply->next) {
     std::string host = StripTrailingDot(reply->host != nullptr ? reply->host : "");
     // RFC 7505: a single MX with the root as exchange ("Null MX") says the domain accepts no
@@ -320,13 +325,18 @@ DnsAnswer<std::vector<MxRecord>> ParseMx(const RawAnswer& raw, const Query& quer
       null_mx = true;
       continue;
     }
+    if (EscapedName(host)) {  // not a host name: nothing to connect to
+      ++not_hosts;
+      continue;
+    }
     answer.value.push_back(MxRecord{reply->priority, std::move(host)});
   }
   ares_free_data(replies);
   if (answer.value.empty()) {
     answer.status = null_mx ? DnsStatus::kNullMx : DnsStatus::kNoData;
-    answer.error = null_mx ? "null MX (RFC 7505): " + query.name + " accepts no mail"
-                           : "no MX records for " + query.name;
+    answer.error = null_mx     ? "null MX (RFC 7505): " + query.name + " accepts no mail"
+                   : not_hosts ? "no MX record of " + query.name + " names a host name"
+                               : "no MX records for " + query.name;
     return answer;
   }
   SortMailHosts(answer.value);
@@ -372,7 +382,7 @@ DnsAnswer<std::vector<std::string>> ParsePtr(const RawAnswer& raw, const Query& 
   auto add = [&answer](const char* name) {
     if (name == nullptr) return;
     std::string stripped = StripTrailingDot(name);
-    if (stripped.empty()) return;
+    if (stripped.empty() || EscapedName(stripped)) return;  // no host name to compare
     if (std::find(answer.value.begin(), answer.value.end(), stripped) == answer.value.end()) {
       answer.value.push_back(std::move(stripped));
     }

@@ -1,7 +1,8 @@
 // libFuzzer target for the DNS answers c-ares hands over (probes/dns_parse.h): the bytes of a DNS
-// message as a hostile or broken server sends them, parsed as an A, AAAA, MX and PTR answer.
-// Checks that a success carries only what it promises: address literals, MX hosts that are
-// usable names, PTR names without trailing dots.
+// message as a hostile or broken server sends them, parsed as an A, AAAA, MX, PTR, TXT and TLSA
+// answer (the last one by our own wire parser, not c-ares's). Checks that a success carries only
+// what it promises: address literals, MX hosts that are usable names, PTR names without trailing
+// dots, at least one TXT string, 1 to 32 TLSA records and the AD bit of the header.
 #include <arpa/inet.h>
 
 #include <cstddef>
@@ -41,6 +42,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ptr.ok()) {
       for (const std::string& name : ptr.value) Check(name.empty() || name.back() != '.');
     }
+  }
+  const auto txt = ParseTxt(raw, Query{"_mta-sts.example.test", ns_t_txt, true}, server);
+  if (txt.ok()) Check(!txt.value.empty());
+  const auto tlsa = ParseTlsa(raw, Query{"_25._tcp.mx.example.test", 52, true}, server);
+  if (tlsa.ok()) {
+    Check(!tlsa.value.records.empty() && tlsa.value.records.size() <= 32);
+    Check(size >= 12 && tlsa.value.authenticated == ((data[3] & 0x20) != 0));
   }
   return 0;
 }

@@ -49,7 +49,13 @@ bool KeyName(std::string_view key) {
   });
 }
 
+std::string ShownPath(std::string_view path) {
+  if (path.size() > kMaxQuotedPath) return "<path of " + std::to_string(path.size()) + " bytes>";
+  return std::string(path);
+}
+
 std::string QuotePath(std::string_view text) {
+  if (text.size() > kMaxQuotedPath) return ShownPath(text);
   std::string quoted;
   AppendEscapedText(quoted, text, /*quoted=*/true);
   return quoted;

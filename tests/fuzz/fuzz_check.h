@@ -35,9 +35,9 @@ inline bool NoControls(std::string_view text, bool allow_lf_tab) {
 
 // An error the config decoders return is quoted into HTTP answers, logs and the status page: one
 // non-empty line of valid UTF-8 without control bytes, and short (a key path, a line number, at
-// most a short token; 1 KiB is far above any real one), so a file that is not a config (a
-// secret, a binary) cannot be echoed through it.
-inline constexpr std::size_t kMaxErrorBytes = 1024;
+// most a short token or a path of 256 bytes, each byte escaped to at most 4), so a file that is
+// not a config (a secret, a binary) cannot be echoed through it.
+inline constexpr std::size_t kMaxErrorBytes = 2048;
 inline void CheckErrorLine(std::string_view error) {
   Check(!error.empty() && error.size() <= kMaxErrorBytes);
   Check(ValidUtf8(error) && NoControls(error, false));

@@ -624,8 +624,8 @@ std::string CompilerDescription() {
 
 std::optional<std::string> TargetLabelNameError(std::string_view name) {
   if (!mi::IsLabelName(name)) {
-    return "invalid label name \"" + SanitizeLabelValue(name) +
-           "\" (must match [a-zA-Z_][a-zA-Z0-9_]*)";
+    // The name itself is not repeated: the caller's key path shows it, escaped and bounded.
+    return "not a valid label name (must match [a-zA-Z_][a-zA-Z0-9_]*)";
   }
   if (name.starts_with("__")) return "label names starting with \"__\" are reserved";
   if (mi::IsSeriesLabelName(name) || mi::IsOtherOwnLabelName(name)) {

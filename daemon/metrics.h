@@ -107,7 +107,8 @@ std::string CompilerDescription();
 // Why `name` cannot be a configured target label, or nullopt when it can: not a Prometheus label
 // name ([a-zA-Z_][a-zA-Z0-9_]*), starting with "__" (reserved by Prometheus), or one of the labels
 // the exporter sets itself (target, step, ..., module, domain, ip, job, instance). The one list
-// of reserved names; the config decoder reports this text.
+// of reserved names; the config decoder reports this text, after the key path that names the
+// label, so the text quotes no name but a reserved one.
 std::optional<std::string> TargetLabelNameError(std::string_view name);
 
 // `value` as a valid, bounded label value (see the rules at the top): ValidUtf8Text(value,

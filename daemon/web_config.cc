@@ -178,7 +178,7 @@ std::string OpenSslReason(bool* key_mismatch = nullptr) {
 std::string CheckReadable(const std::string& path) {
   // Opened without blocking: a FIFO named here must not stall the loader.
   const std::string reason = strict::CheckRegularFile(path);
-  return reason.empty() ? "" : path + ": " + reason;
+  return reason.empty() ? "" : strict::ShownPath(path) + ": " + reason;
 }
 
 // Go's crypto/tls client auth policies in OpenSSL's terms.
@@ -236,17 +236,18 @@ std::shared_ptr<ssl_ctx_st> NewServerTlsContext(const TlsServerConfig& tls, std:
     return fail("cert_file: " + reason);
   }
   if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
-    return fail("cert_file: " + tls.cert_file + ": " + OpenSslReason());
+    return fail("cert_file: " + strict::ShownPath(tls.cert_file) + ": " + OpenSslReason());
   }
   if (std::string reason = CheckReadable(tls.key_file); !reason.empty()) {
     return fail("key_file: " + reason);
   }
-  const std::string mismatch =
-      "key_file: " + tls.key_file + ": does not match the certificate in cert_file";
+  const std::string mismatch = "key_file: " + strict::ShownPath(tls.key_file) +
+                               ": does not match the certificate in cert_file";
   if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     bool key_mismatch = false;
     std::string reason = OpenSslReason(&key_mismatch);
-    return fail(key_mismatch ? mismatch : "key_file: " + tls.key_file + ": " + reason);
+    return fail(key_mismatch ? mismatch
+                             : "key_file: " + strict::ShownPath(tls.key_file) + ": " + reason);
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
@@ -258,7 +259,8 @@ std::shared_ptr<ssl_ctx_st> NewServerTlsContext(const TlsServerConfig& tls, std:
       return fail("client_ca_file: " + reason);
     }
     if (SSL_CTX_load_verify_locations(ctx, tls.client_ca_file.c_str(), nullptr) != 1) {
-      return fail("client_ca_file: " + tls.client_ca_file + ": " + OpenSslReason());
+      return fail("client_ca_file: " + strict::ShownPath(tls.client_ca_file) + ": " +
+                  OpenSslReason());
     }
     // The CA names go into the CertificateRequest, so clients can pick a matching certificate.
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str())) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,8 +12,12 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
+#include <sstream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "probes/escape.h"
 
@@ -44,7 +49,13 @@ bool KeyName(std::string_view key) {
   });
 }
 
+std::string ShownPath(std::string_view path) {
+  if (path.size() > kMaxQuotedPath) return "<path of " + std::to_string(path.size()) + " bytes>";
+  return std::string(path);
+}
+
 std::string QuotePath(std::string_view text) {
+  if (text.size() > kMaxQuotedPath) return ShownPath(text);
   std::string quoted;
   AppendEscapedText(quoted, text, /*quoted=*/true);
   return quoted;
@@ -156,14 +167,71 @@ bool Bool(const Field& field) {
   Fail(field.path, field.line, "expected true or false, got " + Quote(text));
 }
 
+namespace {
+
+// Where each YAML document of a stream starts and where its first node is (0-based lines), read
+// from yaml-cpp's event parser without building nodes.
+class DocumentMarks : public YAML::EventHandler {
+ public:
+  struct Document {
+    YAML::Mark start;
+    std::optional<YAML::Mark> first_node;
+  };
+  std::vector<Document> documents;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { documents.push_back({mark, {}}); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Node(const YAML::Mark& mark) {
+    if (!documents.empty() && !documents.back().first_node) documents.back().first_node = mark;
+  }
+};
+
+// Fails unless `yaml` holds at most one document. Documents are walked here, at most two, rather
+// than with YAML::LoadAll: yaml-cpp 0.7 (Debian 12) has tokens no parser rule consumes (a
+// leading ','), and then every call returns an empty document at the same place, so LoadAll
+// loops and allocates without end (jbeder/yaml-cpp#1319, fixed after 0.8) and a 56-byte config
+// took 9 GB in 20 s. A second document that starts where the first did is that dead end.
+void CheckSingleDocument(std::string_view yaml, std::string_view root_name) {
+  std::istringstream stream{std::string(yaml)};
+  YAML::Parser parser(stream);
+  DocumentMarks marks;
+  while (marks.documents.size() < 2 && parser.HandleNextDocument(marks)) {
+  }
+  if (marks.documents.size() < 2) return;
+  const DocumentMarks::Document& first = marks.documents[0];
+  const DocumentMarks::Document& second = marks.documents[1];
+  if (second.start.pos == first.start.pos) {
+    Fail(root_name, first.start.line + 1, "invalid YAML: a token that starts no node");
+  }
+  const YAML::Mark& at = second.first_node ? *second.first_node : second.start;
+  Fail(root_name, at.line + 1, "more than one YAML document");
+}
+
+}  // namespace
+
 std::string DecodeDocument(std::string_view yaml, std::string_view root_name,
                            const std::function<void(const Field& root)>& decode) {
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
-    if (documents.size() > 1) {
-      Fail(root_name, LineOf(documents[1], 1), "more than one YAML document");
-    }
-    const YAML::Node node = documents.empty() ? YAML::Node() : documents[0];
+    CheckSingleDocument(yaml, root_name);
+    const YAML::Node node = YAML::Load(std::string(yaml));
     decode(Field{"", std::string(root_name), node, 1, LineOf(node, 1), /*root=*/true});
   } catch (const Error& error) {
     return error.message;

@@ -125,9 +125,14 @@ FileText ReadConfigFile(const std::string& path, std::size_t max_bytes = kMaxCon
 // a config (CA, certificate, key).
 std::string CheckRegularFile(const std::string& path);
 
-// `text` between double quotes, escaped as Escape and with '"' and '\' backslash-escaped,
-// whatever its length: for file paths the config names, which are the operator's own words.
+// `text` between double quotes, escaped as Escape and with '"' and '\' backslash-escaped, when
+// at most kMaxQuotedPath bytes, else "<path of N bytes>": for file paths the config names, which
+// are the operator's own words and longer than other tokens, but still bounded.
+inline constexpr std::size_t kMaxQuotedPath = 256;
 std::string QuotePath(std::string_view text);
+// `path` as is (not escaped: Fail's caller escapes the message) when at most kMaxQuotedPath
+// bytes, else "<path of N bytes>": for messages that name a path without quotes.
+std::string ShownPath(std::string_view path);
 
 // `value` as a path: relative ones are joined to `base_dir` (when not empty), then normalized.
 std::string ResolvePath(const std::string& value, const std::string& base_dir);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string>
 
 namespace smtp {
 namespace {
@@ -39,6 +40,14 @@ bool ParsePort(std::string_view text, std::uint16_t* port) {
   return true;
 }
 
+// The input as an error quotes it: whole when short, else only its length, so an error stays one
+// short line whatever a config file, a URL or a command line holds (callers escape it).
+std::string Quoted(std::string_view text) {
+  constexpr std::size_t kMaxQuoted = 64;
+  if (text.size() > kMaxQuoted) return "<" + std::to_string(text.size()) + " bytes>";
+  return "\"" + std::string(text) + "\"";
+}
+
 }  // namespace
 
 std::optional<Target> ParseTarget(std::string_view text, std::string* error) {
@@ -49,7 +58,7 @@ std::optional<Target> ParseTarget(std::string_view text, std::string* error) {
     std::string_view domain = text;
     if (domain.ends_with('.')) domain.remove_suffix(1);
     if (!IsHostName(domain) || domain.find('.') == std::string_view::npos) {
-      *error = "invalid MX domain \"" + std::string(text) + "\"";
+      *error = "invalid MX domain " + Quoted(text);
       return std::nullopt;
     }
     target.host = std::string(domain);
@@ -60,47 +69,47 @@ std::optional<Target> ParseTarget(std::string_view text, std::string* error) {
   if (text.starts_with('[')) {
     const std::size_t close = text.find(']');
     if (close == std::string_view::npos) {
-      *error = "missing ']' in \"" + std::string(text) + "\"";
+      *error = "missing ']' in " + Quoted(text);
       return std::nullopt;
     }
     host = text.substr(1, close - 1);
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {
-        *error = "expected ':port' after ']' in \"" + std::string(text) + "\"";
+        *error = "expected ':port' after ']' in " + Quoted(text);
         return std::nullopt;
       }
       port = rest.substr(1);
       if (port.empty()) {
-        *error = "empty port in \"" + std::string(text) + "\"";
+        *error = "empty port in " + Quoted(text);
         return std::nullopt;
       }
     }
     if (!IsIpv6Literal(std::string(host))) {
-      *error = "not an IPv6 address in brackets: \"" + std::string(text) + "\"";
+      *error = "not an IPv6 address in brackets: " + Quoted(text);
       return std::nullopt;
     }
   } else if (std::count(text.begin(), text.end(), ':') > 1) {
     // A bare IPv6 literal has no port (write [v6]:port for one).
     if (!IsIpv6Literal(std::string(text))) {
-      *error = "invalid address \"" + std::string(text) + "\"";
+      *error = "invalid address " + Quoted(text);
       return std::nullopt;
     }
   } else if (const std::size_t colon = text.find(':'); colon != std::string_view::npos) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (port.empty()) {
-      *error = "empty port in \"" + std::string(text) + "\"";
+      *error = "empty port in " + Quoted(text);
       return std::nullopt;
     }
   }
   if (!port.empty() && !ParsePort(port, &target.port)) {
-    *error = "invalid port \"" + std::string(port) + "\" in \"" + std::string(text) + "\"";
+    *error = "invalid port " + Quoted(port) + " in " + Quoted(text);
     return std::nullopt;
   }
   target.host = std::string(host);
   if (!IsIpv6Literal(target.host) && !IsHostName(target.host)) {
-    *error = "invalid host \"" + target.host + "\"";
+    *error = "invalid host " + Quoted(target.host);
     return std::nullopt;
   }
   return target;

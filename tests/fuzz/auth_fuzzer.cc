@@ -11,12 +11,11 @@
 
 #include "probes/auth.h"
 #include "probes/reply_parser.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
+using smtp_fuzz::Check;
 
 void CheckShown(const smtp::AuthDialogue::Line& line, const std::string& mechanism) {
   Check(line.shown == "*" || line.shown == "<redacted>" || line.shown == "AUTH " + mechanism ||

@@ -12,12 +12,11 @@
 
 #include "probes/dns_parse.h"
 #include "probes/text.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
+using smtp_fuzz::Check;
 
 }  // namespace
 

@@ -12,12 +12,11 @@
 #include "probes/command.h"
 #include "probes/ehlo.h"
 #include "probes/reply_parser.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
+using smtp_fuzz::Check;
 
 bool IsUpperKeyword(std::string_view keyword) {
   if (keyword.empty()) return false;

@@ -11,12 +11,11 @@
 #include <string_view>
 
 #include "daemon/http_message.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
+using smtp_fuzz::Check;
 
 std::string_view Next(std::string_view& rest) {
   const std::size_t nul = rest.find('\0');

@@ -14,8 +14,11 @@
 #include <vector>
 
 #include "probes/reply_parser.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
+
+using smtp_fuzz::Check;
 
 struct Outcome {
   bool ok = true;
@@ -34,10 +37,6 @@ struct Outcome {
     return true;
   }
 };
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 // Feeds `input` in chunks whose lengths come from `sizes` (cycled; 0 means "the rest").
 // Replies are popped after every chunk, as the prober does, so max_pending_replies is only hit

@@ -12,29 +12,13 @@
 #include "probes/escape.h"
 #include "probes/target.h"
 #include "probes/text.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
-
-bool ValidUtf8(std::string_view text) {
-  while (!text.empty()) {
-    const std::size_t length = smtp::Utf8SequenceLength(text);
-    if (length == 0) return false;
-    text.remove_prefix(length);
-  }
-  return true;
-}
-
-bool NoControls(std::string_view text, bool allow_lf_tab) {
-  for (unsigned char c : text) {
-    if (c == 0x7f) return false;
-    if (c < 0x20 && !(allow_lf_tab && (c == '\n' || c == '\t'))) return false;
-  }
-  return true;
-}
+using smtp_fuzz::Check;
+using smtp_fuzz::NoControls;
+using smtp_fuzz::ValidUtf8;
 
 }  // namespace
 

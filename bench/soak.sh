@@ -159,6 +159,8 @@ python3 "$(dirname "${BASH_SOURCE[0]}")/soak_monitor.py" --url "$URL" --pid "$DA
   --save-scrape "$WORK/last.prom" --samples "$WORK/samples.txt" || monitor_status=$?
 daemon_alive=0
 kill -0 "$DAEMON_PID" 2>/dev/null && daemon_alive=1
+server_alive=0
+kill -0 "$SERVER_PID" 2>/dev/null && server_alive=1
 stop_pid "$DAEMON_PID"
 DAEMON_PID=""
 sleep 1  # sessions the daemon's exit closed are ended and logged
@@ -216,8 +218,9 @@ echo "run: $(s probes) probes in $(s seconds) s (whole script part $run_seconds 
   "$commands command lines logged"
 [[ -n $(s rss_growth_mib "") ]] && echo "growth 25 % -> 100 %: VmRSS $(s rss_25_mib) -> $(s rss_100_mib) MiB" \
   "($(s rss_growth_mib) MiB, $(s rss_growth_pct) %); median fds $(s fds_med_25) -> $(s fds_med_100)" \
-  "($(s fds_growth))"
-check alive "$(( daemon_alive && ! $(s daemon_died) ))" "daemon running until the end"
+  "($(s fds_growth)); every second from 25 % to 100 %: VmRSS $(s rss_range_mib) MiB, fds $(s fds_range)"
+check alive "$(( daemon_alive && server_alive && ! $(s daemon_died) ))" \
+  "daemon running until the end: $daemon_alive; soak_server: $server_alive"
 check finished "$(s finished)" "$(s probes) of $PROBES probes"
 check deadline-daemon "$(( $(s over_deadline) == 0 ))" "$(s over_deadline) of $(s seen) seen probes over their deadline + $MARGIN_MS ms"
 check deadline-server "$(( server_over == 0 && capped == 0 ))" "$server_over of $sessions TCP sessions outlived their probe's deadline + $MARGIN_MS ms, $capped hit the 30 s cap"

@@ -275,6 +275,10 @@ def main():
         summary["fds_med_25"] = by[25]["fds_med"]
         summary["fds_med_100"] = by[100]["fds_med"]
         summary["fds_growth"] = "%+g" % (by[100]["fds_med"] - by[25]["fds_med"])
+        after = [x for x in samples if x[0] >= by[25]["elapsed"]]
+        summary["rss_range_mib"] = "%.1f..%.1f" % (min(x[1] for x in after) / 1024,
+                                                  max(x[1] for x in after) / 1024)
+        summary["fds_range"] = "%d..%d" % (min(x[2] for x in after), max(x[2] for x in after))
     catch_open = sum(n for (s, w), n in relay.items()
                      if s == "catchall" and ("verdict=open" in w or "relay_open=1" in w))
     catch_flagged = sum(n for (s, w), n in relay.items() if s == "catchall" and "catch_all=1" in w)

@@ -187,9 +187,11 @@ TEST(HttpServer, UnknownUsersAndCheapUsersWrongPasswordsTakeTheHighestCostsTime)
   std::printf(
       "fastest of 3: unknown %.1f ms, cheap user wrong %.1f ms, costly user wrong %.1f ms\n",
       unknown * 1e3, cheap_wrong * 1e3, costly_wrong * 1e3);
-  EXPECT_GT(unknown, 0.5 * costly_wrong);
-  EXPECT_GT(cheap_wrong, 0.7 * unknown);
-  EXPECT_GT(cheap_wrong, 0.5 * costly_wrong);
+  // Unpadded, the cheap user's refusal would take about 1 % of the costly one's; the bounds are
+  // loose because a loaded 2-core machine (or ASan) stretches one bcrypt run more than another.
+  EXPECT_GT(unknown, 0.25 * costly_wrong);
+  EXPECT_GT(cheap_wrong, 0.25 * unknown);
+  EXPECT_GT(cheap_wrong, 0.25 * costly_wrong);
   EXPECT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("cheap:pw")))->status, 200);
 }
 
@@ -201,7 +203,10 @@ TEST(HttpServer, AFloodOfWrongPasswordsFailsFastAndLeavesTheScraperAlone) {
   config.basic_auth_users["prometheus"] = BcryptHash("scrape", 11);
   Harness harness(config);
   harness.Start();
+  // The first verification runs bcrypt: how long one takes on this machine, as it is loaded now.
+  const Clock::time_point first = Clock::now();
   ASSERT_EQ(harness.Fetch(Request("GET", "/hello", BasicAuth("prometheus:scrape")))->status, 200);
+  const double bcrypt_seconds = testing::SecondsSince(first);
 
   constexpr int kFlood = 40;
   std::vector<std::unique_ptr<TestConnection>> flood;
@@ -228,11 +233,14 @@ TEST(HttpServer, AFloodOfWrongPasswordsFailsFastAndLeavesTheScraperAlone) {
       ++refused;
     }
   }
-  std::printf("flood of %d: %d refused after bcrypt, %d answered 429; scrape took %.1f ms\n",
-              kFlood, refused, busy, scrape_seconds * 1e3);
+  std::printf(
+      "flood of %d: %d refused after bcrypt, %d answered 429; scrape took %.1f ms, one bcrypt "
+      "%.1f ms\n",
+      kFlood, refused, busy, scrape_seconds * 1e3, bcrypt_seconds * 1e3);
   EXPECT_LE(refused, http_detail::BasicAuthenticator::kMaxPendingPerPeer);
   EXPECT_EQ(busy + refused, kFlood);
-  EXPECT_LT(scrape_seconds, 0.05);
+  // Had the scrape queued behind the flood's bcrypt runs, it would take at least one of them.
+  EXPECT_LT(scrape_seconds, 0.5 * bcrypt_seconds);
 }
 
 TEST(HttpServer, ReloadedWebConfigAppliesToNewRequests) {

@@ -15,10 +15,35 @@ constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
 // valid multi-byte sequence is appended as it is, each byte that starts no valid sequence becomes
 // `replacement`. A piece (a character as `ascii` wrote it, a sequence, a replacement) that would
 // take `out` past `max_size` is taken back and ends the walk, so no piece is ever split.
-// With `escape_c1`, the C1 controls (U+0080..U+009F, valid UTF-8) become \u00NN.
+// With `escape_invisible`, the characters IsInvisibleControl names become \uNNNN.
+// The code point of one valid UTF-8 sequence (RFC 3629 §3).
+char32_t CodePoint(std::string_view sequence) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(sequence[k]); };
+  switch (sequence.size()) {
+    case 1:
+      return byte(0);
+    case 2:
+      return (char32_t(byte(0) & 0x1f) << 6) | (byte(1) & 0x3f);
+    case 3:
+      return (char32_t(byte(0) & 0x0f) << 12) | (char32_t(byte(1) & 0x3f) << 6) | (byte(2) & 0x3f);
+    default:
+      return (char32_t(byte(0) & 0x07) << 18) | (char32_t(byte(1) & 0x3f) << 12) |
+             (char32_t(byte(2) & 0x3f) << 6) | (byte(3) & 0x3f);
+  }
+}
+
+// Characters that change how a terminal shows other text without being seen themselves: the C1
+// controls U+0080..U+009F (some terminals obey them like ESC sequences, U+009B being CSI) and the
+// bidirectional formatting characters of Unicode TR #9 (U+200E, U+200F, U+202A..U+202E,
+// U+2066..U+2069), which reorder what follows ("Trojan Source", CVE-2021-42574).
+bool IsInvisibleControl(char32_t code) {
+  return (code >= 0x80 && code <= 0x9f) || code == 0x200e || code == 0x200f ||
+         (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
+}
+
 template <typename Ascii>
 void AppendUtf8(std::string& out, std::string_view text, std::string_view replacement, Ascii ascii,
-                std::size_t max_size = std::string::npos, bool escape_c1 = false) {
+                std::size_t max_size = std::string::npos, bool escape_invisible = false) {
   for (std::size_t i = 0; i < text.size();) {
     const std::size_t before = out.size();
     const unsigned char c = static_cast<unsigned char>(text[i]);
@@ -28,10 +53,10 @@ void AppendUtf8(std::string& out, std::string_view text, std::string_view replac
     } else if (const std::size_t length = Utf8SequenceLength(text.substr(i)); length == 0) {
       out += replacement;
       ++i;
-    } else if (escape_c1 && length == 2 && c == 0xc2 &&
-               static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+    } else if (const char32_t code = CodePoint(text.substr(i, length));
+               escape_invisible && IsInvisibleControl(code)) {
       char escape[8];
-      std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned char>(text[i + 1]));
+      std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(code));
       out += escape;
       i += length;
     } else {
@@ -155,7 +180,7 @@ std::string EscapeTerminalText(std::string_view text) {
           o += static_cast<char>(c);
         }
       },
-      std::string::npos, /*escape_c1=*/true);
+      std::string::npos, /*escape_invisible=*/true);
   return out;
 }
 

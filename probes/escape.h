@@ -26,8 +26,10 @@ void AppendEscapedText(std::string& out, std::string_view text, bool quoted);
 // Text for a terminal or a text/plain body (the CLI's transcript and report, /probe?debug=true,
 // the HTTP server's plain-text answers), kept line by line: line feed and tab pass; CR, ESC, BEL,
 // BS, NUL, the other C0 controls and DEL become \xNN, and the C1 controls U+0080..U+009F (which
-// some terminals obey like ESC sequences, U+009B being CSI) become \u00NN, so a banner cannot
-// move the cursor, retitle the window or hide text. Idempotent: its output passes unchanged.
+// some terminals obey like ESC sequences, U+009B being CSI) and the bidirectional formatting
+// characters (U+200E, U+200F, U+202A..U+202E, U+2066..U+2069: they reorder what follows) become
+// \uNNNN, so a banner cannot move the cursor, retitle the window, hide or reorder text.
+// Idempotent: its output passes unchanged.
 std::string EscapeTerminalText(std::string_view text);
 
 // A logfmt value: bare when it is non-empty and has no space, `"`, `=` or control character;

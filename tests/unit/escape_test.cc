@@ -52,7 +52,15 @@ TEST(EscapeTest, TerminalText) {
             "\\u009b31m");  // C1 CSI, as UTF-8
   EXPECT_EQ(EscapeTerminalText("bad\xff\x9b\xc3("), "bad\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD(");
   EXPECT_EQ(EscapeTerminalText("caf\xc3\xa9 \xc2\xa0"), "caf\xc3\xa9 \xc2\xa0");  // é, NBSP
-  const std::string hostile = "\x1b[1;1H\xc2\x85\xff\x07\\x1b";
+  // Found by the reviewer: a right-to-left override (U+202E) reached the terminal and
+  // reordered the rest of the line. Bidi formatting characters are escaped like C1 controls.
+  EXPECT_EQ(EscapeTerminalText("220 \xe2\x80\xaemx.example\xe2\x80\xac ESMTP"),
+            "220 \\u202emx.example\\u202c ESMTP");
+  EXPECT_EQ(EscapeTerminalText("\xe2\x80\x8e\xe2\x80\x8f\xe2\x81\xa6\xe2\x81\xa9"),
+            "\\u200e\\u200f\\u2066\\u2069");  // LRM, RLM, LRI, PDI
+  EXPECT_EQ(EscapeTerminalText("\xe2\x80\x94 \xe2\x80\xaf \xf0\x9f\x93\xa7"),
+            "\xe2\x80\x94 \xe2\x80\xaf \xf0\x9f\x93\xa7");  // em dash, NNBSP, envelope pass
+  const std::string hostile = "\x1b[1;1H\xc2\x85\xff\x07\\x1b\xe2\x80\xae";
   EXPECT_EQ(EscapeTerminalText(EscapeTerminalText(hostile)), EscapeTerminalText(hostile));
 }
 

@@ -48,7 +48,8 @@ const exposition::FamilyDef kProbeFamilyDefs[kProbeFamilyCount] = {
      "...)."},
     {"smtp_probe_failure_info", MetricType::Gauge,
      "1 on the step that failed the last probe, with the reason (dns, refused, timeout, "
-     "unreachable, reset, tls, protocol, rejected); absent when the probe succeeded."},
+     "unreachable, reset, tls, protocol, rejected, forbidden); absent when the probe "
+     "succeeded."},
     {"smtp_greeting_info", MetricType::Gauge,
      "Mail server name, software and version parsed from the 220 banner of the last probe; "
      "always 1."},

@@ -40,11 +40,12 @@ bool ParsePort(std::string_view text, std::uint16_t* port) {
   return true;
 }
 
-// The input as an error quotes it: whole when short, else only its length, so an error stays one
-// short line whatever a config file, a URL or a command line holds (callers escape it).
+// The input as an error quotes it: whole when short, else only its length (as the config's
+// errors name long values), so an error stays one short line whatever a config file, a URL or a
+// command line holds (callers escape it).
 std::string Quoted(std::string_view text) {
   constexpr std::size_t kMaxQuoted = 64;
-  if (text.size() > kMaxQuoted) return "<" + std::to_string(text.size()) + " bytes>";
+  if (text.size() > kMaxQuoted) return "<value of " + std::to_string(text.size()) + " bytes>";
   return "\"" + std::string(text) + "\"";
 }
 

@@ -19,7 +19,7 @@ struct Target {
 
 // Returns nullopt and sets *error on malformed input (empty host, bad port, unbalanced brackets,
 // characters that cannot be in a host name). The error quotes the input (or its part at fault)
-// when it is at most 64 bytes long, else gives only its length ("<300 bytes>"); it is not
+// when it is at most 64 bytes long, else gives only its length ("<value of 300 bytes>"); it is not
 // escaped: callers escape it for where they show it.
 std::optional<Target> ParseTarget(std::string_view text, std::string* error);
 

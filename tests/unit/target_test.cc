@@ -90,10 +90,10 @@ TEST(ParseTargetTest, QuotesLongInputByItsLengthOnly) {
   const std::string long_port = "192.0.2.1:" + std::string(300, '9');
   const std::string long_host(200, 'a');
   const std::pair<std::string, std::string> cases[] = {
-      {long_port, "invalid port <300 bytes> in <310 bytes>"},
-      {long_host + ":x", "invalid port \"x\" in <202 bytes>"},
-      {long_host + "!", "invalid host <201 bytes>"},
-      {"mx:" + long_host, "invalid MX domain <200 bytes>"},
+      {long_port, "invalid port <value of 300 bytes> in <value of 310 bytes>"},
+      {long_host + ":x", "invalid port \"x\" in <value of 202 bytes>"},
+      {long_host + "!", "invalid host <value of 201 bytes>"},
+      {"mx:" + long_host, "invalid MX domain <value of 200 bytes>"},
   };
   for (const auto& [text, expected] : cases) {
     std::string error;

@@ -316,23 +316,6 @@ std::optional<std::chrono::milliseconds> ParsePositiveDuration(std::string_view 
   return duration;
 }
 
-bool IsHostName(std::string_view name) {
-  if (name.ends_with('.')) name.remove_suffix(1);
-  if (name.empty() || name.size() > 253) return false;
-  std::size_t label = 0;
-  for (char c : name) {
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-      continue;
-    }
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok || ++label > 63) return false;
-  }
-  return label != 0;
-}
-
 ModuleResult ValidateModule(const ModuleInput& in, const std::string& base_dir) {
   Module module;
   std::optional<ModuleError> error;

@@ -170,8 +170,5 @@ ProbeSpec MakeProbeSpec(const Module& module, const std::string& host, std::uint
 // *error set (`invalid duration "10" (expected e.g. 10s, 1m30s, 500ms)`) otherwise.
 std::optional<std::chrono::milliseconds> ParsePositiveDuration(std::string_view text,
                                                                std::string* error);
-// RFC 1123 host name: dot-separated labels of 1..63 letters, digits, '-' (and '_', which real
-// internal names use), at most 253 octets, one optional trailing dot.
-bool IsHostName(std::string_view name);
 
 }  // namespace smtp

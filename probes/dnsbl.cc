@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "probes/target.h"
+
 namespace smtp {
 
 const char* ToString(DnsblStatus status) {
@@ -58,20 +60,8 @@ DnsblStatus ClassifyDnsblAnswer(const std::vector<std::string>& addresses) {
 }
 
 bool IsDnsblZone(std::string_view zone) {
-  if (zone.ends_with('.')) zone.remove_suffix(1);
-  if (zone.empty() || zone.size() > 180) return false;
-  std::size_t label = 0;
-  for (char c : zone) {
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-      continue;
-    }
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok || ++label > 63) return false;
-  }
-  return label != 0;
+  const std::string_view name = zone.ends_with('.') ? zone.substr(0, zone.size() - 1) : zone;
+  return name.size() <= 180 && IsHostName(zone);
 }
 
 }  // namespace smtp

@@ -18,9 +18,9 @@ bool IsIpv6Literal(const std::string& text) {
   return inet_pton(AF_INET6, text.c_str(), buffer) == 1;
 }
 
-// RFC 1123 §2.1 host names: letters, digits, hyphens and dots; underscores are tolerated since
-// they appear in real internal names.
-bool IsHostName(std::string_view host) {
+// The characters of a target's host: RFC 1123 §2.1 letters, digits, hyphens and dots;
+// underscores are tolerated since they appear in real internal names. Labels are not checked.
+bool HasHostNameCharacters(std::string_view host) {
   if (host.empty() || host.size() > 253) return false;
   for (char c : host) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -58,7 +58,7 @@ std::optional<Target> ParseTarget(std::string_view text, std::string* error) {
     text.remove_prefix(3);
     std::string_view domain = text;
     if (domain.ends_with('.')) domain.remove_suffix(1);
-    if (!IsHostName(domain) || domain.find('.') == std::string_view::npos) {
+    if (!HasHostNameCharacters(domain) || domain.find('.') == std::string_view::npos) {
       *error = "invalid MX domain " + Quoted(text);
       return std::nullopt;
     }
@@ -109,11 +109,28 @@ std::optional<Target> ParseTarget(std::string_view text, std::string* error) {
     return std::nullopt;
   }
   target.host = std::string(host);
-  if (!IsIpv6Literal(target.host) && !IsHostName(target.host)) {
+  if (!IsIpv6Literal(target.host) && !HasHostNameCharacters(target.host)) {
     *error = "invalid host " + Quoted(target.host);
     return std::nullopt;
   }
   return target;
+}
+
+bool IsHostName(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label != 0;
 }
 
 }  // namespace smtp

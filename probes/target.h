@@ -23,4 +23,8 @@ struct Target {
 // escaped: callers escape it for where they show it.
 std::optional<Target> ParseTarget(std::string_view text, std::string* error);
 
+// RFC 1123 host name: dot-separated labels of 1..63 letters, digits, '-' (and '_', which real
+// internal names use), at most 253 octets, one optional trailing dot.
+bool IsHostName(std::string_view name);
+
 }  // namespace smtp

@@ -53,10 +53,13 @@ asio::awaitable<void> ProbeSession::RunDomainChecks() {
     }
     co_return;
   }
-  if (has_domain && checks.mta_sts) co_await CheckMtaSts(*resolver);
-  if (has_domain && checks.tls_rpt) co_await CheckTlsRpt(*resolver);
-  if (checks.dane && !IsIpLiteral(spec_.host)) co_await CheckDane(*resolver);
+  // The DNS-only checks first: the MTA-STS policy fetch talks to a web server that may be slow
+  // (and someone else's), and the checks share what is left of the probe's deadline, so a slow
+  // policy host must not leave a blocklisting or a TLSA mismatch unasked.
   if (!checks.dnsbl.empty()) co_await CheckDnsbl(*resolver);
+  if (checks.dane && !IsIpLiteral(spec_.host)) co_await CheckDane(*resolver);
+  if (has_domain && checks.tls_rpt) co_await CheckTlsRpt(*resolver);
+  if (has_domain && checks.mta_sts) co_await CheckMtaSts(*resolver);
 }
 
 // RFC 8461 §3: the TXT record says a policy exists and names its id; only then is the policy

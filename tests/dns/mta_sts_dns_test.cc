@@ -57,6 +57,7 @@ class MtaStsTest : public ::testing::Test {
     records.push_back("host-record=mta-sts.none.test,127.0.0.1");  // a server, but no TXT
     records.push_back("txt-record=_mta-sts.badtxt.test,\"v=STSv1; id=bad-id\"");
     records.push_back("txt-record=_mta-sts.invalid.test,\"v=STSv1; id=bad-id\"");
+    records.push_back("host-record=1.0.0.127.bl.test,127.0.0.2");  // mx.test is listed
     std::string error;
     dns_ = Dnsmasq::Start(records, false, &error);
     ASSERT_NE(dns_, nullptr) << error;
@@ -81,6 +82,7 @@ class MtaStsTest : public ::testing::Test {
     spec.checks.mta_sts = true;
     spec.checks.mta_sts_port = policy_port;
     spec.address_allowed = std::move(allowed);
+    spec.checks.dnsbl = dnsbl_zones_;
     return RunProbe(spec);
   }
 
@@ -93,7 +95,8 @@ class MtaStsTest : public ::testing::Test {
   }
 
   std::unique_ptr<Dnsmasq> dns_;
-  std::uint16_t mx_port_ = 0;  // the fake MX of the last Probe
+  std::uint16_t mx_port_ = 0;             // the fake MX of the last Probe
+  std::vector<std::string> dnsbl_zones_;  // DNSBL zones Probe asks too
 };
 
 bool HasFinding(const ProbeResult& result, const std::string& part) {
@@ -252,6 +255,23 @@ TEST_F(MtaStsTest, ASlowPolicyServerEndsAtTheProbeDeadline) {
   EXPECT_LT(took, milliseconds(3000));
   ASSERT_TRUE(result.mta_sts);
   EXPECT_EQ(result.mta_sts->fetch, PolicyFetchStatus::kTimeout) << result.mta_sts->fetch_detail;
+}
+
+// The checks share the probe's deadline, and the policy fetch goes to a web server that may be
+// slow (and someone else's): the DNS-only checks run first, so a slow policy host cannot leave a
+// blocklisting unasked (found by the issue 11 reviewer: DNSBL, DANE and TLS-RPT all read
+// "timeout", and the status page "no DNSBL listing").
+TEST_F(MtaStsTest, ASlowPolicyServerDoesNotHideABlocklisting) {
+  FakeHttpsServer server =
+      Serve("slow.test", {HttpResponse(200, kEnforce), milliseconds(0), milliseconds(300)});
+  dnsbl_zones_ = {"bl.test"};
+  ProbeResult result =
+      Probe("slow.test", server.port(), &TestPki::Get().leaf(), milliseconds(2000));
+  ASSERT_TRUE(result.mta_sts);
+  EXPECT_EQ(result.mta_sts->fetch, PolicyFetchStatus::kTimeout) << result.mta_sts->fetch_detail;
+  ASSERT_EQ(result.dnsbl.size(), 1u);
+  EXPECT_EQ(result.dnsbl[0].status, DnsblStatus::kListed) << result.dnsbl[0].detail;
+  EXPECT_TRUE(HasFinding(result, "is listed in bl.test")) << Findings(result);
 }
 
 // A TCP port on 127.0.0.1 that refuses connections: bound, so nothing else takes it, but not

@@ -276,12 +276,19 @@ std::string DomainCell(const ProbeResult* result) {
                     "</span>");
   }
   if (!result->dnsbl.empty()) {
-    std::size_t listed = 0;
-    for (const DnsblResult& entry : result->dnsbl) listed += entry.status == DnsblStatus::kListed;
+    std::size_t listed = 0, unanswered = 0;
+    for (const DnsblResult& entry : result->dnsbl) {
+      listed += entry.status == DnsblStatus::kListed;
+      unanswered += entry.status != DnsblStatus::kListed && entry.status != DnsblStatus::kNotListed;
+    }
+    const std::string of = " of " + std::to_string(result->dnsbl.size()) + " DNSBLs";
+    // "No listing" only when every zone answered: a zone not asked (timeout) or refusing proves
+    // nothing.
     lines.push_back(listed > 0
-                        ? "<span class=\"bad\">listed in " + std::to_string(listed) + " of " +
-                              std::to_string(result->dnsbl.size()) + " DNSBLs</span>"
-                        : "<span class=\"ok\">no DNSBL listing</span>");
+                        ? "<span class=\"bad\">listed in " + std::to_string(listed) + of + "</span>"
+                    : unanswered > 0 ? "<span class=\"warn\">no answer from " +
+                                           std::to_string(unanswered) + of + "</span>"
+                                     : "<span class=\"ok\">no DNSBL listing</span>");
   }
   std::string tooltip;
   for (const std::string& finding : Judge(*result, 0).findings) {

@@ -344,6 +344,26 @@ TEST(StateTest, StartTlsNotOfferedIsAmber) {
   EXPECT_NE(row.find("<span class=\"warn\">not offered</span>"), std::string::npos);
 }
 
+// "No DNSBL listing" only when every zone answered (found by the issue 11 reviewer: a zone the
+// deadline left unasked read as "no DNSBL listing").
+TEST(StateTest, DnsblCellClaimsNoListingOnlyWhenEveryZoneAnswered) {
+  ProbeResult r = Healthy("mx");
+  r.dnsbl = {{"bl.example.net", "192.0.2.25", DnsblStatus::kNotListed, {}, "", ""},
+             {"dnsbl.example.com", "192.0.2.25", DnsblStatus::kNotListed, {}, "", ""}};
+  EXPECT_NE(RowOf(PageOf(Snapshot("mx:25", r)), "mx:25")
+                .find("<span class=\"ok\">no DNSBL listing</span>"),
+            std::string::npos);
+  r.dnsbl[1].status = DnsblStatus::kTimeout;
+  const std::string row = RowOf(PageOf(Snapshot("mx:25", r)), "mx:25");
+  EXPECT_EQ(row.find("no DNSBL listing"), std::string::npos);
+  EXPECT_NE(row.find("<span class=\"warn\">no answer from 1 of 2 DNSBLs</span>"),
+            std::string::npos);
+  r.dnsbl[0].status = DnsblStatus::kListed;
+  EXPECT_NE(RowOf(PageOf(Snapshot("mx:25", r)), "mx:25")
+                .find("<span class=\"bad\">listed in 1 of 2 DNSBLs</span>"),
+            std::string::npos);
+}
+
 TEST(StateTest, NeedsAttentionListsTheWorstFirstAndIsCapped) {
   std::vector<StatusTarget> targets;
   for (int i = 0; i < 15; ++i) {

@@ -5,9 +5,12 @@
 // "before" = BuildProbeFamilies + prometheus::TextSerializer (the daemon's old /metrics path);
 // "after" = RenderProbeMetrics (its path now). Wall and CPU time of the rendering thread.
 //
-//   metrics_render_bench [runs [--no-serializer | --after-only | --all [targets [minimal]]]]
+//   metrics_render_bench [runs [--no-serializer | --after-only | --pieces | --all [targets
+//   [minimal]]]]
 //
-// "minimal" (with --after-only) renders the targets as a module with `series: minimal` would.
+// "minimal" (with --after-only or --pieces) renders the targets as a module with `series:
+// minimal` would. "--pieces" compares the whole text with MetricsText's pieces, as /metrics
+// writes them: time, longest step and the memory each adds at its peak.
 // (default: 7 runs, 1,000 and 10,000 targets)
 #include <prometheus/text_serializer.h>
 #include <time.h>
@@ -16,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <random>
@@ -182,6 +186,91 @@ void RunAfterOnly(int targets, int runs, bool minimal) {
               static_cast<double>(bytes) / targets);
 }
 
+// This process's resident set in MiB: the peak since the last ResetPeak() ("VmHWM") or now
+// ("VmRSS"), from /proc/self/status.
+double ResidentMiB(const char* field) {
+  std::FILE* status = std::fopen("/proc/self/status", "r");
+  if (status == nullptr) return -1;
+  char line[256];
+  double kib = -1;
+  const std::size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, status) != nullptr) {
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':') kib = std::atof(line + n + 1);
+  }
+  std::fclose(status);
+  return kib / 1024;
+}
+
+// Resets VmHWM to the current resident set (Linux >= 4.0, proc(5) "clear_refs").
+void ResetPeak() {
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
+
+// /metrics as the daemon wrote it before (RenderProbeMetrics: the whole text at once) and as it
+// writes it now (MetricsText, 1 MiB pieces, each dropped as an HTTP write would): time, the
+// longest single step (what stalls the HTTP thread), and the memory each adds at its peak.
+void RunPieces(int targets, int runs, bool minimal) {
+  std::mt19937_64 rng(42);
+  std::vector<TargetSnapshot> snapshots;
+  snapshots.reserve(static_cast<std::size_t>(targets));
+  for (int i = 0; i < targets; ++i) {
+    snapshots.push_back(RealisticTarget(i, rng));
+    snapshots.back().minimal_series = minimal;
+  }
+  std::vector<const TargetSnapshot*> pointers;
+  for (const TargetSnapshot& snapshot : snapshots) pointers.push_back(&snapshot);
+  const SelfMetrics self = RealisticSelf();
+  Timing whole, pieces;
+  std::vector<double> whole_peak, pieces_peak, longest_step;
+  std::size_t bytes = 0, piece_bytes = 0;
+  for (int run = 0; run < runs; ++run) {
+    ResetPeak();
+    double base = ResidentMiB("VmRSS");
+    Stamp t0 = Now();
+    {
+      const std::string body = RenderProbeMetrics(pointers, true, &self);
+      whole.Add(t0, Now());
+      bytes = body.size();
+      whole_peak.push_back(ResidentMiB("VmHWM") - base);
+    }
+    ResetPeak();
+    base = ResidentMiB("VmRSS");
+    t0 = Now();
+    double longest = 0;
+    piece_bytes = 0;
+    {
+      MetricsText text(pointers, true, &self);
+      std::string piece;
+      for (bool more = true; more;) {
+        piece.clear();
+        const Stamp s0 = Now();
+        more = text.Next(piece, 1024 * 1024);
+        longest = std::max(longest,
+                           std::chrono::duration<double, std::milli>(Now().wall - s0.wall).count());
+        piece_bytes += piece.size();
+      }
+      pieces_peak.push_back(ResidentMiB("VmHWM") - base);
+    }
+    pieces.Add(t0, Now());
+    longest_step.push_back(longest);
+  }
+  if (piece_bytes != bytes) {
+    std::fprintf(stderr, "MetricsText wrote %zu bytes, RenderProbeMetrics %zu\n", piece_bytes,
+                 bytes);
+    std::exit(1);
+  }
+  std::printf("%6d targets%s, %zu bytes, median of %d runs\n", targets, minimal ? " (minimal)" : "",
+              bytes, runs);
+  Print("whole text (RenderProbeMetrics)", whole);
+  std::printf("  %-46s %7.1f MiB\n", "whole text: memory added at the peak", Median(whole_peak));
+  Print("1 MiB pieces (MetricsText)", pieces);
+  std::printf("  %-46s %7.1f MiB\n", "pieces: memory added at the peak", Median(pieces_peak));
+  std::printf("  %-46s %7.1f ms\n", "pieces: longest step", Median(longest_step));
+}
+
 void Run(int targets, int runs, bool with_serializer) {
   std::mt19937_64 rng(42);
   std::vector<TargetSnapshot> snapshots;
@@ -251,7 +340,9 @@ int main(int argc, char** argv) {
   std::vector<int> sizes = {1000, 10000};
   if (argc > 3) sizes = {std::max(1, std::atoi(argv[3]))};
   for (int targets : sizes) {
-    if (mode == "--after-only") {
+    if (mode == "--pieces") {
+      smtp::RunPieces(targets, runs, argc > 4 && std::string(argv[4]) == "minimal");
+    } else if (mode == "--after-only") {
       smtp::RunAfterOnly(targets, runs, argc > 4 && std::string(argv[4]) == "minimal");
     } else {
       smtp::Run(targets, runs, mode != "--no-serializer");

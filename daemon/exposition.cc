@@ -207,12 +207,13 @@ bool NeedsEscape(std::string_view value) {
   return value.find_first_of("\\\"\n") != std::string_view::npos;
 }
 
-void ByteBuffer::Grow(std::size_t n) {
-  const std::size_t capacity = std::max({capacity_ * 2, size_ + n, std::size_t{64 * 1024}});
-  auto data = std::make_unique_for_overwrite<char[]>(capacity);
-  if (size_ != 0) std::memcpy(data.get(), data_.get(), size_);
-  data_ = std::move(data);
-  capacity_ = capacity;
+void BlockBuffer::AddBlock(std::size_t n) {
+  constexpr std::size_t kFirst = 64 * 1024, kLargest = 4 * 1024 * 1024;
+  const std::size_t doubled =
+      blocks_.empty() ? kFirst : std::min(2 * blocks_.back().capacity, kLargest);
+  Block& block = blocks_.emplace_back();
+  block.capacity = std::max(doubled, n);
+  block.data = std::make_unique_for_overwrite<char[]>(block.capacity);
 }
 
 // ---- TextSink -----------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ void TextSink::Histogram(const smtp::Histogram& h) {
 }
 
 void TextSink::Fragment(Suffix suffix, const LineRest& rest) {
-  ByteBuffer& buffer = buffers_[family_];
+  BlockBuffer& buffer = buffers_[family_];
   char* const at = buffer.Reserve(sizeof(Header) + rest.Bound());
   char* const end = rest.Write(at + sizeof(Header), has_base_);
   const Header header{group_, static_cast<std::uint16_t>(end - at - sizeof(Header)), suffix,
@@ -291,34 +292,50 @@ void TextSink::Fragment(Suffix suffix, const LineRest& rest) {
 
 std::size_t TextSink::TextSize() const {
   std::size_t size = 0;
-  for (std::size_t f = 0; f < defs_.size(); ++f) {
+  for (std::size_t f = take_family_; f < defs_.size(); ++f) {
     if (buffers_[f].size() == 0) continue;
     size += 2 * name_sizes_[f] + 2 * std::strlen(defs_[f].help) + 32 + text_bytes_[f];
   }
   return size;
 }
 
-void TextSink::WriteText(std::string& out) const {
-  for (std::size_t f = 0; f < defs_.size(); ++f) {
-    const ByteBuffer& buffer = buffers_[f];
+bool TextSink::TakeText(std::string& out, std::size_t min_bytes) {
+  for (; take_family_ < defs_.size(); ++take_family_, take_block_ = 0, take_offset_ = 0) {
+    BlockBuffer& buffer = buffers_[take_family_];
     if (buffer.size() == 0) continue;  // no lone HELP/TYPE lines
-    AppendFamilyHeader(out, defs_[f].name, defs_[f].help, defs_[f].type);
+    if (out.size() >= min_bytes) return true;
+    const FamilyDef& def = defs_[take_family_];
+    if (take_block_ == 0 && take_offset_ == 0) {
+      AppendFamilyHeader(out, def.name, def.help, def.type);
+    }
     // Every line starts with one of these: name, suffix, and '{' when it has labels.
     std::string starts[std::size(kSuffixes)][2];
     for (std::size_t i = 0; i < std::size(kSuffixes); ++i) {
-      starts[i][0] = std::string(defs_[f].name).append(kSuffixes[i]);
+      starts[i][0] = std::string(def.name).append(kSuffixes[i]);
       starts[i][1] = starts[i][0] + '{';
     }
-    for (const char* at = buffer.data(); at != buffer.data() + buffer.size();) {
-      Header header;
-      std::memcpy(&header, at, sizeof(header));
-      at += sizeof(header);
-      out.append(starts[header.suffix][header.braces]);
-      if (header.braces) out.append(BaseText(header.group));
-      out.append(at, header.size);
-      at += header.size;
+    for (; take_block_ < buffer.block_count(); ++take_block_, take_offset_ = 0) {
+      const std::string_view block = buffer.block(take_block_);
+      const char* const end = block.data() + block.size();
+      for (const char* at = block.data() + take_offset_; at != end;) {
+        Header header;
+        std::memcpy(&header, at, sizeof(header));
+        at += sizeof(header);
+        out.append(starts[header.suffix][header.braces]);
+        if (header.braces) out.append(BaseText(header.group));
+        out.append(at, header.size);
+        at += header.size;
+        if (out.size() >= min_bytes && at != end) {
+          take_offset_ = static_cast<std::size_t>(at - block.data());
+          return true;
+        }
+      }
+      buffer.FreeBlock(take_block_);
     }
+    text_bytes_[take_family_] = 0;
+    buffer = BlockBuffer();
   }
+  return false;
 }
 
 namespace {

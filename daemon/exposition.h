@@ -107,26 +107,44 @@ bool NeedsEscape(std::string_view value);
 
 struct LineRest;  // one line after its name and base labels (exposition.cc)
 
-// A growable byte buffer written through a raw pointer; unlike std::string, growing it does not
-// zero-fill.
-class ByteBuffer {
+// Bytes appended as records (of up to a few tens of kB) through a raw pointer, kept in blocks
+// that never move: growing copies nothing and leaves at most one block of slack (blocks double
+// from 64 KiB up to 4 MiB), and a reader can free the blocks behind it. Unlike std::string,
+// nothing is zero-filled. A record never straddles two blocks.
+class BlockBuffer {
  public:
-  // Room for `n` more bytes at the returned pointer; Commit() the end of what was written.
+  // Room for a record of up to `n` bytes at the returned pointer; Commit() its end.
   char* Reserve(std::size_t n) {
-    if (capacity_ - size_ < n) Grow(n);
-    return data_.get() + size_;
+    if (blocks_.empty() || blocks_.back().capacity - blocks_.back().size < n) AddBlock(n);
+    return blocks_.back().data.get() + blocks_.back().size;
   }
-  void Commit(const char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
+  void Commit(const char* end) {
+    Block& block = blocks_.back();
+    const auto used = static_cast<std::size_t>(end - block.data.get());
+    size_ += used - block.size;
+    block.size = used;
+  }
 
-  const char* data() const { return data_.get(); }
+  // Bytes committed, over all blocks (freed ones included).
   std::size_t size() const { return size_; }
+  std::size_t block_count() const { return blocks_.size(); }
+  // The committed bytes of block `i`: whole records, in order.
+  std::string_view block(std::size_t i) const {
+    return std::string_view(blocks_[i].data.get(), blocks_[i].size);
+  }
+  // Returns block `i`'s memory; it reads as empty afterwards.
+  void FreeBlock(std::size_t i) { blocks_[i] = Block{}; }
 
  private:
-  void Grow(std::size_t n);
+  struct Block {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+    std::size_t capacity = 0;
+  };
+  void AddBlock(std::size_t n);
 
-  std::unique_ptr<char[]> data_;
+  std::vector<Block> blocks_;
   std::size_t size_ = 0;
-  std::size_t capacity_ = 0;
 };
 
 // The exposition of a fixed list of families, fed the way the metrics layer produces series:
@@ -136,8 +154,8 @@ class ByteBuffer {
 //   1. while fed, it appends to one buffer per family what each line has beyond its metric name
 //      and its group's base labels (own labels, value, newline: about a third of the text), and
 //      renders each group's base labels once;
-//   2. WriteText() streams through each buffer and writes the final text, adding the names and
-//      base labels.
+//   2. TakeText() streams through each buffer and writes the final text, adding the names and
+//      base labels, piece by piece if asked, freeing each block of a buffer once it is written.
 // (A family-major pass over the targets instead reads each target's scattered heap data once
 // per family: at 10,000 targets mostly cache misses, 20 times as slow as 1,000 targets.)
 //
@@ -160,10 +178,14 @@ class TextSink {
   // The lines of a histogram without labels of its own.
   void Histogram(const smtp::Histogram& h);
 
-  // An upper bound of the size of WriteText()'s text, so that the caller allocates it once.
+  // An upper bound of the size of the text TakeText() has yet to write, so that the caller
+  // allocates it once.
   std::size_t TextSize() const;
-  // Pass 2: appends the text of the families that got lines.
-  void WriteText(std::string& out) const;
+  // Pass 2: appends the next lines of the text to `out` until `out` holds at least `min_bytes`
+  // or the text is complete (a line is never split; SIZE_MAX takes it all), and returns whether
+  // text remains. Each block of the line buffers is freed once its lines are written. Nothing
+  // may be fed after the first call.
+  bool TakeText(std::string& out, std::size_t min_bytes);
 
   static constexpr std::size_t kMaxOwnLabels = 3;
   static constexpr std::size_t kMaxValueBytes = 4096;
@@ -175,7 +197,7 @@ class TextSink {
   std::string_view BaseText(std::uint32_t group) const;
 
   std::span<const FamilyDef> defs_;
-  std::vector<ByteBuffer> buffers_;      // per family
+  std::vector<BlockBuffer> buffers_;     // per family
   std::vector<std::size_t> text_bytes_;  // per family: its lines in the final text
   std::vector<std::size_t> name_sizes_;  // per family
   std::string base_texts_;               // every group's base labels as text, in group order
@@ -187,6 +209,10 @@ class TextSink {
   std::uint32_t group_ = 0;
   bool has_base_ = false;
   std::size_t base_bytes_ = 0;
+  // Where TakeText() goes on: the family, the block of its buffer and the offset in that block.
+  std::size_t take_family_ = 0;
+  std::size_t take_block_ = 0;
+  std::size_t take_offset_ = 0;
 };
 
 }  // namespace exposition

@@ -59,26 +59,6 @@ bool ParseQuery(std::string_view rest, std::map<std::string, std::string>* query
   return true;
 }
 
-bool Gzip(std::string_view in, std::string* out) {
-  z_stream stream{};
-  // windowBits 15 + 16 selects the gzip wrapper (RFC 1952) rather than zlib's.
-  // Fastest level: a scrape of a large fleet is tens of MB of very repetitive text, which level 1
-  // already shrinks ~20x; the default level costs several times the CPU for a few percent more,
-  // on the thread that also times the probes.
-  if (deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return false;
-  }
-  out->resize(deflateBound(&stream, static_cast<uLong>(in.size())));
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  stream.avail_in = static_cast<uInt>(in.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out->data());
-  stream.avail_out = static_cast<uInt>(out->size());
-  int status = deflate(&stream, Z_FINISH);
-  out->resize(stream.total_out);
-  deflateEnd(&stream);
-  return status == Z_STREAM_END;
-}
-
 // IMF-fixdate (RFC 9110 §5.6.7), which origin servers with a clock must send (§6.6.1).
 std::string HttpDate() {
   std::time_t now = std::time(nullptr);
@@ -119,6 +99,55 @@ void SetField(std::vector<std::pair<std::string, std::string>>& fields, std::str
 }
 
 }  // namespace
+
+struct GzipWriter::Stream {
+  z_stream z{};
+  bool ok = false;
+};
+
+GzipWriter::GzipWriter() : stream_(std::make_unique<Stream>()) {
+  // windowBits 15 + 16 selects the gzip wrapper (RFC 1952) rather than zlib's.
+  stream_->ok =
+      deflateInit2(&stream_->z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+}
+
+GzipWriter::~GzipWriter() {
+  if (stream_->ok) deflateEnd(&stream_->z);
+}
+
+bool GzipWriter::Write(std::string_view in, bool finish, std::string& out) {
+  z_stream& z = stream_->z;
+  if (!stream_->ok) return false;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  // Pieces are at most a few MB, far below uInt's range; a bigger one is fed in parts.
+  constexpr std::size_t kMaxIn = 1u << 30;
+  for (std::size_t left = in.size();;) {
+    const std::size_t part = std::min(left, kMaxIn);
+    left -= part;
+    z.avail_in = static_cast<uInt>(part);
+    const int flush = finish && left == 0 ? Z_FINISH : Z_NO_FLUSH;
+    int status;
+    do {  // until zlib has taken all the input (and, when finishing, written the trailer)
+      const std::size_t size = out.size();
+      const std::size_t room = deflateBound(&z, z.avail_in) + 64;
+      out.resize(size + room);
+      z.next_out = reinterpret_cast<Bytef*>(out.data() + size);
+      z.avail_out = static_cast<uInt>(room);
+      status = deflate(&z, flush);
+      out.resize(size + room - z.avail_out);
+      if (status == Z_STREAM_ERROR) {
+        stream_->ok = false;
+        return false;
+      }
+    } while (z.avail_in > 0 || (flush == Z_FINISH && status != Z_STREAM_END));
+    if (left == 0) break;
+  }
+  if (finish) {
+    deflateEnd(&z);
+    stream_->ok = false;
+  }
+  return true;
+}
 
 std::string ToLower(std::string_view text) {
   std::string out(text);
@@ -222,11 +251,21 @@ WireResponse FormatResponse(const HttpResponse& response, bool head, bool accept
   }
 
   const bool bodiless = wire.status == 204 || wire.status == 304;
+  if (response.body_pieces && !bodiless) {
+    // The length is unknown until the last piece, so compress whatever the size.
+    wire.in_pieces = true;
+    if (!handler_encoded) {
+      SetField(wire.fields, "Vary", "Accept-Encoding");
+      if (accepts_gzip) SetField(wire.fields, "Content-Encoding", "gzip");
+      wire.gzip_pieces = accepts_gzip;
+    }
+    return wire;
+  }
   std::string body = bodiless ? std::string() : response.body;
   if (!bodiless && !handler_encoded && body.size() > gzip_min_bytes) {
     SetField(wire.fields, "Vary", "Accept-Encoding");
     std::string compressed;
-    if (accepts_gzip && Gzip(body, &compressed)) {
+    if (accepts_gzip && GzipWriter().Write(body, true, compressed)) {
       SetField(wire.fields, "Content-Encoding", "gzip");
       body = std::move(compressed);
     }

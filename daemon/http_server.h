@@ -12,7 +12,8 @@
 //     accept; HEAD is accepted wherever GET is, and answered with GET's header fields and no body;
 //   - otherwise co_awaits the route's handler (see Handler).
 // Responses carry Content-Length and Date; a body over 1 KiB is gzip-compressed when the
-// request's Accept-Encoding allows it (Content-Encoding: gzip, Vary: Accept-Encoding).
+// request's Accept-Encoding allows it (Content-Encoding: gzip, Vary: Accept-Encoding). A body
+// made of pieces (HttpResponse::body_pieces) is sent as they come instead: chunked.
 // Connections are persistent (HTTP/1.1 keep-alive, and HTTP/1.0 when asked for); requests on one
 // connection are answered in order.
 //
@@ -84,6 +85,14 @@ struct HttpResponse {
   // Extra header fields. Fields the server owns (Content-Length, Transfer-Encoding, Connection,
   // Date, Content-Encoding when it compresses) and fields containing CR, LF or NUL are ignored.
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body instead of `body`, for one too big to hold whole: each call appends the
+  // next piece to its argument (possibly nothing) and returns whether more calls are needed.
+  // The server writes each piece once it has it and lets other connections be served between
+  // calls, so a call should take milliseconds, not seconds. On the wire: chunked in HTTP/1.1
+  // (RFC 9112 §7.1), ended by closing the connection in HTTP/1.0 (§6.3 item 8), gzip-compressed
+  // whenever the client accepts it. Not called for HEAD. If a call throws, the connection is
+  // closed without the last chunk: the client sees a cut answer, never a complete wrong one.
+  std::function<bool(std::string& piece)> body_pieces = nullptr;
 };
 
 // A text/plain; charset=utf-8 response, e.g. TextResponse(404, "404 page not found\n"). The body

@@ -3,10 +3,13 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -114,6 +117,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   asio::awaitable<HttpResponse> Answer(const Request& message);
   asio::awaitable<bool> Write(const HttpResponse& response, unsigned version, bool head,
                               bool keep_alive, bool accepts_gzip);
+  // Write() of a response with body_pieces: the header, then the pieces as they come.
+  asio::awaitable<bool> WritePieces(const HttpResponse& response, WireResponse wire,
+                                    unsigned version, bool head, bool keep_alive);
   asio::awaitable<void> Close(bool linger);
 
   std::shared_ptr<HttpServerImpl> server_;
@@ -168,6 +174,8 @@ asio::awaitable<void> Session<Stream>::Run() {
     // Later requests (pipelined bytes stay in buffer_) wait until this one is answered.
     HttpResponse response = co_await Answer(message);
     bool keep_alive = message.keep_alive() && !server_->stopping_ && response.status != 400;
+    // An HTTP/1.0 client has no chunked coding: a body in pieces ends with the connection.
+    if (response.body_pieces && message.version() == 10) keep_alive = false;
     bool accepts_gzip = AcceptsGzip(message[http::field::accept_encoding]);
     if (!co_await Write(response, message.version() == 10 ? 10 : 11,
                         message.method() == http::verb::head, keep_alive, accepts_gzip)) {
@@ -242,6 +250,9 @@ template <class Stream>
 asio::awaitable<bool> Session<Stream>::Write(const HttpResponse& response, unsigned version,
                                              bool head, bool keep_alive, bool accepts_gzip) {
   WireResponse wire = FormatResponse(response, head, accepts_gzip, Options().gzip_min_bytes);
+  if (wire.in_pieces) {
+    co_return co_await WritePieces(response, std::move(wire), version, head, keep_alive);
+  }
   http::response<http::string_body> message;
   message.version(version);
   message.result(wire.status);
@@ -257,6 +268,61 @@ asio::awaitable<bool> Session<Stream>::Write(const HttpResponse& response, unsig
   while (!serializer.is_done()) {
     Lowest().expires_after(Options().write_timeout);
     auto [error, size] = co_await http::async_write_some(stream_, serializer, kNoThrow);
+    if (error) co_return false;
+  }
+  co_return true;
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::WritePieces(const HttpResponse& response, WireResponse wire,
+                                                   unsigned version, bool head, bool keep_alive) {
+  const bool chunked = version == 11;
+  http::response<http::empty_body> message;
+  message.version(version);
+  message.result(wire.status);
+  for (auto& [name, value] : wire.fields) message.insert(name, value);
+  if (chunked && !head) message.chunked(true);
+  message.keep_alive(keep_alive);
+  http::response_serializer<http::empty_body> serializer(message);
+  Lowest().expires_after(Options().write_timeout);
+  if (auto [error, size] = co_await http::async_write_header(stream_, serializer, kNoThrow);
+      error) {
+    co_return false;
+  }
+  if (head) co_return true;
+
+  std::optional<GzipWriter> gzip;
+  if (wire.gzip_pieces) gzip.emplace();
+  std::string piece, packed;
+  for (bool more = true; more;) {
+    piece.clear();
+    try {
+      more = response.body_pieces(piece);
+    } catch (...) {
+      server_->LastResort("http response body")(std::current_exception());
+      co_return false;  // no last chunk: the client sees the answer cut short
+    }
+    std::string* out = &piece;
+    if (gzip) {
+      packed.clear();
+      if (!gzip->Write(piece, !more, packed)) co_return false;
+      out = &packed;
+    }
+    if (out->empty()) {
+      // Nothing to send yet: let the other connections have their turn.
+      co_await asio::post(stream_.get_executor(), asio::use_awaitable);
+      continue;
+    }
+    Lowest().expires_after(Options().write_timeout);
+    auto [error, size] =
+        chunked
+            ? co_await asio::async_write(stream_, http::make_chunk(asio::buffer(*out)), kNoThrow)
+            : co_await asio::async_write(stream_, asio::buffer(*out), kNoThrow);
+    if (error) co_return false;
+  }
+  if (chunked) {
+    Lowest().expires_after(Options().write_timeout);
+    auto [error, size] = co_await asio::async_write(stream_, http::make_chunk_last(), kNoThrow);
     if (error) co_return false;
   }
   co_return true;

@@ -485,7 +485,7 @@ constexpr bool InMinimalSeries(ProbeFamily family) {
 }
 
 template <SeriesSink Sink>
-void EmitProbeFamilies(Sink& sink, const std::vector<Group>& groups) {
+void EmitProbeFamilies(Sink& sink, std::span<const Group> groups) {
   SeriesCollector collector;
   BoundedSortedSet scratch;
   constexpr std::size_t kAhead = 4;  // targets between prefetch stages
@@ -594,19 +594,50 @@ std::string RenderProbeMetrics(const std::vector<TargetSnapshot>& targets,
   return RenderProbeMetrics(Pointers(targets), include_target_label, self);
 }
 
+struct MetricsText::State {
+  State(std::span<const TargetSnapshot* const> targets, bool include_target_label)
+      : groups(mi::OrderedGroups(targets, include_target_label, arena)),
+        probe_sink(mi::kProbeFamilyDefs),
+        self_sink(mi::kSelfFamilyDefs) {}
+
+  mi::LabelArena arena;  // before `groups`, whose labels may point into it
+  std::vector<mi::Group> groups;
+  std::size_t fed = 0;  // groups fed to probe_sink so far
+  exposition::TextSink probe_sink;
+  exposition::TextSink self_sink;
+};
+
+MetricsText::MetricsText(std::span<const TargetSnapshot* const> targets, bool include_target_label,
+                         const SelfMetrics* self)
+    : state_(std::make_unique<State>(targets, include_target_label)) {
+  if (self != nullptr) mi::EmitSelfFamilies(state_->self_sink, *self);
+}
+
+MetricsText::~MetricsText() = default;
+
+bool MetricsText::Next(std::string& out, std::size_t piece_bytes) {
+  State& s = *state_;
+  if (s.fed < s.groups.size()) {
+    const std::size_t n = std::min(kTargetsPerStep, s.groups.size() - s.fed);
+    mi::EmitProbeFamilies(s.probe_sink, std::span(s.groups).subspan(s.fed, n));
+    s.fed += n;
+    return true;
+  }
+  // The remaining text in one allocation when it is taken whole; a piece's worth otherwise,
+  // which a caller that clears and reuses `out` allocates once.
+  const std::size_t min_bytes =
+      piece_bytes > SIZE_MAX - out.size() ? SIZE_MAX : out.size() + piece_bytes;
+  out.reserve(std::min(min_bytes, out.size() + s.probe_sink.TextSize() + s.self_sink.TextSize()) +
+              kLineSlack);
+  return s.probe_sink.TakeText(out, min_bytes) || s.self_sink.TakeText(out, min_bytes);
+}
+
 std::string RenderProbeMetrics(std::span<const TargetSnapshot* const> targets,
                                bool include_target_label, const SelfMetrics* self) {
-  mi::LabelArena arena;
-  const std::vector<mi::Group> groups = mi::OrderedGroups(targets, include_target_label, arena);
-  exposition::TextSink probe_sink(mi::kProbeFamilyDefs);
-  mi::EmitProbeFamilies(probe_sink, groups);
-  exposition::TextSink self_sink(mi::kSelfFamilyDefs);
-  if (self != nullptr) mi::EmitSelfFamilies(self_sink, *self);
-
+  MetricsText text(targets, include_target_label, self);
   std::string out;
-  out.reserve(probe_sink.TextSize() + self_sink.TextSize());
-  probe_sink.WriteText(out);
-  self_sink.WriteText(out);
+  while (text.Next(out, SIZE_MAX)) {
+  }
   return out;
 }
 

@@ -101,6 +101,37 @@ std::string RenderProbeMetrics(std::span<const TargetSnapshot* const> targets,
 std::string RenderProbeMetrics(const std::vector<TargetSnapshot>& targets,
                                bool include_target_label, const SelfMetrics* self = nullptr);
 
+// RenderProbeMetrics()'s text in pieces, for an answer too big to hold whole (a full scrape of
+// 100,000 targets is about 260 MB) and too slow to render in one go on a thread that serves
+// other requests. The constructor orders the targets; each Next() then does a bounded step:
+// first it feeds kTargetsPerStep targets' series to the exposition's line buffers (pass 1 of
+// exposition::TextSink, about a third of the text), appending nothing; then it appends the
+// next piece of text, family by family, freeing each family's buffer once written. So the
+// memory held is that third, not the text. The pieces, concatenated, are RenderProbeMetrics()'s
+// text byte for byte. The snapshots must outlive this object; `self` is read by the
+// constructor only.
+class MetricsText {
+ public:
+  MetricsText(std::span<const TargetSnapshot* const> targets, bool include_target_label,
+              const SelfMetrics* self = nullptr);
+  ~MetricsText();
+  MetricsText(const MetricsText&) = delete;
+  MetricsText& operator=(const MetricsText&) = delete;
+
+  // Does the next step and returns whether steps remain: false once the step has appended the
+  // end of the text. A text step appends whole lines to `out` until it has grown by at least
+  // `piece_bytes` (SIZE_MAX: the rest of the text) or the text ends; a line is at most a few
+  // tens of kB.
+  bool Next(std::string& out, std::size_t piece_bytes);
+
+  static constexpr std::size_t kTargetsPerStep = 1024;
+
+ private:
+  struct State;
+  static constexpr std::size_t kLineSlack = 64 * 1024;
+  std::unique_ptr<State> state_;
+};
+
 // "gcc 12.2.0", "clang 14.0.6": the compiler of this build, for smtp_exporter_build_info.
 std::string CompilerDescription();
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -19,6 +21,8 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kStatusRefreshSeconds = 15;
+// /metrics is written in pieces of about this size: a few milliseconds of work each.
+constexpr std::size_t kMetricsPieceBytes = 1024 * 1024;
 
 HttpResponse Html(std::string body) {
   HttpResponse response;
@@ -83,7 +87,7 @@ void Routes::Install(HttpServer& server) {
 }
 
 asio::awaitable<HttpResponse> Routes::Metrics(const HttpRequest&) {
-  const LoopPool::Snapshot fleet = co_await loops_.Snapshots();
+  LoopPool::Snapshot fleet = co_await loops_.Snapshots();
   const LoopCounters& counters = fleet.counters;
   SelfMetrics self;
   self.version = status_.version;
@@ -93,12 +97,23 @@ asio::awaitable<HttpResponse> Routes::Metrics(const HttpRequest&) {
   self.last_reload_success_unix = status_.last_reload_success_unix;
   self.probes_in_flight = counters.probes_in_flight;
   self.scheduler_lag = counters.scheduler_lag;
+  // A big fleet's text is hundreds of MB: it goes out in pieces as it is written, and the
+  // snapshots live as long as the writing does.
+  struct Scrape {
+    std::vector<std::shared_ptr<const TargetSnapshot>> owners;
+    std::vector<const TargetSnapshot*> targets;
+    std::optional<MetricsText> text;
+  };
+  auto scrape = std::make_shared<Scrape>();
+  scrape->owners = std::move(fleet.targets);
+  scrape->targets.reserve(scrape->owners.size());
+  for (const auto& target : scrape->owners) scrape->targets.push_back(target.get());
+  scrape->text.emplace(scrape->targets, true, &self);
   HttpResponse response;
   response.content_type = kMetricsContentType;
-  std::vector<const TargetSnapshot*> targets;
-  targets.reserve(fleet.targets.size());
-  for (const auto& target : fleet.targets) targets.push_back(target.get());
-  response.body = RenderProbeMetrics(targets, true, &self);
+  response.body_pieces = [scrape](std::string& piece) {
+    return scrape->text->Next(piece, kMetricsPieceBytes);
+  };
   co_return response;
 }
 

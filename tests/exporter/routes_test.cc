@@ -50,6 +50,16 @@ class RoutesTest : public ::testing::Test {
 
   static constexpr std::size_t kMaxOnDemand = 4;
 
+  // A response as the client reads it: a body in pieces (/metrics) joined into `body`.
+  static HttpResponse Drained(HttpResponse response) {
+    if (response.body_pieces) {
+      while (response.body_pieces(response.body)) {
+      }
+      response.body_pieces = nullptr;
+    }
+    return response;
+  }
+
   // Runs one route to completion on the test's thread.
   HttpResponse Call(boost::asio::awaitable<HttpResponse> (Routes::*route)(const HttpRequest&),
                     HttpRequest request) {
@@ -61,7 +71,7 @@ class RoutesTest : public ::testing::Test {
                           });
     for (int i = 0; i < 2000 && !response; ++i) io_.run_for(milliseconds(5));
     io_.restart();
-    return response.value_or(HttpResponse{599, "", "no answer", {}});
+    return Drained(response.value_or(TextResponse(599, "no answer")));
   }
 
   // Runs `requests` side by side on the test's thread; the answers in the requests' order.
@@ -82,7 +92,7 @@ class RoutesTest : public ::testing::Test {
     io_.restart();
     std::vector<HttpResponse> out;
     for (auto& response : responses) {
-      out.push_back(response.value_or(HttpResponse{599, "", "no answer", {}}));
+      out.push_back(Drained(response.value_or(TextResponse(599, "no answer"))));
     }
     return out;
   }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -345,6 +346,104 @@ TEST(HttpServer, GzipWhenAskedAndTheBodyIsLarge) {
   ASSERT_TRUE(small);
   EXPECT_EQ(small->headers.count("content-encoding"), 0u);
   EXPECT_EQ(small->body, "hello\n");
+}
+
+// A body in pieces, every other call adding nothing (as /metrics does while it feeds targets):
+// `text` in pieces of `piece` bytes; with `fail_after` > 0, the call after that many bytes throws.
+HttpResponse Pieces(const std::string& text, std::size_t piece, std::size_t fail_after = 0) {
+  HttpResponse response;
+  response.content_type = "text/plain; version=0.0.4";
+  response.body_pieces = [text, piece, fail_after, offset = std::size_t{0},
+                          idle = false](std::string& out) mutable {
+    if ((idle = !idle)) return true;
+    if (fail_after > 0 && offset >= fail_after) throw std::runtime_error("render failed");
+    out.append(text, offset, piece);
+    offset += piece;
+    return offset < text.size();
+  };
+  return response;
+}
+
+std::string ManyLines(int n) {
+  std::string text;
+  for (int i = 0; i < n; ++i)
+    text += "smtp_probe_success{target=\"mx" + std::to_string(i) + "\"} 1\n";
+  return text;
+}
+
+// RFC 9112 §7.1, §6.3: a body whose length is unknown until its end is chunked for HTTP/1.1 (the
+// connection stays usable) and ended by the close for HTTP/1.0; gzip-compressed as one stream
+// when the client accepts it, whatever its size.
+TEST(HttpServer, BodyInPiecesIsChunkedInHttp11AndClosedInHttp10) {
+  Harness harness;
+  const std::string text = ManyLines(20000);  // ~800 KB
+  harness.server().Handle("/pieces", {"GET"}, Reply(Pieces(text, 64 * 1024)));
+  harness.server().Handle("/small", {"GET"}, Reply(Pieces("up 1\n", 1024)));
+  harness.Start();
+
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(Request("GET", "/pieces")));
+  auto plain = connection.ReadResponse();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+  EXPECT_EQ(plain->headers["transfer-encoding"], "chunked");
+  EXPECT_EQ(plain->headers.count("content-length"), 0u);
+  EXPECT_EQ(plain->headers["content-type"], "text/plain; version=0.0.4");
+  EXPECT_EQ(plain->headers["vary"], "Accept-Encoding");
+  EXPECT_EQ(plain->headers.count("content-encoding"), 0u);
+  EXPECT_GE(plain->chunks, text.size() / (64 * 1024));
+  EXPECT_EQ(plain->body, text);
+
+  // The same connection: gzip, then a body smaller than gzip_min_bytes, then HEAD.
+  ASSERT_TRUE(connection.Send(Request("GET", "/pieces", "Accept-Encoding: gzip\r\n")));
+  auto gzipped = connection.ReadResponse();
+  ASSERT_TRUE(gzipped);
+  EXPECT_EQ(gzipped->headers["content-encoding"], "gzip");
+  EXPECT_LT(gzipped->body.size(), text.size() / 4);
+  EXPECT_EQ(Gunzip(gzipped->body), text);
+  ASSERT_TRUE(connection.Send(Request("GET", "/small", "Accept-Encoding: gzip\r\n")));
+  auto small = connection.ReadResponse();
+  ASSERT_TRUE(small);
+  EXPECT_EQ(Gunzip(small->body), "up 1\n");
+  ASSERT_TRUE(connection.Send(Request("HEAD", "/pieces")));
+  auto head = connection.ReadResponse(true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->headers.count("content-length"), 0u);
+  ASSERT_TRUE(connection.Send(Request("GET", "/hello")));
+  auto hello = connection.ReadResponse();
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->body, "hello\n");
+
+  TestConnection old(harness.port());
+  ASSERT_TRUE(old.Send("GET /pieces HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto until_close = old.ReadResponse();
+  ASSERT_TRUE(until_close);
+  EXPECT_EQ(until_close->headers.count("transfer-encoding"), 0u);
+  EXPECT_EQ(until_close->headers.count("content-length"), 0u);
+  EXPECT_EQ(until_close->body, text);
+}
+
+// A body that fails half-way must not look complete: no last chunk, and the connection closes.
+TEST(HttpServer, BodyInPiecesThatThrowsIsCutShort) {
+  std::vector<std::string> errors;
+  HttpServerOptions options;
+  options.log_error = [&errors](const std::string& message) { errors.push_back(message); };
+  Harness harness({}, options);
+  const std::string text = ManyLines(5000);
+  harness.server().Handle("/pieces", {"GET"}, Reply(Pieces(text, 16 * 1024, 64 * 1024)));
+  harness.Start();
+
+  TestConnection connection(harness.port());
+  ASSERT_TRUE(connection.Send(Request("GET", "/pieces")));
+  EXPECT_FALSE(connection.ReadResponse());
+  EXPECT_TRUE(connection.WaitClosed(5s));
+  auto hello = harness.Fetch(Request("GET", "/hello"));
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->status, 200);
+  harness.OnLoop([] {});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("render failed"), std::string::npos) << errors[0];
 }
 
 TEST(HttpServer, SlowlorisClientIsCutOffAfterTheHeaderTimeout) {

@@ -126,6 +126,11 @@ long TestConnection::ReadMore(std::chrono::milliseconds timeout) {
   long received =
       ssl_ != nullptr ? SSL_read(ssl_, chunk, sizeof chunk) : recv(fd_, chunk, sizeof chunk, 0);
   if (received > 0) buffer_.append(chunk, static_cast<std::size_t>(received));
+  if (received == 0 && ssl_ == nullptr) closed_ = true;
+  if (received <= 0 && ssl_ != nullptr &&
+      SSL_get_error(ssl_, static_cast<int>(received)) == SSL_ERROR_ZERO_RETURN) {
+    closed_ = true;  // close_notify
+  }
   return received > 0 ? received : 0;
 }
 
@@ -158,16 +163,46 @@ std::optional<ParsedResponse> TestConnection::ReadResponse(bool head_request,
     response.headers[ToLower(field.substr(0, colon))] = value;
   }
   if (response.status < 200) return response;  // interim response: no content
-  std::size_t length = 0;
+  if (head_request || response.status == 204 || response.status == 304) return response;
+  // Waits until buffer_ holds `n` bytes.
+  auto have = [&](std::size_t n) {
+    while (buffer_.size() < n) {
+      if (remaining().count() <= 0 || ReadMore(remaining()) == 0) return false;
+    }
+    return true;
+  };
+  if (auto it = response.headers.find("transfer-encoding"); it != response.headers.end()) {
+    if (it->second != "chunked") return std::nullopt;
+    // RFC 9112 §7.1: hex size, CRLF, data, CRLF; a zero size, then (no trailer) CRLF.
+    for (;;) {
+      std::size_t line_end;
+      while ((line_end = buffer_.find("\r\n")) == std::string::npos) {
+        if (remaining().count() <= 0 || ReadMore(remaining()) == 0) return std::nullopt;
+      }
+      char* parsed_end = nullptr;
+      const std::size_t size = std::strtoul(buffer_.c_str(), &parsed_end, 16);
+      if (parsed_end == buffer_.c_str()) return std::nullopt;
+      if (!have(line_end + 2 + size + 2)) return std::nullopt;
+      if (buffer_.compare(line_end + 2 + size, 2, "\r\n") != 0) return std::nullopt;
+      response.body.append(buffer_, line_end + 2, size);
+      buffer_.erase(0, line_end + 2 + size + 2);
+      if (size == 0) return response;
+      ++response.chunks;
+    }
+  }
   if (auto it = response.headers.find("content-length"); it != response.headers.end()) {
-    length = std::strtoul(it->second.c_str(), nullptr, 10);
+    const std::size_t length = std::strtoul(it->second.c_str(), nullptr, 10);
+    if (!have(length)) return std::nullopt;
+    response.body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return response;
   }
-  if (head_request || response.status == 204 || response.status == 304) length = 0;
-  while (buffer_.size() < length) {
-    if (remaining().count() <= 0 || ReadMore(remaining()) == 0) return std::nullopt;
+  // Neither: the body ends when the server closes the connection (RFC 9112 §6.3 item 8).
+  while (remaining().count() > 0 && ReadMore(remaining()) > 0) {
   }
-  response.body = buffer_.substr(0, length);
-  buffer_.erase(0, length);
+  if (!closed_) return std::nullopt;
+  response.body = std::move(buffer_);
+  buffer_.clear();
   return response;
 }
 

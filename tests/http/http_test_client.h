@@ -20,6 +20,7 @@ struct ParsedResponse {
   int status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;                            // as sent (still gzip-encoded if it was)
+  std::size_t chunks = 0;  // with Transfer-Encoding: chunked, the chunks before the last one
 };
 
 struct TlsClientOptions {
@@ -43,8 +44,9 @@ class TestConnection {
   // Sends all of `bytes`; false once the peer closed or reset the connection.
   bool Send(std::string_view bytes);
 
-  // Reads one response: the header, then Content-Length bytes of body (none for HEAD requests,
-  // 1xx, 204 and 304). nullopt on EOF, reset, timeout or an unparsable response.
+  // Reads one response: the header, then the body (none for HEAD requests, 1xx, 204 and 304):
+  // chunked (decoded), Content-Length bytes, or, with neither, what arrives until the server
+  // closes the connection. nullopt on an early EOF, reset, timeout or an unparsable response.
   std::optional<ParsedResponse> ReadResponse(
       bool head_request = false, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
@@ -64,6 +66,7 @@ class TestConnection {
   SSL* ssl_ = nullptr;
   std::string buffer_;
   std::string error_;
+  bool closed_ = false;  // the server closed the connection cleanly
 };
 
 // "GET <target> HTTP/1.1" with Host and the given extra header lines (each ending in CRLF).

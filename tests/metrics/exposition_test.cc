@@ -196,6 +196,49 @@ TEST(ExpositionWriterTest, RenderProbeMetricsIsBothFamiliesRendered) {
   EXPECT_EQ(RenderProbeMetrics(std::vector<TargetSnapshot>{}, true), "");
 }
 
+// /metrics goes out in pieces (MetricsText): whatever the piece size, and across the steps that
+// feed kTargetsPerStep targets at a time, the pieces add up to RenderProbeMetrics()'s text. A
+// text step grows its piece by at least the size asked (but at the end) and by whole lines.
+TEST(ExpositionWriterTest, MetricsTextInPiecesIsTheWholeText) {
+  std::vector<TargetSnapshot> targets;
+  const std::size_t n = 2 * MetricsText::kTargetsPerStep + 17;
+  for (std::size_t i = 0; i < n; ++i) {
+    targets.push_back(Snapshot("mx" + std::to_string(i) + ".example.org:25",
+                               Share(i % 3 == 0 ? HeloOnlyWithoutTls() : HealthyPostfix())));
+  }
+  std::vector<const TargetSnapshot*> pointers;
+  for (const TargetSnapshot& target : targets) pointers.push_back(&target);
+  SelfMetrics self;
+  self.version = "1.2.3";
+  const std::string whole = RenderProbeMetrics(pointers, true, &self);
+  ASSERT_GT(whole.size(), 1000000u);
+
+  for (const std::size_t piece_bytes : {std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20}) {
+    MetricsText text(pointers, true, &self);
+    std::string joined, piece;
+    std::size_t steps = 0, empty_steps = 0;
+    for (bool more = true; more;) {
+      piece.clear();
+      more = text.Next(piece, piece_bytes);
+      ++steps;
+      if (piece.empty()) {
+        ++empty_steps;
+        continue;
+      }
+      if (more) {
+        EXPECT_GE(piece.size(), piece_bytes);
+      }
+      EXPECT_EQ(piece.back(), '\n');
+      joined += piece;
+    }
+    EXPECT_EQ(joined, whole) << piece_bytes;
+    EXPECT_EQ(empty_steps, 3u) << "one step per kTargetsPerStep targets";
+    if (piece_bytes == 4096) {
+      EXPECT_GE(steps, whole.size() / 4096 / 2);
+    }
+  }
+}
+
 // Everything a hostile server or a careless config can put into label values comes out of a
 // parser as exactly the sanitized value: nothing breaks out of its quotes or its line.
 TEST(ExpositionWriterTest, HostileLabelValuesRoundTrip) {

@@ -253,6 +253,21 @@ void HttpServerImpl::SessionEnded(std::uint64_t id, http_detail::Admission admis
   slot_freed_.cancel();
 }
 
+bool HttpServerImpl::TryBeginPieces(const std::string& peer) {
+  std::size_t& count = peer_pieces_[peer];
+  if (count >= options_.max_piece_bodies_per_peer) {
+    if (count == 0) peer_pieces_.erase(peer);
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+void HttpServerImpl::EndPieces(const std::string& peer) {
+  auto count = peer_pieces_.find(peer);
+  if (count != peer_pieces_.end() && --count->second == 0) peer_pieces_.erase(count);
+}
+
 // ---- Dispatch ----------------------------------------------------------------------------------
 
 asio::awaitable<HttpResponse> HttpServerImpl::Dispatch(const HttpRequest& request) {

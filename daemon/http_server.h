@@ -128,6 +128,12 @@ struct HttpServerOptions {
   std::size_t max_connections = 8192;
   // Connections from one peer address at once; 0 = max_connections / 2.
   std::size_t max_connections_per_peer = 0;
+  // Bodies in pieces (HttpResponse::body_pieces, e.g. /metrics) being written to one peer
+  // address at once. Each holds what its writer keeps (a third of a /metrics text, see
+  // MetricsText) until its client has read it, so a client that asks and never reads must not
+  // multiply that; one more is answered 503 with Retry-After. A Prometheus server scrapes a
+  // target one scrape at a time.
+  std::size_t max_piece_bodies_per_peer = 4;
   std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   std::chrono::milliseconds write_timeout = std::chrono::seconds(30);

@@ -88,6 +88,11 @@ class HttpServerImpl : public std::enable_shared_from_this<HttpServerImpl> {
     if (admission_waiting_) slot_freed_.cancel();
   }
 
+  // A body in pieces starts or ends for `peer`; TryBeginPieces() is false (nothing counted)
+  // when the peer is at max_piece_bodies_per_peer.
+  bool TryBeginPieces(const std::string& peer);
+  void EndPieces(const std::string& peer);
+
   // Called by every session as it ends, with what it was admitted as and its peer address.
   void SessionEnded(std::uint64_t id, http_detail::Admission admission, const std::string& peer);
   std::uint16_t port_ = 0;
@@ -107,6 +112,7 @@ class HttpServerImpl : public std::enable_shared_from_this<HttpServerImpl> {
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::uint64_t next_session_id_ = 0;
   std::unordered_map<std::string, std::size_t> peer_sessions_;  // served sessions per peer address
+  std::unordered_map<std::string, std::size_t> peer_pieces_;    // bodies in pieces per peer
   std::size_t refusing_ = 0;                                    // kRefuse sessions open
   // The accept loops wait here while the table is full; cancelled when a session ends.
   boost::asio::steady_timer slot_freed_;

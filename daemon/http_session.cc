@@ -251,7 +251,17 @@ asio::awaitable<bool> Session<Stream>::Write(const HttpResponse& response, unsig
                                              bool head, bool keep_alive, bool accepts_gzip) {
   WireResponse wire = FormatResponse(response, head, accepts_gzip, Options().gzip_min_bytes);
   if (wire.in_pieces) {
-    co_return co_await WritePieces(response, std::move(wire), version, head, keep_alive);
+    if (!server_->TryBeginPieces(peer_)) {
+      HttpResponse busy =
+          TextResponse(503, "503 too many answers in progress to " + peer_ + " (the limit is " +
+                                std::to_string(Options().max_piece_bodies_per_peer) +
+                                "); read them, or retry\n");
+      busy.headers.emplace_back("Retry-After", "1");
+      co_return co_await Write(busy, version, head, keep_alive, accepts_gzip);
+    }
+    const bool written = co_await WritePieces(response, std::move(wire), version, head, keep_alive);
+    server_->EndPieces(peer_);
+    co_return written;
   }
   http::response<http::string_body> message;
   message.version(version);

@@ -1,5 +1,7 @@
 #include "daemon/routes.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -100,11 +102,23 @@ asio::awaitable<HttpResponse> Routes::Metrics(const HttpRequest&) {
   // A big fleet's text is hundreds of MB: it goes out in pieces as it is written, and the
   // snapshots live as long as the writing does.
   struct Scrape {
+    explicit Scrape(std::shared_ptr<std::size_t> counter) : in_progress(std::move(counter)) {
+      ++*in_progress;
+    }
+    ~Scrape() {
+      text.reset();
+      owners.clear();
+      // The pieces and line buffers are blocks of up to 4 MiB, below the mmap threshold
+      // (main.cc): without a trim the heap keeps their pages after the scrape, and unread
+      // scrapes that pile up leave RSS at their peak.
+      if (--*in_progress == 0) malloc_trim(0);
+    }
+    std::shared_ptr<std::size_t> in_progress;
     std::vector<std::shared_ptr<const TargetSnapshot>> owners;
     std::vector<const TargetSnapshot*> targets;
     std::optional<MetricsText> text;
   };
-  auto scrape = std::make_shared<Scrape>();
+  auto scrape = std::make_shared<Scrape>(scrapes_in_progress_);
   scrape->owners = std::move(fleet.targets);
   scrape->targets.reserve(scrape->owners.size());
   for (const auto& target : scrape->owners) scrape->targets.push_back(target.get());

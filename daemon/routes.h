@@ -108,6 +108,8 @@ class Routes {
   const ExporterStatus& status_;
   ReloadFunction reload_;
   Slots probe_slots_;
+  // /metrics answers being written; the last to end hands the freed heap back to the kernel.
+  std::shared_ptr<std::size_t> scrapes_in_progress_ = std::make_shared<std::size_t>(0);
 };
 
 }  // namespace smtp

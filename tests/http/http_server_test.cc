@@ -446,6 +446,56 @@ TEST(HttpServer, BodyInPiecesThatThrowsIsCutShort) {
   EXPECT_NE(errors[0].find("render failed"), std::string::npos) << errors[0];
 }
 
+// Each big answer a client asks for and does not read holds what its writer keeps (a third of a
+// /metrics text) until the write timeout: one peer gets max_piece_bodies_per_peer at once, one
+// more is a 503 with Retry-After, other peers are served, and a slot is back once its client is.
+TEST(HttpServer, BodiesInPiecesAreLimitedPerPeer) {
+  HttpServerOptions options;
+  options.max_piece_bodies_per_peer = 2;
+  Harness harness({}, options);
+  HttpResponse endless;  // 64 MiB: more than loopback's socket buffers hold
+  endless.body_pieces = [left = 64](std::string& out) mutable {
+    out.append(std::size_t{1} << 20, 'x');
+    return --left > 0;
+  };
+  harness.server().Handle("/big", {"GET"}, Reply(endless));
+  harness.Start();
+
+  std::vector<std::unique_ptr<TestConnection>> unread;
+  for (int i = 0; i < 2; ++i) {
+    unread.push_back(std::make_unique<TestConnection>(harness.port()));
+    ASSERT_TRUE(unread.back()->Send(Request("GET", "/big")));
+    auto header = unread.back()->ReadResponse(/*head_request=*/true);  // the header only
+    ASSERT_TRUE(header);
+    EXPECT_EQ(header->status, 200);
+  }
+  auto refused = harness.Fetch(Request("GET", "/big"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->headers["retry-after"], "1");
+  EXPECT_EQ(refused->body,
+            "503 too many answers in progress to 127.0.0.1 (the limit is 2); read "
+            "them, or retry\n");
+
+  TestConnection other(harness.port(), std::nullopt, "127.0.0.2");
+  ASSERT_TRUE(other.Send(Request("GET", "/big")));
+  auto served = other.ReadResponse(false, 20s);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200);
+  EXPECT_EQ(served->body.size(), std::size_t{64} << 20);
+
+  unread.front()->Close();
+  bool back = false;
+  for (int i = 0; i < 200 && !back; ++i) {
+    TestConnection again(harness.port());
+    ASSERT_TRUE(again.Send(Request("GET", "/big")));
+    auto answer = again.ReadResponse(true);
+    back = answer && answer->status == 200;
+    if (!back) std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_TRUE(back) << "the slot of the client that went away came back";
+}
+
 TEST(HttpServer, SlowlorisClientIsCutOffAfterTheHeaderTimeout) {
   HttpServerOptions options;
   options.header_timeout = 400ms;

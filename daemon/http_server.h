@@ -27,7 +27,8 @@
 // Connections (a Prometheus server scraping /probe for thousands of targets holds thousands):
 //  - at most max_connections are served at once. When the table is full, a new connection first
 //    evicts the connection that has been idle longest (a keep-alive connection waiting for its
-//    next request, or one that has not sent a byte yet); when none is idle, it waits, unaccepted,
+//    next request, or one whose request header has not arrived whole: silent or dripping since
+//    then); when none is idle, it waits, unaccepted,
 //    in the kernel's listen queue until a slot frees. It is never refused for being one too many,
 //    so a burst of scrapes is answered late rather than failed.
 //  - at most max_connections_per_peer come from one peer address. Beyond that a connection is

@@ -33,10 +33,10 @@ namespace http_detail {
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
-  // Closes the connection if it is waiting for the first byte of a request.
+  // Closes the connection if it is waiting for a request (see IdleSince).
   virtual void CloseIfIdle() = 0;
-  // Since when it has been waiting for the first byte of a request; nullopt while it is reading,
-  // answering or writing one.
+  // Since when it has been waiting for a request: for its first byte, or for the rest of its
+  // header (a slow or dripping client); nullopt while it reads a body, answers or writes.
   virtual std::optional<std::chrono::steady_clock::time_point> IdleSince() const = 0;
 };
 

@@ -199,17 +199,22 @@ asio::awaitable<int> Session<Stream>::ReadRequest(http::request_parser<http::str
     if (admission_ == Admission::kServe) server_->SessionIdle();
     Lowest().expires_after(first ? options.header_timeout : options.idle_timeout);
     auto [error, size] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), kNoThrow);
-    idle_since_.reset();
-    if (error) co_return kHangUp;
+    if (error) {
+      idle_since_.reset();
+      co_return kHangUp;
+    }
     buffer_.commit(size);
   }
 
-  // The header within header_timeout of its first byte, then the body within another one.
+  // The header within header_timeout of its first byte, then the body within another one. Until
+  // the header is whole the connection still waits for a request (idle_since_ stays), so a full
+  // table evicts a client dripping its header as it evicts an idle one.
   parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
   parser.body_limit(options.max_body_bytes);
   Lowest().expires_after(options.header_timeout);
   auto [header_error, header_size] =
       co_await http::async_read_header(stream_, buffer_, parser, kNoThrow);
+  idle_since_.reset();
   if (header_error) co_return StatusForReadError(header_error);
   const auto& header = parser.get();
   // Beast takes a Transfer-Encoding whose last coding is not chunked as "no body", which would

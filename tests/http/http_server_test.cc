@@ -613,6 +613,35 @@ TEST(HttpServer, FullTableEvictsTheLongestIdleConnection) {
   EXPECT_EQ(newer.ReadResponse()->status, 200) << "a younger idle connection stays open";
 }
 
+// A client dripping its request header holds no request yet: with the table full of them (from
+// several peers, each under its own limit), a newcomer evicts the one that started longest ago
+// and is answered at once, not after the header timeout.
+TEST(HttpServer, FullTableOfDrippingHeadersEvictsTheOldest) {
+  HttpServerOptions options;
+  options.max_connections = 4;
+  options.max_connections_per_peer = 2;
+  options.header_timeout = 10s;
+  Harness harness({}, options);
+  harness.Start();
+  std::vector<std::unique_ptr<TestConnection>> drippers;
+  for (const char* peer : {"127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"}) {
+    drippers.push_back(std::make_unique<TestConnection>(harness.port(), std::nullopt, peer));
+    ASSERT_TRUE(drippers.back()->Send("GET /hello HTTP/1.1\r\nX-Drip: "));
+    std::this_thread::sleep_for(20ms);
+  }
+  for (auto& dripper : drippers) ASSERT_TRUE(dripper->Send("a"));  // still coming
+  const auto start = Clock::now();
+  auto response = harness.Fetch(Request("GET", "/hello"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_LT(SecondsSince(start), 5.0) << "waited for a header timeout";
+  EXPECT_TRUE(drippers.front()->WaitClosed(2s)) << "the oldest dripper should have been closed";
+  ASSERT_TRUE(drippers.back()->Send("b\r\nHost: x\r\n\r\n"));
+  auto finished = drippers.back()->ReadResponse();
+  ASSERT_TRUE(finished) << "a younger dripper stays and is answered once its header is whole";
+  EXPECT_EQ(finished->status, 200);
+}
+
 // With every slot busy, a new connection is neither refused nor reset: it waits and is answered
 // once a slot frees.
 TEST(HttpServer, FullTableOfBusyConnectionsMakesNewcomersWait) {

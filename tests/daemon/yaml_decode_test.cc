@@ -191,7 +191,7 @@ TEST_F(ReadConfigFileTest, FilesOverTheCapAreRefusedUnread) {
   EXPECT_EQ(ReadConfigFile(Path("big.yml")).error, "");
   std::ofstream(Path("big.yml"), std::ios::app) << "#";
   EXPECT_EQ(ReadConfigFile(Path("big.yml")).error,
-            Path("big.yml") + ": larger than the limit of 4194304 bytes");
+            Path("big.yml") + ": larger than the limit of 33554432 bytes");
   // Sizes that lie (procfs says 0) are checked while reading.
   EXPECT_EQ(ReadConfigFile("/proc/self/status", 16).error,
             "/proc/self/status: larger than the limit of 16 bytes");

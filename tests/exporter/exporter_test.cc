@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/yaml_decode.h"
 #include "tests/exporter/fake_runner.h"
 #include "tests/http/http_test_client.h"
 
@@ -247,8 +248,9 @@ TEST_F(ExporterTest, ConfigFilesThatAreNotConfigsFailTheReloadNeverTheDaemon) {
   reload_fails("not a regular file");
   replace_with([&] { ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0); });
   reload_fails("not a regular file");
-  replace_with([&] { dir_.Write("smtp_exporter.yml", std::string(4 * 1024 * 1024 + 1, '#')); });
-  reload_fails("larger than the limit of 4194304 bytes");
+  replace_with(
+      [&] { dir_.Write("smtp_exporter.yml", std::string(strict::kMaxConfigFileBytes + 1, '#')); });
+  reload_fails("larger than the limit of 33554432 bytes");
 
   const std::string secret = "root:$y$j9T$Qk1Yb7o8pPL0J6wxXn5Jq.$2kq3gk7sJm3Qd1N0K9S1z0:19700:0:::";
   replace_with([&] { dir_.Write("smtp_exporter.yml", secret + "\n"); });

@@ -163,7 +163,8 @@ void Print(const char* what, const Timing& t) {
               Median(t.wall_ms), Min(t.wall_ms), Median(t.cpu_ms), Min(t.cpu_ms));
 }
 
-void RunAfterOnly(int targets, int runs, bool minimal) {
+// `targets` realistic targets, the same for every run of the program (seeded).
+std::vector<TargetSnapshot> RealisticFleet(int targets, bool minimal) {
   std::mt19937_64 rng(42);
   std::vector<TargetSnapshot> snapshots;
   snapshots.reserve(static_cast<std::size_t>(targets));
@@ -171,6 +172,11 @@ void RunAfterOnly(int targets, int runs, bool minimal) {
     snapshots.push_back(RealisticTarget(i, rng));
     snapshots.back().minimal_series = minimal;  // the module's `series: minimal`
   }
+  return snapshots;
+}
+
+void RunAfterOnly(int targets, int runs, bool minimal) {
+  const std::vector<TargetSnapshot> snapshots = RealisticFleet(targets, minimal);
   const SelfMetrics self = RealisticSelf();
   Timing direct;
   std::size_t bytes = 0;
@@ -213,13 +219,7 @@ void ResetPeak() {
 // writes it now (MetricsText, 1 MiB pieces, each dropped as an HTTP write would): time, the
 // longest single step (what stalls the HTTP thread), and the memory each adds at its peak.
 void RunPieces(int targets, int runs, bool minimal) {
-  std::mt19937_64 rng(42);
-  std::vector<TargetSnapshot> snapshots;
-  snapshots.reserve(static_cast<std::size_t>(targets));
-  for (int i = 0; i < targets; ++i) {
-    snapshots.push_back(RealisticTarget(i, rng));
-    snapshots.back().minimal_series = minimal;
-  }
+  const std::vector<TargetSnapshot> snapshots = RealisticFleet(targets, minimal);
   std::vector<const TargetSnapshot*> pointers;
   for (const TargetSnapshot& snapshot : snapshots) pointers.push_back(&snapshot);
   const SelfMetrics self = RealisticSelf();
@@ -272,10 +272,7 @@ void RunPieces(int targets, int runs, bool minimal) {
 }
 
 void Run(int targets, int runs, bool with_serializer) {
-  std::mt19937_64 rng(42);
-  std::vector<TargetSnapshot> snapshots;
-  snapshots.reserve(static_cast<std::size_t>(targets));
-  for (int i = 0; i < targets; ++i) snapshots.push_back(RealisticTarget(i, rng));
+  const std::vector<TargetSnapshot> snapshots = RealisticFleet(targets, false);
   const SelfMetrics self = RealisticSelf();
 
   Timing build, serializer, before_total, render_text, direct;

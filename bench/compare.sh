@@ -35,11 +35,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ ${BENCH_NETNS:-} != inside ]]; then
-  ulimit -n "$(ulimit -Hn)"
-  exec unshare -n env BENCH_NETNS=inside bash "${BASH_SOURCE[0]}" "$@"
-fi
-ip link set lo up
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_netns "$@"
 
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 WINDOW=${WINDOW:-20}
@@ -61,8 +58,6 @@ HZ=$(getconf CLK_TCK)
 
 RESPONDER_PID=""
 EXPORTER_PID=""
-
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
   stop_pid "$EXPORTER_PID"

@@ -1,4 +1,17 @@
-# Shell helpers shared by bench/run.sh and bench/compare.sh (sourced, not run).
+# Shell helpers shared by bench/run.sh, bench/compare.sh and bench/soak.sh (sourced, not run).
+
+# Re-runs the calling script ("$0" "$@") under tests/netns.sh, in a network namespace of its own
+# whose only interface is lo, up: nothing a benchmark starts can reach another machine. Raises
+# the open-files limit to the hard limit first (benchmarks hold thousands of connections).
+# Returns at once when already inside such a namespace (SMTP_EXPORTER_NETNS=1, set by netns.sh).
+# Unlike the tests, a benchmark never runs on the host's network: netns.sh's escape hatch
+# (SMTP_EXPORTER_NO_NETNS=1) is not passed on. Needs root (unshare -n).
+enter_netns() {
+  ulimit -n "$(ulimit -Hn)"
+  [[ ${SMTP_EXPORTER_NETNS:-} == 1 ]] && return 0
+  exec env -u SMTP_EXPORTER_NO_NETNS "$(dirname "${BASH_SOURCE[0]}")/../tests/netns.sh" \
+    bash "$0" "$@"
+}
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 

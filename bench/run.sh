@@ -43,11 +43,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ ${BENCH_NETNS:-} != inside ]]; then
-  ulimit -n "$(ulimit -Hn)"
-  exec unshare -n env BENCH_NETNS=inside bash "${BASH_SOURCE[0]}" "$@"
-fi
-ip link set lo up
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_netns "$@"
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 WINDOW=${WINDOW:-60}
 HTTP_PORT=${HTTP_PORT:-19025}
@@ -64,8 +61,6 @@ HZ=$(getconf CLK_TCK)
 DAEMON_PID=""
 DAEMON_TIMEOUT_PID=""
 RESPONDER_PID=""
-
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
   stop_pid "$DAEMON_PID"

@@ -41,14 +41,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ ${BENCH_NETNS:-} != inside ]]; then
-  ulimit -n "$(ulimit -Hn)"
-  exec unshare -n env BENCH_NETNS=inside bash "${BASH_SOURCE[0]}" "$@"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_netns "$@"
 # The rest is one compound command, read whole before it runs: editing this file during a run
 # (bash otherwise reads a script as it goes) cannot change the run.
 {
-ip link set lo up
 PROBES=${1:-1000000}
 [[ $PROBES =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [PROBES]" >&2; exit 2; }
 TARGETS=${TARGETS:-2000}
@@ -72,8 +69,6 @@ URL=http://127.0.0.1:$HTTP_PORT
 SCENARIOS=(silence drip longline garbage reset tlsgarbage catchall tarpit)
 # Expected rate TARGETS / INTERVAL_S; give up at three times the expected run time.
 MAX_SECONDS=$((PROBES * INTERVAL_S * 3 / TARGETS + 120))
-
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DAEMON_PID=""
 SERVER_PID=""

@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <new>
 #include <optional>
@@ -130,6 +131,12 @@ LoadedFiles LoadFiles(const ExporterOptions& options) {
   return files;
 }
 
+// LoadConfigFile on a thread of its own, so that the decoding's garbage stays in that thread's
+// malloc arena (see Exporter::Apply). Exceptions propagate to the caller.
+LoadResult LoadConfigOnItsOwnThread(const std::string& path) {
+  return std::async(std::launch::async, [&path] { return LoadConfigFile(path); }).get();
+}
+
 // Wiring only: the probe loops, the routes and the HTTP server, plus reload and signals. The
 // HTTP server, routes, reload and signals run on `io`'s thread, each loop on its own.
 class Exporter {
@@ -174,11 +181,19 @@ class Exporter {
   }
 
  private:
-  void Apply(Config config) {
-    const std::size_t configured = config.targets.size();
-    const std::size_t modules = config.modules.size();
-    loops_.Apply(std::make_shared<const Config>(std::move(config)),
-                 {options_.shard_index, options_.shard_count});
+  // `loaded` comes from a loading thread (LoadConfigOnItsOwnThread, loader_): decoding YAML
+  // allocates many times the file's size in small pieces, interleaved with the Config it builds,
+  // in that thread's malloc arena. The copy made here lives in this thread's arena; once the
+  // original is dropped, the loading arena holds nothing, and malloc_trim gives all of its pages
+  // back. Moved instead of copied, the Config would pin those pages for as long as it runs: at
+  // 20,000 targets, 33 MB of a 73 MB resident set (bench/README "Memory per target").
+  void Apply(Config loaded) {
+    auto config = std::make_shared<const Config>(std::as_const(loaded));
+    loaded = Config{};
+    malloc_trim(0);
+    const std::size_t configured = config->targets.size();
+    const std::size_t modules = config->modules.size();
+    loops_.Apply(std::move(config), {options_.shard_index, options_.shard_count});
     logger_.Info("config applied", {{"targets", std::to_string(loops_.entry_count())},
                                     {"configured_targets", std::to_string(configured)},
                                     {"modules", std::to_string(modules)}});
@@ -228,12 +243,7 @@ class Exporter {
   }
 
   // Runs on loader_.
-  asio::awaitable<LoadedFiles> LoadOnLoader() {
-    LoadedFiles loaded = LoadFiles(options_);
-    // Decoding a large YAML file takes many times its size; give the pages back.
-    malloc_trim(0);
-    co_return loaded;
-  }
+  asio::awaitable<LoadedFiles> LoadOnLoader() { co_return LoadFiles(options_); }
 
   // A SIGHUP's reload, on its own coroutine so that signals keep being handled meanwhile.
   asio::awaitable<void> ReloadOnSignal() {
@@ -292,7 +302,7 @@ int RunExporter(const ExporterOptions& options, Logger& logger, const ProbeRunne
     config = DefaultConfig();
     logger.Info("no --config.file given, probing the default target", {{"target", "127.0.0.1:25"}});
   } else {
-    LoadResult loaded = LoadConfigFile(options.config_file);
+    LoadResult loaded = LoadConfigOnItsOwnThread(options.config_file);
     if (!loaded.config) {
       logger.Error("cannot load config", {{"err", loaded.error}});
       return 1;

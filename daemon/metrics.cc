@@ -447,10 +447,11 @@ void PrefetchResultTargets(const TargetSnapshot& s) {
   const ProbeResult* r = s.last.get();
   if (r == nullptr) return;
   PrefetchVector(r->steps);
-  for (const std::optional<Capabilities>* caps : {&r->capabilities, &r->tls_capabilities}) {
-    if (*caps) {
-      PrefetchVector((*caps)->extensions);
-      PrefetchVector((*caps)->auth_mechanisms);
+  for (const Capabilities* caps :
+       {ValuePointer(r->capabilities), ValuePointer(r->tls_capabilities)}) {
+    if (caps) {
+      PrefetchVector(caps->extensions);
+      PrefetchVector(caps->auth_mechanisms);
     }
   }
   if (r->tls) PrefetchVector(r->tls->chain);

@@ -245,7 +245,7 @@ std::string DomainCell(const ProbeResult* result) {
     return std::string(kNone);
   }
   std::vector<std::string> lines;
-  if (const std::optional<MtaStsResult>& sts = result->mta_sts) {
+  if (const Boxed<MtaStsResult>& sts = result->mta_sts) {
     const std::optional<MtaStsDelivery> delivery = JudgeMtaStsDelivery(*result);
     if (sts->policy) {
       const bool bad = delivery && !delivery->ok;

@@ -64,6 +64,7 @@ StateChange Record(TargetSnapshot& snapshot, ProbeResult result) {
     snapshot.last_relay = std::make_shared<const RelayResult>(result.relay);
     snapshot.last_relay_at = result.started_at;
   }
+  ReleaseSpareCapacity(result);
   snapshot.last = std::make_shared<const ProbeResult>(std::move(result));
   change.after = StateOf(snapshot);
   return change;

@@ -73,9 +73,10 @@ RelayVerdict RelayVerdictOf(const TargetSnapshot& snapshot);
 // The greeting latency Record() samples: the greeting step's duration when it ended in a 220.
 std::optional<double> GreetingSeconds(const ProbeResult& result);
 
-// Folds a finished probe into the record: it becomes `last`, its relay test (when it ran one) the
-// kept relay verdict, and its greeting latency a sample of the histogram (created with
-// GreetingBounds() on the first probe). Returns the state before and after.
+// Folds a finished probe into the record: it becomes `last` (its spare capacity released, as it is
+// kept until the next probe), its relay test (when it ran one) the kept relay verdict, and its
+// greeting latency a sample of the histogram (created with GreetingBounds() on the first probe).
+// Returns the state before and after.
 struct StateChange {
   StatusState before = StatusState::kPending;
   StatusState after = StatusState::kPending;

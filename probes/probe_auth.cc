@@ -55,8 +55,9 @@ asio::awaitable<bool> ProbeSession::Auth() {
                        "refusing to send credentials over plaintext (allow_plaintext is off)");
   }
   // The capabilities of this session: after STARTTLS the old ones are void (RFC 3207 §4.2).
-  const std::optional<Capabilities>& capabilities =
-      result_.tls_capabilities ? result_.tls_capabilities : result_.capabilities;
+  const Capabilities* capabilities = result_.tls_capabilities
+                                         ? ValuePointer(result_.tls_capabilities)
+                                         : ValuePointer(result_.capabilities);
   const std::vector<std::string> offered =
       capabilities ? capabilities->auth_mechanisms : std::vector<std::string>{};
   if (offered.empty()) {

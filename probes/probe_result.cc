@@ -111,6 +111,42 @@ std::string ProbeResultLabel(const ProbeResult& result) {
   return reason.empty() ? "unknown" : reason;
 }
 
+void Transcript::push_back(const TranscriptLine& line) {
+  text_.append(line.text);
+  marks_.push_back({line.at.count(), static_cast<std::uint32_t>(text_.size()), line.direction});
+}
+
+TranscriptLine Transcript::operator[](std::size_t index) const {
+  const std::uint32_t begin = index == 0 ? 0 : marks_[index - 1].end;
+  const Mark& mark = marks_[index];
+  return {std::chrono::nanoseconds(mark.at_ns), mark.direction,
+          std::string_view(text_).substr(begin, mark.end - begin)};
+}
+
+void Transcript::shrink_to_fit() {
+  text_.shrink_to_fit();
+  marks_.shrink_to_fit();
+}
+
+namespace {
+void ReleaseSpareCapacity(Capabilities& capabilities) {
+  capabilities.extensions.shrink_to_fit();
+  capabilities.auth_mechanisms.shrink_to_fit();
+}
+}  // namespace
+
+void ReleaseSpareCapacity(ProbeResult& result) {
+  result.steps.shrink_to_fit();
+  result.dns.addresses.shrink_to_fit();
+  result.dns.ptr_names.shrink_to_fit();
+  result.greeting_lines.shrink_to_fit();
+  if (result.capabilities) ReleaseSpareCapacity(*result.capabilities);
+  if (result.tls_capabilities) ReleaseSpareCapacity(*result.tls_capabilities);
+  result.relay.attempts.shrink_to_fit();
+  result.reply_anomalies.shrink_to_fit();
+  result.transcript.shrink_to_fit();
+}
+
 ProbeResult InternalErrorResult(std::exception_ptr error) {
   ProbeResult result;
   result.failure_reason = FailureReason::kProtocol;

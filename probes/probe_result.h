@@ -4,14 +4,17 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "probes/auth.h"
 #include "probes/banner.h"
+#include "probes/boxed.h"
 #include "probes/dane.h"
 #include "probes/dnsbl.h"
 #include "probes/ehlo.h"
@@ -197,10 +200,61 @@ struct DnsInfo {
   std::optional<bool> banner_matches_ptr;
 };
 
+// One line of a probe's conversation. As read from a Transcript, `text` points into it: valid
+// while the Transcript lives and is not modified.
 struct TranscriptLine {
   std::chrono::nanoseconds at{0};  // since the probe started
   char direction = '*';            // 'S' server, 'C' client, '*' engine note
-  std::string text;                // without CRLF; truncated when very long
+  std::string_view text;           // without CRLF; truncated when very long
+};
+
+// A probe's conversation, kept compactly: every line's text in one buffer and 16 bytes of index
+// per line. The daemon keeps each target's latest transcript for the status page; one
+// std::string per line cost twice the memory (bench/README "Memory per target").
+class Transcript {
+ public:
+  // Appends a copy of `line` (its text may point anywhere). Texts add up to at most 4 GiB.
+  void push_back(const TranscriptLine& line);
+  std::size_t size() const { return marks_.size(); }
+  bool empty() const { return marks_.empty(); }
+  TranscriptLine operator[](std::size_t index) const;  // index < size()
+  void shrink_to_fit();
+  std::size_t capacity() const { return marks_.capacity(); }  // lines
+
+  class const_iterator {
+   public:
+    using value_type = TranscriptLine;
+    using difference_type = std::ptrdiff_t;
+    const_iterator() = default;
+    TranscriptLine operator*() const { return (*owner_)[index_]; }
+    const_iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator before = *this;
+      ++index_;
+      return before;
+    }
+    bool operator==(const const_iterator&) const = default;
+
+   private:
+    friend class Transcript;
+    const_iterator(const Transcript* owner, std::size_t index) : owner_(owner), index_(index) {}
+    const Transcript* owner_ = nullptr;
+    std::size_t index_ = 0;
+  };
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, size()}; }
+
+ private:
+  struct Mark {
+    std::int64_t at_ns = 0;
+    std::uint32_t end = 0;  // the text's end offset in text_; it starts where the previous ends
+    char direction = '*';
+  };
+  std::string text_;
+  std::vector<Mark> marks_;
 };
 
 struct ProbeResult {
@@ -215,11 +269,11 @@ struct ProbeResult {
   std::vector<StepResult> steps;
 
   DnsInfo dns;
-  std::optional<GreetingInfo> greeting;          // parsed only from a 220 greeting (RFC 5321 §4.2)
-  std::vector<std::string> greeting_lines;       // the greeting's text, whatever its code
-  std::optional<bool> esmtp;                     // true: EHLO accepted; false: only HELO worked
-  std::optional<Capabilities> capabilities;      // EHLO before TLS (or implicit TLS session)
-  std::optional<Capabilities> tls_capabilities;  // EHLO after STARTTLS
+  std::optional<GreetingInfo> greeting;      // parsed only from a 220 greeting (RFC 5321 §4.2)
+  std::vector<std::string> greeting_lines;   // the greeting's text, whatever its code
+  std::optional<bool> esmtp;                 // true: EHLO accepted; false: only HELO worked
+  std::optional<Capabilities> capabilities;  // EHLO before TLS (or implicit TLS session)
+  Boxed<Capabilities> tls_capabilities;      // EHLO after STARTTLS
   // nullopt when unknown: EHLO never answered. False after a HELO-only server (no extensions).
   std::optional<bool> starttls_offered;
   std::optional<bool> starttls_success;  // set when STARTTLS was attempted
@@ -228,7 +282,7 @@ struct ProbeResult {
   // in plaintext and went on (RFC 3207 §4.1 leaves the choice to the client).
   bool plaintext_fallback = false;
   bool implicit_tls = false;
-  std::optional<TlsInfo> tls;
+  Boxed<TlsInfo> tls;
   RelayResult relay;
   AuthResult auth;
   UserEnumerationResult user_enumeration;
@@ -237,13 +291,13 @@ struct ProbeResult {
   // Reply framing the server got wrong but real clients tolerate (ReplyAnomaly names, e.g.
   // "reply code changed between lines"), each once.
   std::vector<std::string> reply_anomalies;
-  std::vector<TranscriptLine> transcript;
+  Transcript transcript;
 
   // The domain checks that ran (ProbeSpec::checks): nullopt / empty when not asked for.
-  std::optional<MtaStsResult> mta_sts;
-  std::optional<TlsRptResult> tls_rpt;
+  Boxed<MtaStsResult> mta_sts;
+  Boxed<TlsRptResult> tls_rpt;
   std::vector<DnsblResult> dnsbl;  // one per zone, for the connected address
-  std::optional<DaneResult> dane;  // the MX host's TLSA records against its chain
+  Boxed<DaneResult> dane;          // the MX host's TLSA records against its chain
 
   const StepResult* FindStep(Step step) const;
 };
@@ -251,6 +305,11 @@ struct ProbeResult {
 // "success", or the failure reason ("dns", "refused", "timeout", ...; "unknown" for a failure
 // without one): the `result` label of smtp_exporter_probes_total.
 std::string ProbeResultLabel(const ProbeResult& result);
+
+// Gives back the spare capacity of the result's vectors and transcript lines (a vector that grew
+// to 5 steps holds room for 8). For a result kept for long: the daemon keeps every target's
+// latest one (daemon/target_state.h). Changes no value.
+void ReleaseSpareCapacity(ProbeResult& result);
 
 // The result that stands for a probe or a target expansion that threw: a bug, since the engine
 // reports failures as data. Not successful, reason protocol, no failed step, detail

@@ -90,7 +90,7 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-void WriteCapabilities(JsonWriter& json, const std::optional<Capabilities>& capabilities) {
+void WriteCapabilities(JsonWriter& json, const Capabilities* capabilities) {
   if (!capabilities) {
     json.Null();
     return;
@@ -209,7 +209,7 @@ void WriteMtaSts(JsonWriter& json, const ProbeResult& result) {
   json.EndObject();
 }
 
-void WriteTlsRpt(JsonWriter& json, const std::optional<TlsRptResult>& tls_rpt) {
+void WriteTlsRpt(JsonWriter& json, const Boxed<TlsRptResult>& tls_rpt) {
   if (!tls_rpt) return json.Null();
   json.BeginObject();
   json.Key("status").String(ToString(tls_rpt->status));
@@ -219,7 +219,7 @@ void WriteTlsRpt(JsonWriter& json, const std::optional<TlsRptResult>& tls_rpt) {
   json.EndObject();
 }
 
-void WriteDane(JsonWriter& json, const std::optional<DaneResult>& dane) {
+void WriteDane(JsonWriter& json, const Boxed<DaneResult>& dane) {
   if (!dane) return json.Null();
   json.BeginObject();
   json.Key("name").String(dane->name);
@@ -281,7 +281,7 @@ void ReportDomainChecks(const ProbeResult& result, std::ostringstream& out) {
     if (!result.tls_rpt->detail.empty()) out << " (" << result.tls_rpt->detail << ")";
     out << "\n";
   }
-  if (const std::optional<DaneResult>& dane = result.dane) {
+  if (const Boxed<DaneResult>& dane = result.dane) {
     out << "dane:         " << dane->name << " " << ToString(dane->status);
     if (!dane->records.empty()) {
       out << " (" << dane->records.size() << " TLSA, " << (dane->authenticated ? "AD" : "no AD")
@@ -407,9 +407,9 @@ void WriteDns(JsonWriter& json, const DnsInfo& dns) {
   json.EndObject();
 }
 
-void WriteTranscript(JsonWriter& json, const std::vector<TranscriptLine>& transcript) {
+void WriteTranscript(JsonWriter& json, const Transcript& transcript) {
   json.BeginArray();
-  for (const TranscriptLine& line : transcript) {
+  for (const TranscriptLine line : transcript) {
     json.BeginObject();
     json.Key("at_seconds").Number(Seconds(line.at));
     json.Key("direction").String(std::string(1, line.direction));
@@ -423,7 +423,7 @@ void WriteTranscript(JsonWriter& json, const std::vector<TranscriptLine>& transc
 
 std::string FormatTranscript(const ProbeResult& result) {
   std::string text;
-  for (const TranscriptLine& line : result.transcript) {
+  for (const TranscriptLine line : result.transcript) {
     char prefix[32];
     std::snprintf(prefix, sizeof prefix, "[%8.1f ms] ",
                   std::chrono::duration<double, std::milli>(line.at).count());
@@ -519,9 +519,9 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   WriteGreeting(json, result);
   json.Key("esmtp").OptionalBool(result.esmtp);
   json.Key("capabilities");
-  WriteCapabilities(json, result.capabilities);
+  WriteCapabilities(json, ValuePointer(result.capabilities));
   json.Key("tls_capabilities");
-  WriteCapabilities(json, result.tls_capabilities);
+  WriteCapabilities(json, ValuePointer(result.tls_capabilities));
 
   json.Key("starttls").BeginObject();
   json.Key("offered").OptionalBool(result.starttls_offered);

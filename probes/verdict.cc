@@ -192,8 +192,8 @@ void AddAuthFindings(const ProbeResult& result, std::vector<std::string>& findin
     }
   }
   const bool submission_port = result.port == 587 || result.port == 465;
-  const std::optional<Capabilities>& over_tls =
-      result.implicit_tls ? result.capabilities : result.tls_capabilities;
+  const Capabilities* over_tls = result.implicit_tls ? ValuePointer(result.capabilities)
+                                                     : ValuePointer(result.tls_capabilities);
   if (submission_port && had_tls && over_tls && over_tls->auth_mechanisms.empty()) {
     findings.push_back("no AUTH after TLS on submission port " + std::to_string(result.port));
   }
@@ -301,7 +301,7 @@ void AddDomainCheckFindings(const ProbeResult& result, std::vector<std::string>&
     findings.push_back(std::string("TLS-RPT record ") + ToString(result.tls_rpt->status) +
                        (result.tls_rpt->detail.empty() ? "" : ": " + result.tls_rpt->detail));
   }
-  if (const std::optional<DaneResult>& dane = result.dane) {
+  if (const Boxed<DaneResult>& dane = result.dane) {
     switch (dane->status) {
       case DaneStatus::kMismatch:
       case DaneStatus::kNoTls:

@@ -38,7 +38,9 @@ std::string Transcript(const ProbeResult& result) {
   std::string text;
   for (const TranscriptLine& line : result.transcript) {
     text += line.direction;
-    text += ": " + line.text + "\n";
+    text += ": ";
+    text += line.text;
+    text += "\n";
   }
   return text;
 }

@@ -300,7 +300,7 @@ std::vector<StatusTarget> Fleet() {
   smtps.implicit_tls = true;
   smtps.starttls_offered = false;
   smtps.starttls_success.reset();
-  smtps.capabilities = smtps.tls_capabilities;
+  smtps.capabilities = smtps.tls_capabilities.optional();
   smtps.tls_capabilities.reset();
   smtps.steps = {Step_(Step::kConnect, 1, 0), Step_(Step::kTls, 38, 0),
                  Step_(Step::kGreeting, 9, 220), Step_(Step::kEhlo, 2, 250),

@@ -20,7 +20,7 @@ ExpansionRequest ExpansionOf(const Target& target, const std::string& label, con
 }
 
 ExpansionRequest FleetEntry::Expansion() const {
-  return ExpansionOf(target.target, target.address, *module);
+  return ExpansionOf(target->target, target->address, *module);
 }
 
 ProbeSpec SeriesSpec(const Module& module, const ExpandedTarget& series, bool with_relay) {
@@ -67,7 +67,7 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
     if (PartitionOf(key, partition.count) != partition.index) continue;
     auto entry = std::make_shared<FleetEntry>();
     entry->key = std::move(key);
-    entry->target = target;
+    entry->target = std::shared_ptr<const TargetConfig>(shared, &target);
     entry->module_name = target.module;
     entry->module = modules.at(target.module);
     ScheduleEntry scheduled;
@@ -88,7 +88,7 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
     }
     StoredSeries& series = it->second;
     auto relabelled = std::make_shared<TargetSnapshot>(*series.snapshot);
-    relabelled->labels = SeriesLabels(entry->second->target.labels, series.domain, series.ip);
+    relabelled->labels = SeriesLabels(entry->second->target->labels, series.domain, series.ip);
     series.snapshot = std::move(relabelled);
     ++it;
   }
@@ -129,7 +129,7 @@ std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry, const Expa
   auto snapshot = stored.snapshot ? std::make_shared<TargetSnapshot>(*stored.snapshot)
                                   : std::make_shared<TargetSnapshot>();
   snapshot->target = series.label;
-  snapshot->labels = SeriesLabels(current->second->target.labels, series.domain, series.address);
+  snapshot->labels = SeriesLabels(current->second->target->labels, series.domain, series.address);
   snapshot->mx_records = series.mx_records;
   snapshot->minimal_series = current->second->module->minimal_series;
   const StateChange change = smtp::Record(*snapshot, std::move(result));
@@ -150,8 +150,8 @@ std::vector<SeriesView> Fleet::Series(bool include_pending) const {
   for (const auto& [key, entry] : entries_) {
     if (probed.contains(key)) continue;
     auto pending = std::make_shared<TargetSnapshot>();
-    pending->target = entry->target.address;
-    pending->labels = entry->target.labels;
+    pending->target = entry->target->address;
+    pending->labels = entry->target->labels;
     views.push_back({std::move(pending), entry->module_name});
   }
   return views;

@@ -36,7 +36,7 @@ void Schedule::Set(const std::vector<ScheduleEntry>& entries, TimePoint now) {
   for (const ScheduleEntry& entry : entries) {
     State state;
     auto old = entries_.find(entry.key);
-    if (old != entries_.end() && old->second.entry.interval == entry.interval) {
+    if (old != entries_.end() && old->second.interval == entry.interval) {
       state = old->second;
     } else {
       state.offset = Offset(entry.key, entry.interval);
@@ -46,13 +46,14 @@ void Schedule::Set(const std::vector<ScheduleEntry>& entries, TimePoint now) {
         state.last_relay = old->second.last_relay;
       }
     }
-    state.entry = entry;
+    state.interval = entry.interval;
+    state.relay_interval = entry.relay_interval;
     next.emplace(entry.key, std::move(state));
   }
   entries_ = std::move(next);
   idle_.clear();
-  for (const auto& [key, state] : entries_) {
-    if (!state.running) idle_.emplace(state.next_due, key);
+  for (Entry& entry : entries_) {
+    if (!entry.second.running) idle_.emplace(entry.second.next_due, &entry);
   }
 }
 
@@ -60,18 +61,19 @@ std::vector<Schedule::Due> Schedule::TakeDue(TimePoint now) {
   std::vector<Due> started;
   // idle_ is ordered by due time, then key: the oldest due probes come first.
   while (!idle_.empty() && idle_.begin()->first <= now && in_flight_ < max_in_flight_) {
-    State& state = entries_.at(idle_.begin()->second);
+    Entry& entry = *idle_.begin()->second;
     idle_.erase(idle_.begin());
-    const auto relay_interval = state.entry.relay_interval;
+    State& state = entry.second;
+    const auto relay_interval = state.relay_interval;
     const bool with_relay =
         relay_interval.count() > 0 &&
         (!state.last_relay || state.next_due - *state.last_relay >= relay_interval);
-    started.push_back({state.entry.key, with_relay, state.next_due});
+    started.push_back({entry.first, with_relay, state.next_due});
     state.running = true;
     state.relay_in_flight.reset();
     if (with_relay) state.relay_in_flight = state.next_due;
     // Missed slots are skipped, not caught up (see header).
-    state.next_due = NextGridPoint(now, state.offset, state.entry.interval);
+    state.next_due = NextGridPoint(now, state.offset, state.interval);
     ++in_flight_;
   }
   return started;
@@ -86,9 +88,9 @@ void Schedule::Finished(const std::string& key, TimePoint started, TimePoint now
   if (relay_ran) state.last_relay = state.relay_in_flight.value_or(started);
   state.relay_in_flight.reset();
   if (state.next_due <= now) {
-    state.next_due = NextGridPoint(now, state.offset, state.entry.interval);
+    state.next_due = NextGridPoint(now, state.offset, state.interval);
   }
-  idle_.emplace(state.next_due, key);
+  idle_.emplace(state.next_due, &*found);
 }
 
 std::optional<Schedule::TimePoint> Schedule::NextWakeup() const {

@@ -72,7 +72,8 @@ class Schedule {
 
  private:
   struct State {
-    ScheduleEntry entry;
+    std::chrono::milliseconds interval{0};
+    std::chrono::milliseconds relay_interval{0};
     std::chrono::milliseconds offset{0};
     TimePoint next_due;
     bool running = false;
@@ -86,10 +87,21 @@ class Schedule {
 
   std::size_t max_in_flight_;
   std::size_t in_flight_ = 0;
+  using Entry = std::map<std::string, State>::value_type;
+  // By due time, then key. Points to the node in entries_ (nodes stay put until Set replaces
+  // them, and Set rebuilds idle_), so a target's key is held once.
+  struct IdleOrder {
+    bool operator()(const std::pair<TimePoint, Entry*>& a,
+                    const std::pair<TimePoint, Entry*>& b) const {
+      if (a.first != b.first) return a.first < b.first;
+      return a.second->first < b.second->first;
+    }
+  };
+
   std::map<std::string, State> entries_;
   // The entries not running, by (next_due, key): TakeDue, NextWakeup and Finished cost
   // O(log N) per probe instead of a scan of the whole fleet.
-  std::set<std::pair<TimePoint, std::string>> idle_;
+  std::set<std::pair<TimePoint, Entry*>, IdleOrder> idle_;
 };
 
 }  // namespace smtp

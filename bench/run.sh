@@ -14,6 +14,9 @@
 #               ~500 probes are in flight at 500 probes/s: greeting-latency error under load
 #   100k-plain  100,000 targets, starttls off, 60 s interval (1,667 probes/s); /metrics samples
 #   100k-tls    100,000 targets, STARTTLS, 60 s interval
+#   100k-scraped  100k-plain while a full, uncompressed /metrics is fetched every 15 s through the
+#               window, as a Prometheus server would (issue 9 goal 4): greeting-latency error and
+#               lag under scrapes; its CPU per probe includes the rendering
 #   smoke       20 STARTTLS targets, 2 s interval, WINDOW seconds (the CI smoke run, bench/smoke_test.sh)
 #
 # Up to 10,000 targets the responder listens on one socket per target address. RLIMIT_NOFILE
@@ -284,13 +287,20 @@ measure() {
   a0=$(responder_stats | field accepted)
   t0=$(now); c0=$(ticks "$DAEMON_PID"); r0=$(ticks "$RESPONDER_PID")
   log "$phase: measuring ${WINDOW}s"
-  local end=$((SECONDS + WINDOW))
+  local end=$((SECONDS + WINDOW)) next_scrape=$SECONDS scrapes=0 scrapers=()
   while ((SECONDS < end)); do  # established loopback SMTP sessions = probes in flight, cheaply
+    if [[ -n ${SCRAPE_EVERY:-} ]] && ((SECONDS >= next_scrape)); then
+      curl -sf -o /dev/null "$URL/metrics" &  # in the background, as Prometheus does
+      scrapers+=($!)
+      next_scrape=$((SECONDS + SCRAPE_EVERY)) scrapes=$((scrapes + 1))
+    fi
     conns=$((conns + $(ss -Htn state established "( sport = :$SMTP_PORT )" | wc -l)))
     samples=$((samples + 1))
     sleep 1
   done
   c1=$(ticks "$DAEMON_PID"); r1=$(ticks "$RESPONDER_PID"); t1=$(now)
+  ((${#scrapers[@]} == 0)) || wait "${scrapers[@]}" || log "$phase: a background scrape failed"
+  R[$phase.scrapes]=$scrapes
   a1=$(responder_stats | field accepted)
   R[$phase.load]=$(cut -d' ' -f1 /proc/loadavg)
   R[$phase.rss_kib]=$(kib "$DAEMON_PID" VmRSS)
@@ -391,6 +401,9 @@ run_phase() {
     100k-plain) start_responder 100000 0 any; config "$WORK/$phase.yml" 100000 plain 60s 5s
       run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 300)); measure "$phase" 100000 62
       metrics_samples metrics100k 3 ;;
+    100k-scraped) start_responder 100000 0 any; config "$WORK/$phase.yml" 100000 plain 60s 5s
+      run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 300))
+      SCRAPE_EVERY=15 measure "$phase" 100000 62 ;;
     100k-tls) start_responder 100000 0 any; config "$WORK/$phase.yml" 100000 tls 60s 5s
       run_daemon "$WORK/$phase.yml" 5000 $((WINDOW + 300)); measure "$phase" 100000 62 ;;
     smoke) start_responder 20 0 any; config "$WORK/$phase.yml" 20 tls 2s 2s
@@ -416,7 +429,7 @@ echo
 printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s %8s\n' phase targets \
   probes/s in_flt cpu_ms/pr cpu_% rss_MiB hwm_MiB lag_p50ms lag_p99ms failed resp_cpu_% load1 \
   ctr/s
-ALL_PHASES="smoke 1k-plain 1k-tls 10k-plain 10k-tls 10k-500 100k-plain 100k-tls"
+ALL_PHASES="smoke 1k-plain 1k-tls 10k-plain 10k-tls 10k-500 100k-plain 100k-scraped 100k-tls"
 for phase in $ALL_PHASES; do
   [[ -n ${R[$phase.rate]:-} ]] || continue
   printf '%-10s %7s %8s %8s %10s %8s %9s %9s %9s %9s %8s %10s %6s %8s\n' "$phase" "$(v "$phase.targets")" \
@@ -446,8 +459,9 @@ fi
   "round(${R[metrics100k.hwm_kib]} / 1024, 1)") MiB"
 [[ -n ${R[idle.greet]:-} ]] && echo "greeting error at idle (10 targets), |measured - ${BANNER_DELAY_MS} ms| in ms:" \
   "${R[idle.greet]}; signed mean over all probes ${R[idle.greet_mean]} ms"
-for phase in smoke 10k-plain 10k-500 100k-plain 100k-tls; do
-  [[ -n ${R[$phase.greet]:-} ]] && echo "greeting error $phase (~${R[$phase.in_flight]} in flight)," \
+for phase in smoke 10k-plain 10k-500 100k-plain 100k-scraped 100k-tls; do
+  [[ -n ${R[$phase.greet]:-} ]] && echo "greeting error $phase (~${R[$phase.in_flight]} in flight$(
+    [[ ${R[$phase.scrapes]:-0} == 0 ]] || echo ", ${R[$phase.scrapes]} full scrapes in the window")," \
     "ms: ${R[$phase.greet]}; signed mean over window ${R[$phase.greet_mean]} ms"
 done
 for phase in $ALL_PHASES; do

@@ -64,7 +64,7 @@ ProbeSpec SeriesSpec(const Module& module, const ExpandedTarget& series, bool wi
 struct FleetEntry {
   std::string key;  // "<address>|<module>"
   // Points into the Config the entry was made from, and keeps it alive: a probe in flight holds its
-  // entry across a reload. Not a copy: at 100,000 targets one costs ~17 MB.
+  // entry across a reload. Not a copy: copies cost 3.7 MB at 20,000 targets.
   std::shared_ptr<const TargetConfig> target;
   std::string module_name;
   std::shared_ptr<const Module> module;  // shared by every entry of the module

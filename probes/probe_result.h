@@ -210,7 +210,7 @@ struct TranscriptLine {
 
 // A probe's conversation, kept compactly: every line's text in one buffer and 16 bytes of index
 // per line. The daemon keeps each target's latest transcript for the status page; one
-// std::string per line cost twice the memory (bench/README "Memory per target").
+// std::string per line cost 1.7 times as much (bench/README "Memory per target").
 class Transcript {
  public:
   // Appends a copy of `line` (its text may point anywhere). Texts add up to at most 4 GiB.

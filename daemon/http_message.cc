@@ -289,4 +289,10 @@ HttpResponse TextResponse(int status, std::string body) {
   return response;
 }
 
+HttpResponse RetryLaterResponse(int status, std::string body) {
+  HttpResponse response = TextResponse(status, std::move(body));
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
 }  // namespace smtp

@@ -278,9 +278,7 @@ asio::awaitable<HttpResponse> HttpServerImpl::Dispatch(const HttpRequest& reques
     const Verdict verdict = co_await authenticator_.Authorized(*config, request);
     if (verdict == Verdict::kBusy) {
       // Too many verifications of this peer (or in all) under way: fail fast, bcrypt not run.
-      HttpResponse response = TextResponse(429, "429 too many authentication attempts\n");
-      response.headers.emplace_back("Retry-After", "1");
-      co_return response;
+      co_return RetryLaterResponse(429, "429 too many authentication attempts\n");
     }
     if (verdict != Verdict::kAllowed) {
       HttpResponse response = TextResponse(401, "401 unauthorized\n");

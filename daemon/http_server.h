@@ -101,6 +101,10 @@ struct HttpResponse {
 // feed and tab, whatever a request or a server put into it.
 HttpResponse TextResponse(int status, std::string body);
 
+// TextResponse with `Retry-After: 1` (RFC 9110 §10.2.3): the answer to a request refused for a
+// moment's overload (429, 503), which the client may simply repeat.
+HttpResponse RetryLaterResponse(int status, std::string body);
+
 // A route's handler: a coroutine, run on the io_context's thread, that answers one request.
 //
 //   server.Handle("/-/healthy", {"GET"}, [](const HttpRequest&) -> awaitable<HttpResponse> {

@@ -162,10 +162,9 @@ asio::awaitable<void> Session<Stream>::Run() {
     const Request& message = parser.get();
     if (admission_ == Admission::kRefuse) {
       // Read first, so the client sees the answer instead of a reset of its unread request.
-      HttpResponse busy = TextResponse(
+      const HttpResponse busy = RetryLaterResponse(
           503, "503 too many connections from " + peer_ + " (the limit is " +
                    std::to_string(server_->PerPeerLimit()) + "); retry on an open connection\n");
-      busy.headers.emplace_back("Retry-After", "1");
       if (co_await Write(busy, message.version() == 10 ? 10 : 11, false, false, false)) {
         co_await Close(true);
       }
@@ -257,16 +256,21 @@ asio::awaitable<bool> Session<Stream>::Write(const HttpResponse& response, unsig
   WireResponse wire = FormatResponse(response, head, accepts_gzip, Options().gzip_min_bytes);
   if (wire.in_pieces) {
     if (!server_->TryBeginPieces(peer_)) {
-      HttpResponse busy =
-          TextResponse(503, "503 too many answers in progress to " + peer_ + " (the limit is " +
-                                std::to_string(Options().max_piece_bodies_per_peer) +
-                                "); read them, or retry\n");
-      busy.headers.emplace_back("Retry-After", "1");
-      co_return co_await Write(busy, version, head, keep_alive, accepts_gzip);
+      co_return co_await Write(
+          RetryLaterResponse(503, "503 too many answers in progress to " + peer_ +
+                                      " (the limit is " +
+                                      std::to_string(Options().max_piece_bodies_per_peer) +
+                                      "); read them, or retry\n"),
+          version, head, keep_alive, accepts_gzip);
     }
-    const bool written = co_await WritePieces(response, std::move(wire), version, head, keep_alive);
-    server_->EndPieces(peer_);
-    co_return written;
+    // Released however the write ends, an exception (bad_alloc in the gzip stream, say)
+    // included: a count left behind would refuse the peer's scrapes for good.
+    struct PiecesCounted {
+      HttpServerImpl& server;
+      const std::string& peer;
+      ~PiecesCounted() { server.EndPieces(peer); }
+    } counted{*server_, peer_};
+    co_return co_await WritePieces(response, std::move(wire), version, head, keep_alive);
   }
   http::response<http::string_body> message;
   message.version(version);

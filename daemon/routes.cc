@@ -190,11 +190,9 @@ asio::awaitable<HttpResponse> Routes::Probe(const HttpRequest& request) {
   const Slots::Held slot =
       co_await probe_slots_.Acquire(started + probe.budget.value_or(module.timeout));
   if (!slot.held()) {
-    HttpResponse busy = TextResponse(
+    co_return RetryLaterResponse(
         503, "all " + std::to_string(probe_slots_.capacity()) +
                  " probe slots (--probe.max-on-demand) stayed busy for the probe's whole budget\n");
-    busy.headers.emplace_back("Retry-After", "1");
-    co_return busy;
   }
   ExpansionRequest expansion = ExpansionOf(probe.target, probe.text, module);
   std::vector<ExpandedTarget> series;

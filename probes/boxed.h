@@ -23,8 +23,6 @@ class Boxed {
   Boxed(std::nullopt_t) {}  // NOLINT(google-explicit-constructor): as std::optional
   Boxed(T value)            // NOLINT(google-explicit-constructor): as std::optional
       : value_(std::make_unique<T>(std::move(value))) {}
-  Boxed(const std::optional<T>& value)  // NOLINT(google-explicit-constructor)
-      : value_(value ? std::make_unique<T>(*value) : nullptr) {}
   Boxed(const Boxed& other) : value_(other ? std::make_unique<T>(*other) : nullptr) {}
   Boxed(Boxed&&) noexcept = default;
   Boxed& operator=(const Boxed& other) {

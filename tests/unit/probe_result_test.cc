@@ -39,10 +39,6 @@ TEST(Boxed, BehavesAsAnOptional) {
   EXPECT_EQ(*set, "xxx");
   set.reset();
   EXPECT_TRUE(set == empty);
-
-  const Boxed<std::string> from_optional = std::optional<std::string>("a");
-  EXPECT_EQ(*from_optional, "a");
-  EXPECT_FALSE(Boxed<std::string>(std::optional<std::string>()));
 }
 
 TEST(Boxed, CopiesAreDeep) {

@@ -57,7 +57,7 @@ std::string ProblemCell(const TargetSnapshot& snapshot, StatusState state,
     if (failed != nullptr &&
         failed->reply_code >= 400) {  // a 220 before a failed handshake is no news
       html += " <span class=\"nowrap\">" + std::to_string(failed->reply_code);
-      if (!failed->enhanced_code.empty()) html += " " + Text(failed->enhanced_code, 12);
+      if (failed->enhanced_code) html += " " + Text(failed->enhanced_code->ToString(), 12);
       html += "</span>";
     }
     std::string detail = result.failure_detail;

@@ -182,7 +182,7 @@ void ProbeSession::FinishRelayTest(bool session_ok) {
     }
     // It ended waiting for a reply: the last code seen answered an earlier command.
     current().reply_code = 0;
-    current().enhanced_code.clear();
+    current().enhanced_code.reset();
     // Not a health failure: the verdict reports variants not run (DESIGN §1).
     FailStep(relay.stop_reason, "relay test cut short: " + relay.stop_detail, /*fatal=*/false);
   }

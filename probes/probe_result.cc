@@ -1,6 +1,9 @@
 // Names of the ProbeResult enums, as used in metric labels and transcripts.
 #include "probes/probe_result.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace smtp {
 
 const char* ToString(Step step) {
@@ -112,15 +115,19 @@ std::string ProbeResultLabel(const ProbeResult& result) {
 }
 
 void Transcript::push_back(const TranscriptLine& line) {
+  const auto at_us = std::chrono::duration_cast<std::chrono::microseconds>(line.at).count();
+  text_.push_back(line.direction);
   text_.append(line.text);
-  marks_.push_back({line.at.count(), static_cast<std::uint32_t>(text_.size()), line.direction});
+  marks_.push_back({static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                        at_us, 0, std::numeric_limits<std::uint32_t>::max())),
+                    static_cast<std::uint32_t>(text_.size())});
 }
 
 TranscriptLine Transcript::operator[](std::size_t index) const {
   const std::uint32_t begin = index == 0 ? 0 : marks_[index - 1].end;
   const Mark& mark = marks_[index];
-  return {std::chrono::nanoseconds(mark.at_ns), mark.direction,
-          std::string_view(text_).substr(begin, mark.end - begin)};
+  return {std::chrono::microseconds(mark.at_us), text_[begin],
+          std::string_view(text_).substr(begin + 1, mark.end - begin - 1)};
 }
 
 void Transcript::shrink_to_fit() {

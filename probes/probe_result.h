@@ -19,11 +19,12 @@
 #include "probes/dnsbl.h"
 #include "probes/ehlo.h"
 #include "probes/mail_policy.h"
+#include "probes/reply_parser.h"
 
 namespace smtp {
 
 // The steps of one probe, in order. A step is recorded only when it ran.
-enum class Step {
+enum class Step : std::uint8_t {
   kResolve,          // A/AAAA lookup of the host (skipped for IP literals)
   kConnect,          // TCP connect
   kTls,              // implicit TLS handshake (RFC 8314), before the greeting
@@ -41,7 +42,7 @@ enum class Step {
 const char* ToString(Step step);  // "resolve", "connect", "tls", "greeting", ..., "reverse_dns"
 
 // Why a probe failed: a closed set that users alert on (DESIGN §1).
-enum class FailureReason {
+enum class FailureReason : std::uint8_t {
   kNone,
   kDns,          // name did not resolve (NXDOMAIN, no address, DNS timeout)
   kRefused,      // connection refused (RST to SYN): port closed
@@ -62,13 +63,14 @@ inline constexpr FailureReason kFailureReasons[] = {
     FailureReason::kProtocol,    FailureReason::kRejected, FailureReason::kForbidden,
 };
 
+// 56 bytes: the daemon keeps every target's latest steps (members ordered to leave no padding).
 struct StepResult {
   Step step = Step::kConnect;
-  std::chrono::nanoseconds duration{0};  // from the moment the step started
-  int reply_code = 0;                    // last reply code seen in this step; 0 = none
-  std::string enhanced_code;             // RFC 3463 "x.y.z" of that reply, or ""
   bool ok = false;
   FailureReason reason = FailureReason::kNone;  // set when !ok
+  int reply_code = 0;                           // last reply code seen in this step; 0 = none
+  std::optional<EnhancedStatus> enhanced_code;  // RFC 3463 code of that reply, when it had one
+  std::chrono::nanoseconds duration{0};         // from the moment the step started
   std::string detail;                           // human-readable, for the transcript and logs
 };
 
@@ -208,9 +210,11 @@ struct TranscriptLine {
   std::string_view text;           // without CRLF; truncated when very long
 };
 
-// A probe's conversation, kept compactly: every line's text in one buffer and 16 bytes of index
-// per line. The daemon keeps each target's latest transcript for the status page; one
-// std::string per line cost 1.7 times as much (bench/README "Memory per target").
+// A probe's conversation, kept compactly: every line's direction and text in one buffer and
+// 8 bytes of index per line, with `at` kept to the microsecond (a line read back has `at`
+// truncated to whole microseconds, saturating at 4,294 s). The daemon keeps each target's latest
+// transcript for the status page; one std::string per line cost 1.7 times as much
+// (bench/README "Memory per target").
 class Transcript {
  public:
   // Appends a copy of `line` (its text may point anywhere). Texts add up to at most 4 GiB.
@@ -249,11 +253,10 @@ class Transcript {
 
  private:
   struct Mark {
-    std::int64_t at_ns = 0;
-    std::uint32_t end = 0;  // the text's end offset in text_; it starts where the previous ends
-    char direction = '*';
+    std::uint32_t at_us = 0;
+    std::uint32_t end = 0;  // the line's end offset in text_; it starts where the previous ends
   };
-  std::string text_;
+  std::string text_;  // per line: the direction, then the text
   std::vector<Mark> marks_;
 };
 

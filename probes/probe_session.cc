@@ -88,7 +88,7 @@ void ProbeSession::NoteAnomaly(const std::string& anomaly) {
 
 void ProbeSession::RecordReply(const Reply& reply) {
   current().reply_code = reply.code;
-  current().enhanced_code = reply.enhanced ? reply.enhanced->ToString() : "";
+  current().enhanced_code = reply.enhanced;
 }
 
 asio::awaitable<std::variant<Reply, IoFailure>> ProbeSession::Talk(std::string_view verb,

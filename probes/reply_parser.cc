@@ -9,11 +9,11 @@ namespace {
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // Parses "<digit> 1*3digit" from `text` at `pos` into `value`; advances `pos`.
-bool ParseShortNumber(std::string_view text, std::size_t& pos, int& value) {
+bool ParseShortNumber(std::string_view text, std::size_t& pos, std::uint16_t& value) {
   std::size_t start = pos;
   value = 0;
   while (pos < text.size() && IsDigit(text[pos]) && pos - start < 3) {
-    value = value * 10 + (text[pos] - '0');
+    value = static_cast<std::uint16_t>(value * 10 + (text[pos] - '0'));
     ++pos;
   }
   return pos > start;
@@ -28,7 +28,7 @@ std::size_t ParseEnhanced(std::string_view text, EnhancedStatus& out) {
     return 0;
   }
   EnhancedStatus status;
-  status.klass = text[0] - '0';
+  status.klass = static_cast<std::uint16_t>(text[0] - '0');
   std::size_t pos = 2;
   if (!ParseShortNumber(text, pos, status.subject)) return 0;
   if (pos >= text.size() || text[pos] != '.') return 0;

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
@@ -37,10 +38,11 @@
 namespace smtp {
 
 // RFC 3463 enhanced status code "class.subject.detail", e.g. 5.7.1.
+// Six bytes: subject and detail have at most three digits (RFC 3463 §2).
 struct EnhancedStatus {
-  int klass = 0;  // 2, 4 or 5; equals the first digit of the reply code
-  int subject = 0;
-  int detail = 0;
+  std::uint16_t klass = 0;  // 2, 4 or 5; equals the first digit of the reply code
+  std::uint16_t subject = 0;
+  std::uint16_t detail = 0;
   std::string ToString() const;  // "5.7.1"
   bool operator==(const EnhancedStatus&) const = default;
 };

@@ -365,7 +365,7 @@ void WriteSteps(JsonWriter& json, const std::vector<StepResult>& steps) {
     json.Key("step").String(ToString(step.step));
     json.Key("duration_seconds").Number(Seconds(step.duration));
     json.Key("reply_code").Integer(step.reply_code);
-    json.Key("enhanced_code").String(step.enhanced_code);
+    json.Key("enhanced_code").String(step.enhanced_code ? step.enhanced_code->ToString() : "");
     json.Key("ok").Bool(step.ok);
     json.Key("reason").String(ToString(step.reason));
     json.Key("detail").String(step.detail);

@@ -48,7 +48,8 @@ std::string Transcript(const ProbeResult& result) {
 std::vector<std::string> AuthStep(const ProbeResult& result) {
   const StepResult* step = result.FindStep(Step::kAuth);
   if (step == nullptr) return {};
-  return {std::to_string(step->reply_code), step->enhanced_code,
+  return {std::to_string(step->reply_code),
+          step->enhanced_code ? step->enhanced_code->ToString() : "",
           step->ok ? "ok" : ToString(step->reason)};
 }
 

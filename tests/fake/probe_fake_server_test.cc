@@ -164,7 +164,7 @@ TEST_F(ProbeFakeServerTest, HealthyServerWithStartTlsAndSecondEhlo) {
                                          "tls_ehlo 250", "quit 221"));
   const StepResult* quit = result.FindStep(Step::kQuit);
   ASSERT_NE(quit, nullptr);
-  EXPECT_EQ(quit->enhanced_code, "2.0.0");  // ENHANCEDSTATUSCODES was offered
+  EXPECT_EQ(quit->enhanced_code, (EnhancedStatus{2, 0, 0}));  // ENHANCEDSTATUSCODES was offered
   EXPECT_THAT(server.commands(),
               ElementsAre("EHLO probe.test", "STARTTLS", "EHLO probe.test", "QUIT"));
 

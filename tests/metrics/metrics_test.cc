@@ -91,7 +91,7 @@ TEST(GoldenTest, GreetingRejectedWith554) {
   r.started_at = UnixTime(1700000060);
   r.steps = {Ok(Step::kResolve, 2), Ok(Step::kConnect, 11),
              Failed(Step::kGreeting, 40, 554, FailureReason::kRejected), Ok(Step::kQuit, 3, 221)};
-  r.steps[2].enhanced_code = "5.7.1";
+  r.steps[2].enhanced_code = EnhancedStatus{5, 7, 1};
   r.dns.fcrdns_match = false;
   TargetSnapshot s = Snapshot("mx.blocked.example:25", Share(r));
   s.greeting_histogram = HistogramOf({0.04});
@@ -218,7 +218,7 @@ TEST(GoldenTest, SubmissionWithAuthFailingAndUserEnumeration) {
   r.failed_step = Step::kAuth;
   r.failure_reason = FailureReason::kRejected;
   StepResult auth = Failed(Step::kAuth, 12, 454, FailureReason::kRejected);
-  auth.enhanced_code = "4.7.0";
+  auth.enhanced_code = EnhancedStatus{4, 7, 0};
   r.steps.insert(r.steps.end() - 2, Ok(Step::kUserEnumeration, 4, 502));
   r.steps.insert(r.steps.end() - 2, auth);
   r.tls_capabilities->auth_mechanisms = {"PLAIN", "SCRAM-SHA-256"};

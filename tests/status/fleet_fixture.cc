@@ -145,7 +145,7 @@ ProbeResult GreetingRejected(const std::string& host, const std::string& detail)
   r.duration = milliseconds(23);
   r.steps = {Step_(Step::kConnect, 3, 0),
              Step_(Step::kGreeting, 19, 554, false, FailureReason::kRejected, detail)};
-  r.steps.back().enhanced_code = "5.7.1";
+  r.steps.back().enhanced_code = EnhancedStatus{5, 7, 1};
   Fail(r, Step::kGreeting, FailureReason::kRejected, detail);
   Line(r, 3, '*', "connected to 192.0.2.25:25");
   Line(r, 22, 'S', "554 5.7.1 " + detail);

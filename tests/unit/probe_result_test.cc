@@ -91,6 +91,26 @@ TEST(Transcript, KeepsEachLineAsWritten) {
   EXPECT_EQ(copy[3].text, std::string_view("250 \0 ok", 8));
 }
 
+TEST(Transcript, KeepsTimesToTheMicrosecond) {
+  using std::chrono::microseconds;
+  using std::chrono::nanoseconds;
+  Transcript transcript;
+  transcript.push_back({nanoseconds(1'234'567), 'S', "220 ready"});
+  transcript.push_back({nanoseconds(-5), '*', "a clock that went back"});
+  transcript.push_back({std::chrono::hours(2), '*', "past what 32 bits of microseconds hold"});
+  EXPECT_EQ(transcript[0].at, microseconds(1'234));
+  EXPECT_EQ(transcript[1].at, microseconds(0));
+  EXPECT_EQ(transcript[2].at, microseconds(4'294'967'295));
+  EXPECT_EQ(transcript[2].text, "past what 32 bits of microseconds hold");
+}
+
+// The daemon keeps every target's latest steps: at 100,000 targets each byte of a step is
+// 400 KB (bench/README "Memory per target").
+TEST(StepResult, TakesFiftySixBytes) {
+  EXPECT_EQ(sizeof(EnhancedStatus), 6u);
+  EXPECT_EQ(sizeof(StepResult), 24 + sizeof(std::string));
+}
+
 TEST(ReleaseSpareCapacity, LeavesNoSpareRoomAndChangesNoValue) {
   ProbeResult result = testing::HealthyResult();
   for (Step step : {Step::kConnect, Step::kGreeting, Step::kEhlo, Step::kStartTls, Step::kQuit}) {

@@ -59,7 +59,7 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
   for (const auto& [name, module] : config.modules) {
     modules.emplace(name, std::make_shared<const Module>(module));
   }
-  std::map<std::string, std::shared_ptr<const FleetEntry>> entries;
+  Entries entries;
   std::vector<ScheduleEntry> schedule;
   for (const TargetConfig& target : config.targets) {
     if (ShardOf(target.address, shard.count) != shard.index) continue;
@@ -81,7 +81,7 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
   }
   // Series of removed targets disappear; kept ones take the new labels.
   for (auto it = series_.begin(); it != series_.end();) {
-    auto entry = entries.find(it->second.entry_key);
+    auto entry = entries.find(EntryKeyOf(*it));
     if (entry == entries.end()) {
       it = series_.erase(it);
       continue;
@@ -110,7 +110,7 @@ void Fleet::Expanded(const std::string& entry_key, const std::vector<ExpandedTar
   // ("a:25|m" and "a:25|m2"), hence the entry_key check.
   for (auto it = series_.lower_bound(entry_key);
        it != series_.end() && it->first.starts_with(entry_key);) {
-    const bool ours = it->second.entry_key == entry_key;
+    const bool ours = EntryKeyOf(*it) == entry_key;
     it = ours && !keys.contains(it->first) ? series_.erase(it) : std::next(it);
   }
 }
@@ -122,7 +122,7 @@ std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry, const Expa
   auto current = entries_.find(entry.key);
   if (current == entries_.end()) return std::nullopt;
   StoredSeries& stored = series_[entry.key + series.key];
-  stored.entry_key = entry.key;
+  stored.entry_key_size = static_cast<std::uint32_t>(entry.key.size());
   stored.domain = series.domain;
   stored.ip = series.address;
   // Copy on write: readers on other threads may hold the previous record.
@@ -140,11 +140,11 @@ std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry, const Expa
 std::vector<SeriesView> Fleet::Series(bool include_pending) const {
   std::vector<SeriesView> views;
   views.reserve(series_.size());
-  std::set<std::string> probed;
-  for (const auto& [key, series] : series_) {
-    auto entry = entries_.find(series.entry_key);
-    views.push_back({series.snapshot, entry->second->module_name});
-    probed.insert(series.entry_key);
+  std::set<std::string_view> probed;
+  for (const auto& item : series_) {
+    auto entry = entries_.find(EntryKeyOf(item));
+    views.push_back({item.second.snapshot, entry->second->module_name});
+    probed.insert(EntryKeyOf(item));
   }
   if (!include_pending) return views;
   for (const auto& [key, entry] : entries_) {
@@ -172,10 +172,10 @@ std::vector<TargetSnapshot> Fleet::Snapshots() const {
 
 std::optional<SeriesView> Fleet::FindSeries(const std::string& target,
                                             const std::string& module) const {
-  for (const auto& [key, series] : series_) {
-    if (series.snapshot->target != target) continue;
-    auto entry = entries_.find(series.entry_key);
-    if (entry->second->module_name == module) return SeriesView{series.snapshot, module};
+  for (const auto& item : series_) {
+    if (item.second.snapshot->target != target) continue;
+    auto entry = entries_.find(EntryKeyOf(item));
+    if (entry->second->module_name == module) return SeriesView{item.second.snapshot, module};
   }
   return std::nullopt;
 }
@@ -189,12 +189,12 @@ bool Fleet::Knows(const Target& target, const std::string& module) const {
     }
   }
   if (target.mx) return false;
-  for (const auto& [key, series] : series_) {
-    const ProbeResult* last = series.snapshot->last.get();
+  for (const auto& item : series_) {
+    const ProbeResult* last = item.second.snapshot->last.get();
     if (last == nullptr || last->port != target.port || ToLowerAscii(last->host) != wanted) {
       continue;
     }
-    const auto entry = entries_.find(series.entry_key);
+    const auto entry = entries_.find(EntryKeyOf(item));
     if (entry != entries_.end() && entry->second->module_name == module) return true;
   }
   return false;

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/config.h"
@@ -138,14 +139,21 @@ class Fleet {
 
  private:
   struct StoredSeries {
-    std::string entry_key;
+    // Its key in series_ is its entry's key followed by the series key (ExpandedTarget::key):
+    // the entry's is the first entry_key_size bytes of it.
+    std::uint32_t entry_key_size = 0;
     std::string domain;                              // the `domain` label, "" for none
     std::optional<std::string> ip;                   // the `ip` label
     std::shared_ptr<const TargetSnapshot> snapshot;  // replaced, never modified
   };
   std::shared_ptr<const Config> config_ = std::make_shared<const Config>();
-  std::map<std::string, std::shared_ptr<const FleetEntry>> entries_;
-  std::map<std::string, StoredSeries> series_;
+  using Entries = std::map<std::string, std::shared_ptr<const FleetEntry>, std::less<>>;
+  using SeriesMap = std::map<std::string, StoredSeries>;
+  static std::string_view EntryKeyOf(const SeriesMap::value_type& series) {
+    return std::string_view(series.first).substr(0, series.second.entry_key_size);
+  }
+  Entries entries_;
+  SeriesMap series_;
 };
 
 }  // namespace smtp

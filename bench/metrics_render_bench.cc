@@ -94,7 +94,7 @@ TargetSnapshot RealisticTarget(int index, std::mt19937_64& rng) {
   tls.earliest_not_after = leaf.not_after;
   tls.chain_verified = tls.hostname_verified = true;
   r.tls = tls;
-  r.relay.ran = true;
+  r.relay->ran = true;
   for (const char* variant : {"null_sender", "external", "spoof_local_name", "percent_name",
                               "source_route_name", "bang_name"}) {
     RelayAttempt a;
@@ -102,7 +102,7 @@ TargetSnapshot RealisticTarget(int index, std::mt19937_64& rng) {
     a.mail_code = 250;
     a.rcpt_code = 554;
     a.outcome = RelayOutcome::kRefused;
-    r.relay.attempts.push_back(a);
+    r.relay->attempts.push_back(a);
   }
 
   TargetSnapshot s;

@@ -118,7 +118,7 @@ void CollectEnumerationSeries(const ProbeResult& r, const ReportedRelay& relay,
       c.Add(each == result ? 1 : 0, {{"method", method, true}, {"result", ToString(each), true}});
     }
   };
-  for (const EnumerationCheck& check : r.user_enumeration.checks) add(check.method, check.result);
+  for (const EnumerationCheck& check : r.user_enumeration->checks) add(check.method, check.result);
   if (relay.result) {
     if (std::optional<EnumerationResult> rcpt = RcptEnumeration(relay.judgement))
       add("rcpt", *rcpt);
@@ -231,17 +231,17 @@ void CollectSessionSeries(ProbeFamily family, const ProbeResult& r, SeriesCollec
       c.Add(UnixSeconds(r.started_at));
       break;
     case kAuthSuccess:
-      if (r.auth.attempted) c.Add(r.auth.success() ? 1 : 0);
+      if (r.auth->attempted) c.Add(r.auth->success() ? 1 : 0);
       break;
     case kAuthResult:
-      if (r.auth.attempted) {
+      if (r.auth->attempted) {
         for (AuthOutcome outcome : kAuthOutcomes) {
-          c.Add(r.auth.outcome == outcome ? 1 : 0, {{"result", ToString(outcome), true}});
+          c.Add(r.auth->outcome == outcome ? 1 : 0, {{"result", ToString(outcome), true}});
         }
       }
       break;
     case kAuthMechanismUsed:
-      if (!r.auth.mechanism.empty()) c.Add(1, {{"mechanism", r.auth.mechanism}});
+      if (!r.auth->mechanism.empty()) c.Add(1, {{"mechanism", r.auth->mechanism}});
       break;
     case kFcrdnsMatch:
       if (r.dns.fcrdns_match) {
@@ -374,7 +374,7 @@ void CollectProbeSeries(ProbeFamily family, const TargetSnapshot& s, const Repor
       if (s.mx_records) c.Add(*s.mx_records);
       return;
     case kUserEnumerationResult:
-      if (s.last && s.last->user_enumeration.ran) CollectEnumerationSeries(*s.last, relay, c);
+      if (s.last && s.last->user_enumeration->ran) CollectEnumerationSeries(*s.last, relay, c);
       return;
     case kMtaStsRecordResult:
     case kMtaStsIdInfo:
@@ -455,7 +455,7 @@ void PrefetchResultTargets(const TargetSnapshot& s) {
     }
   }
   if (r->tls) PrefetchVector(r->tls->chain);
-  PrefetchVector(r->relay.attempts);
+  PrefetchVector(r->relay->attempts);
 }
 
 // The families `series: minimal` keeps: what the shipped alerts and an operator's first questions

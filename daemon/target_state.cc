@@ -12,8 +12,8 @@ const Histogram::Bounds& GreetingBounds() {
 
 ReportedRelay ReportedRelayOf(const TargetSnapshot& snapshot) {
   ReportedRelay relay;
-  if (snapshot.last && snapshot.last->relay.ran) {
-    relay.result = &snapshot.last->relay;
+  if (snapshot.last && snapshot.last->relay->ran) {
+    relay.result = &*snapshot.last->relay;
     relay.ran_at = snapshot.last->started_at;
     relay.from_last = true;
   } else if (snapshot.last_relay && snapshot.last_relay->ran) {
@@ -60,8 +60,8 @@ StateChange Record(TargetSnapshot& snapshot, ProbeResult result) {
   change.before = StateOf(snapshot);
   if (!snapshot.greeting_histogram) snapshot.greeting_histogram.emplace(GreetingBounds());
   if (auto seconds = GreetingSeconds(result)) snapshot.greeting_histogram->Observe(*seconds);
-  if (result.relay.ran) {
-    snapshot.last_relay = std::make_shared<const RelayResult>(result.relay);
+  if (const RelayResult& relay = std::as_const(result).relay; relay.ran) {
+    snapshot.last_relay = std::make_shared<const RelayResult>(relay);
     snapshot.last_relay_at = result.started_at;
   }
   ReleaseSpareCapacity(result);

@@ -1,3 +1,5 @@
+// Boxed<T>: an optional T kept on the heap; Sparse<T>: a T kept on the heap once written.
+//
 // Boxed<T>: an optional T kept on the heap. The same interface as std::optional<T> (what the
 // probe result uses of it), with value semantics (copies are deep), but 8 bytes in its owner
 // instead of sizeof(T) + 8.
@@ -79,6 +81,40 @@ class Boxed {
 
  private:
   std::unique_ptr<T> value_;
+};
+
+// Sparse<T>: a T that takes 8 bytes in its owner until it is written: until then it reads as a
+// default-constructed T (one shared instance). Any non-const access writes: it puts a default T
+// on the heap first. So read it through a const reference where nothing is to be written.
+// Copies are deep. For the parts of a result that most probes never fill (the relay test, AUTH,
+// user enumeration: 224 bytes of every result inline).
+template <class T>
+class Sparse {
+ public:
+  using value_type = T;
+
+  Sparse() = default;
+  Sparse(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor): as a T
+  Sparse& operator=(T value) {
+    value_ = std::move(value);
+    return *this;
+  }
+
+  const T& operator*() const { return value_ ? *value_ : Default(); }
+  const T* operator->() const { return &**this; }
+  T& operator*() { return value_ ? *value_ : value_.emplace(); }
+  T* operator->() { return &**this; }
+  operator const T&() const { return **this; }  // NOLINT(google-explicit-constructor): as a T
+
+  // Whether a T was ever written (it may still equal a default T).
+  bool written() const { return value_.has_value(); }
+
+ private:
+  static const T& Default() {
+    static const T kDefault{};
+    return kDefault;
+  }
+  Boxed<T> value_;
 };
 
 // The value of a std::optional or a Boxed, or null when it has none: one way to read either

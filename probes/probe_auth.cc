@@ -31,14 +31,14 @@ FailureReason ReasonFor(AuthOutcome outcome) {
 }  // namespace
 
 bool ProbeSession::FailAuth(AuthOutcome outcome, FailureReason reason, std::string detail) {
-  result_.auth.outcome = outcome;
+  result_.auth->outcome = outcome;
   FailStep(reason, std::move(detail));
   return false;
 }
 
 asio::awaitable<bool> ProbeSession::Auth() {
   BeginStep(Step::kAuth);
-  AuthResult& auth = result_.auth;
+  AuthResult& auth = *result_.auth;
   auth.attempted = true;
   auth.username = spec_.auth.username;
   if (spec_.auth.password.size() >= kMinScrubbedSecret) secrets_.push_back(spec_.auth.password);

@@ -16,7 +16,7 @@ asio::awaitable<std::optional<IoFailure>> ProbeSession::EnsureSession() {
 
 asio::awaitable<void> ProbeSession::UserEnumeration() {
   BeginStep(Step::kUserEnumeration);
-  UserEnumerationResult& enumeration = result_.user_enumeration;
+  UserEnumerationResult& enumeration = *result_.user_enumeration;
   enumeration.ran = true;
   const std::string& real = spec_.user_enumeration.name;
   const std::string random = RandomLocalPart("smtp-exporter-nobody-");

@@ -41,7 +41,7 @@ asio::awaitable<void> ProbeSession::RelayTest() {
 }
 
 std::vector<RelayQuestion> ProbeSession::PlanRelayTest() {
-  RelayResult& relay = result_.relay;
+  RelayResult& relay = *result_.relay;
   relay.ran = true;
   relay.over_tls = connection_->is_tls();
   relay.starttls_offered = result_.starttls_offered.value_or(false);
@@ -87,7 +87,7 @@ std::vector<RelayQuestion> ProbeSession::PlanRelayTest() {
 }
 
 asio::awaitable<bool> ProbeSession::AskRelayQuestions(const std::vector<RelayQuestion>& questions) {
-  const RelayResult& relay = result_.relay;
+  const RelayResult& relay = std::as_const(result_).relay;
   int reconnects_left = kMaxRelayReconnects;
   bool session_ok = true;
   for (const RelayQuestion& question : questions) {
@@ -121,8 +121,8 @@ asio::awaitable<bool> ProbeSession::ReopenRelaySession(int* reconnects_left) {
     StopRelayTest(FailureReason::kReset, "the server kept hanging up");
     co_return false;
   }
-  ++result_.relay.reconnects;
-  if (std::optional<IoFailure> failure = co_await Reconnect(result_.relay.over_tls)) {
+  ++result_.relay->reconnects;
+  if (std::optional<IoFailure> failure = co_await Reconnect(result_.relay->over_tls)) {
     StopRelayTest(deadline_passed() ? FailureReason::kTimeout : failure->reason,
                   "reconnect failed: " + failure->detail);
     co_return false;
@@ -166,12 +166,12 @@ asio::awaitable<std::optional<IoFailure>> ProbeSession::AskRelayCommand(std::str
 }
 
 void ProbeSession::StopRelayTest(FailureReason reason, std::string detail) {
-  result_.relay.stop_reason = reason;
-  result_.relay.stop_detail = std::move(detail);
+  result_.relay->stop_reason = reason;
+  result_.relay->stop_detail = std::move(detail);
 }
 
 void ProbeSession::FinishRelayTest(bool session_ok) {
-  RelayResult& relay = result_.relay;
+  RelayResult& relay = *result_.relay;
   ClassifyRelayResult(relay);
   channel_sane_ = channel_sane_ && session_ok;
   if (relay.complete()) {

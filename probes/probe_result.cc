@@ -149,7 +149,7 @@ void ReleaseSpareCapacity(ProbeResult& result) {
   result.greeting_lines.shrink_to_fit();
   if (result.capabilities) ReleaseSpareCapacity(*result.capabilities);
   if (result.tls_capabilities) ReleaseSpareCapacity(*result.tls_capabilities);
-  result.relay.attempts.shrink_to_fit();
+  if (result.relay.written()) result.relay->attempts.shrink_to_fit();
   result.reply_anomalies.shrink_to_fit();
   result.transcript.shrink_to_fit();
 }

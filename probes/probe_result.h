@@ -286,9 +286,10 @@ struct ProbeResult {
   bool plaintext_fallback = false;
   bool implicit_tls = false;
   Boxed<TlsInfo> tls;
-  RelayResult relay;
-  AuthResult auth;
-  UserEnumerationResult user_enumeration;
+  // Sparse: a probe that did not run these leaves them unwritten (8 bytes each, not 224 in all).
+  Sparse<RelayResult> relay;
+  Sparse<AuthResult> auth;
+  Sparse<UserEnumerationResult> user_enumeration;
   // Bytes that followed the STARTTLS 220 in plaintext and were discarded (RFC 3207 §4.2).
   bool plaintext_after_starttls = false;
   // Reply framing the server got wrong but real clients tolerate (ReplyAnomaly names, e.g.

@@ -469,13 +469,13 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
     out << "\n";
   }
   if (result.tls && result.tls->handshake_ok) ReportTls(*result.tls, out);
-  if (result.relay.ran) ReportRelay(result.relay, verdict.relay, out);
-  for (const EnumerationCheck& check : result.user_enumeration.checks) {
+  if (result.relay->ran) ReportRelay(result.relay, verdict.relay, out);
+  for (const EnumerationCheck& check : result.user_enumeration->checks) {
     out << "user enum:    " << check.method << " " << ToString(check.result) << " ("
         << check.real_name << " " << check.real_code << ", random " << check.random_code << ")"
         << "\n";
   }
-  if (result.auth.attempted) {
+  if (result.auth->attempted) {
     const AuthResult& auth = result.auth;
     out << "auth:         " << ToString(auth.outcome) << " as " << auth.username;
     if (!auth.mechanism.empty()) out << " with " << auth.mechanism;
@@ -542,22 +542,22 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   WriteRelay(json, result.relay, verdict.relay);
   // Never the password: the result does not hold it.
   json.Key("auth");
-  if (result.auth.attempted) {
+  if (result.auth->attempted) {
     json.BeginObject();
-    json.Key("success").Bool(result.auth.success());
-    json.Key("outcome").String(ToString(result.auth.outcome));
-    json.Key("username").String(result.auth.username);
-    json.Key("mechanism").String(result.auth.mechanism);
-    json.Key("over_tls").Bool(result.auth.over_tls);
-    json.Key("server_verified").Bool(result.auth.server_verified);
+    json.Key("success").Bool(result.auth->success());
+    json.Key("outcome").String(ToString(result.auth->outcome));
+    json.Key("username").String(result.auth->username);
+    json.Key("mechanism").String(result.auth->mechanism);
+    json.Key("over_tls").Bool(result.auth->over_tls);
+    json.Key("server_verified").Bool(result.auth->server_verified);
     json.EndObject();
   } else {
     json.Null();
   }
   json.Key("user_enumeration");
-  if (result.user_enumeration.ran) {
+  if (result.user_enumeration->ran) {
     json.BeginArray();
-    for (const EnumerationCheck& check : result.user_enumeration.checks) {
+    for (const EnumerationCheck& check : result.user_enumeration->checks) {
       json.BeginObject();
       json.Key("method").String(check.method);
       json.Key("result").String(ToString(check.result));

@@ -201,8 +201,8 @@ void AddAuthFindings(const ProbeResult& result, std::vector<std::string>& findin
 
 void AddEnumerationFindings(const ProbeResult& result, const RelayJudgement& relay,
                             std::vector<std::string>& findings) {
-  if (!result.user_enumeration.ran) return;
-  for (const EnumerationCheck& check : result.user_enumeration.checks) {
+  if (!result.user_enumeration->ran) return;
+  for (const EnumerationCheck& check : result.user_enumeration->checks) {
     if (check.result != EnumerationResult::kExposed) continue;
     findings.push_back("users can be enumerated with " + ToUpperAscii(check.method) + ": " +
                        std::to_string(check.real_code) + " for " + check.real_name + ", " +
@@ -338,7 +338,7 @@ void AddDomainCheckFindings(const ProbeResult& result, std::vector<std::string>&
 }  // namespace
 
 Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const RelayResult* relay) {
-  const RelayResult& judged_relay = relay != nullptr ? *relay : result.relay;
+  const RelayResult& judged_relay = relay != nullptr ? *relay : *result.relay;
   Verdict verdict;
   verdict.up = result.success;
   verdict.relay = JudgeRelay(judged_relay);

@@ -50,12 +50,12 @@ ExpandedTarget Mx(const std::string& host, const std::string& domain = "example.
 
 ProbeResult OpenRelay(const std::string& host) {
   ProbeResult result = testing::Healthy(host);
-  result.relay.ran = true;
+  result.relay->ran = true;
   RelayAttempt attempt;
   attempt.variant = "basic";
   attempt.rcpt_code = 250;
   attempt.outcome = RelayOutcome::kAccepted;
-  result.relay.attempts.push_back(attempt);
+  result.relay->attempts.push_back(attempt);
   return result;
 }
 

@@ -198,10 +198,10 @@ TEST_P(MechanismTest, GoodCredentialsSucceedAndQuit) {
   const ProbeResult result = Probe(server, AuthSpec(server, {mechanism}));
   EXPECT_TRUE(result.success) << result.failure_detail;
   EXPECT_THAT(AuthStep(result), ElementsAre("235", "2.7.0", "ok"));
-  EXPECT_EQ(result.auth.mechanism, mechanism);
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kSuccess);
-  EXPECT_TRUE(result.auth.over_tls);
-  EXPECT_EQ(result.auth.server_verified, mechanism.starts_with("SCRAM-"));
+  EXPECT_EQ(result.auth->mechanism, mechanism);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kSuccess);
+  EXPECT_TRUE(result.auth->over_tls);
+  EXPECT_EQ(result.auth->server_verified, mechanism.starts_with("SCRAM-"));
   EXPECT_TRUE(server.Received("QUIT"));
   EXPECT_THAT(Transcript(result), HasSubstr("authenticated as probe@mx.test with " + mechanism));
 }
@@ -217,7 +217,7 @@ TEST_P(MechanismTest, WrongPasswordIs535BadCredentials) {
   EXPECT_FALSE(result.success);
   EXPECT_EQ(result.failed_step, Step::kAuth);
   EXPECT_THAT(AuthStep(result), ElementsAre("535", "5.7.8", "rejected"));
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kBadCredentials);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kBadCredentials);
   EXPECT_TRUE(server.Received("QUIT"));
 }
 
@@ -234,7 +234,7 @@ TEST_F(ProbeAuthTest, TheFirstConfiguredMechanismTheServerOffersIsUsed) {
   FakeSmtpServer server(
       [](Session& session) { ServeStandardMta(session, Submission("PLAIN LOGIN CRAM-MD5")); });
   // The default order is strongest first: CRAM-MD5 before PLAIN and LOGIN.
-  EXPECT_EQ(Probe(server, AuthSpec(server)).auth.mechanism, "CRAM-MD5");
+  EXPECT_EQ(Probe(server, AuthSpec(server)).auth->mechanism, "CRAM-MD5");
 }
 
 TEST_F(ProbeAuthTest, PlainSendsAnInitialResponseShownRedacted) {
@@ -253,7 +253,7 @@ TEST_F(ProbeAuthTest, LoginChallengesAndResponsesAreRedacted) {
   EXPECT_TRUE(result.success);
   const std::string transcript = Transcript(result);
   EXPECT_THAT(transcript, HasSubstr("C: AUTH LOGIN\nS: 334 <redacted>\nC: <redacted>\n"));
-  EXPECT_EQ(result.auth.rounds, 2);
+  EXPECT_EQ(result.auth->rounds, 2);
 }
 
 // --- reply codes ---------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ TEST_P(ReplyCodeTest, EachReplyCodeIsItsOwnOutcome) {
   const ProbeResult result = Probe(server, AuthSpec(server));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(3)) << "decided by the reply, fast";
   EXPECT_EQ(result.success, c.outcome == AuthOutcome::kSuccess);
-  EXPECT_EQ(result.auth.outcome, c.outcome) << ToString(result.auth.outcome);
+  EXPECT_EQ(result.auth->outcome, c.outcome) << ToString(result.auth->outcome);
   EXPECT_EQ(AuthStep(result), c.step);
   // 421: the server closes (RFC 5321 §3.8), so no QUIT; otherwise QUIT.
   EXPECT_EQ(server.Received("QUIT"), c.reply.rfind("421", 0) != 0);
@@ -325,7 +325,7 @@ TEST_F(ProbeAuthTest, GarbageChallengeIsCancelledWithAStar) {
   });
   const ProbeResult result = Probe(server, AuthSpec(server));
   EXPECT_FALSE(result.success);
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kError);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kError);
   EXPECT_EQ(result.failure_reason, FailureReason::kProtocol);
   EXPECT_THAT(result.failure_detail, HasSubstr("refused by SASL"));
   EXPECT_THAT(server.commands(), ::testing::Contains("*"));
@@ -342,7 +342,7 @@ TEST_F(ProbeAuthTest, GarbageInsteadOfAReplyIsAProtocolFailure) {
   EXPECT_FALSE(result.success);
   EXPECT_EQ(result.failed_step, Step::kAuth);
   EXPECT_EQ(result.failure_reason, FailureReason::kProtocol);
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kError);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kError);
 }
 
 TEST_F(ProbeAuthTest, EndlessChallengesAreCutOffQuickly) {
@@ -360,9 +360,9 @@ TEST_F(ProbeAuthTest, EndlessChallengesAreCutOffQuickly) {
   const Clock::time_point start = Clock::now();
   const ProbeResult result = Probe(server, AuthSpec(server));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kError);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kError);
   EXPECT_EQ(result.failure_reason, FailureReason::kProtocol);
-  EXPECT_LE(result.auth.rounds, kMaxAuthRounds);
+  EXPECT_LE(result.auth->rounds, kMaxAuthRounds);
   EXPECT_THAT(server.commands(), ::testing::Contains("*"));
 }
 
@@ -382,7 +382,7 @@ TEST_F(ProbeAuthTest, AChallengeThatNeverEndsIsBoundedByTheDeadline) {
   EXPECT_LT(result.duration, std::chrono::milliseconds(2500));
   EXPECT_EQ(result.failed_step, Step::kAuth);
   EXPECT_EQ(result.failure_reason, FailureReason::kTimeout);
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kError);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kError);
 }
 
 TEST_F(ProbeAuthTest, AServerThatClosesMidAuthIsAReset) {
@@ -407,7 +407,7 @@ TEST_F(ProbeAuthTest, AServerThatEchoesTheCredentialsCannotLeakThemIntoTheTransc
                      }));
   });
   const ProbeResult result = Probe(server, AuthSpec(server));  // Probe() checks the transcript
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kBadCredentials);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kBadCredentials);
   EXPECT_THAT(Transcript(result), HasSubstr("<redacted> password <redacted>"));
 }
 
@@ -424,8 +424,8 @@ TEST_F(ProbeAuthTest, AScramServerWithAWrongSignatureIsRefused) {
   });
   const ProbeResult result = Probe(server, AuthSpec(server));
   EXPECT_FALSE(result.success);
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kError);
-  EXPECT_FALSE(result.auth.server_verified);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kError);
+  EXPECT_FALSE(result.auth->server_verified);
 }
 
 // --- where AUTH may happen -----------------------------------------------------------------------
@@ -440,7 +440,7 @@ TEST_F(ProbeAuthTest, NoCredentialsOverPlaintextUnlessAllowed) {
   ProbeResult result = Probe(server, AuthSpec(server));
   EXPECT_FALSE(result.success);
   EXPECT_EQ(result.failure_reason, FailureReason::kTls);
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kPlaintextRefused);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kPlaintextRefused);
   EXPECT_FALSE(server.Received("AUTH"));
   EXPECT_TRUE(server.Received("QUIT"));
 
@@ -449,7 +449,7 @@ TEST_F(ProbeAuthTest, NoCredentialsOverPlaintextUnlessAllowed) {
   spec.auth.allow_plaintext = true;
   result = Probe(allowing, spec);
   EXPECT_TRUE(result.success) << result.failure_detail;
-  EXPECT_FALSE(result.auth.over_tls);
+  EXPECT_FALSE(result.auth->over_tls);
 }
 
 TEST_F(ProbeAuthTest, AuthNotOfferedAfterTls) {
@@ -457,7 +457,7 @@ TEST_F(ProbeAuthTest, AuthNotOfferedAfterTls) {
   behavior.tls_capabilities = {"PIPELINING", "ENHANCEDSTATUSCODES"};
   FakeSmtpServer server([&behavior](Session& session) { ServeStandardMta(session, behavior); });
   const ProbeResult result = Probe(server, AuthSpec(server));
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kNotOffered);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kNotOffered);
   EXPECT_EQ(result.failure_reason, FailureReason::kRejected);
   EXPECT_FALSE(server.Received("AUTH"));
 }
@@ -465,7 +465,7 @@ TEST_F(ProbeAuthTest, AuthNotOfferedAfterTls) {
 TEST_F(ProbeAuthTest, NoCommonMechanism) {
   FakeSmtpServer server([](Session& session) { ServeStandardMta(session, Submission("NTLM")); });
   const ProbeResult result = Probe(server, AuthSpec(server, {"PLAIN"}));
-  EXPECT_EQ(result.auth.outcome, AuthOutcome::kNoCommonMechanism);
+  EXPECT_EQ(result.auth->outcome, AuthOutcome::kNoCommonMechanism);
   EXPECT_THAT(result.failure_detail, HasSubstr("the server offers NTLM"));
   EXPECT_FALSE(server.Received("AUTH"));
 }
@@ -482,7 +482,7 @@ TEST_F(ProbeAuthTest, ImplicitTlsAuthenticatesAfterTheFirstEhlo) {
   spec.implicit_tls = true;
   const ProbeResult result = Probe(server, spec);
   EXPECT_TRUE(result.success) << result.failure_detail;
-  EXPECT_TRUE(result.auth.over_tls);
+  EXPECT_TRUE(result.auth->over_tls);
 }
 
 TEST_F(ProbeAuthTest, TheRelayTestRunsBeforeAuth) {
@@ -493,7 +493,7 @@ TEST_F(ProbeAuthTest, TheRelayTestRunsBeforeAuth) {
   spec.relay.enabled = true;
   const ProbeResult result = Probe(server, spec);
   EXPECT_TRUE(result.success) << result.failure_detail;
-  EXPECT_TRUE(result.auth.over_tls);
+  EXPECT_TRUE(result.auth->over_tls);
   // The relay test ran before AUTH, unauthenticated as a stranger would, and nothing after it.
   const std::vector<std::string> commands = server.commands();
   const auto auth = std::find_if(commands.begin(), commands.end(),
@@ -536,13 +536,13 @@ TEST_F(ProbeAuthTest, VrfyThatConfirmsUsersIsExposedAndExpnNotImplementedIsNot) 
   FakeSmtpServer server([&behavior](Session& session) { ServeStandardMta(session, behavior); });
   const ProbeResult result = Probe(server, EnumerationSpec(server));
   EXPECT_TRUE(result.success) << result.failure_detail;
-  ASSERT_EQ(result.user_enumeration.checks.size(), 2u);
-  const EnumerationCheck& vrfy = result.user_enumeration.checks[0];
+  ASSERT_EQ(result.user_enumeration->checks.size(), 2u);
+  const EnumerationCheck& vrfy = result.user_enumeration->checks[0];
   EXPECT_EQ(vrfy.method, "vrfy");
   EXPECT_EQ(vrfy.real_code, 250);
   EXPECT_EQ(vrfy.random_code, 550);
   EXPECT_EQ(vrfy.result, EnumerationResult::kExposed);
-  EXPECT_EQ(result.user_enumeration.checks[1].result, EnumerationResult::kNotExposed);
+  EXPECT_EQ(result.user_enumeration->checks[1].result, EnumerationResult::kNotExposed);
   EXPECT_TRUE(server.Received("AUTH")) << "AUTH still runs, after the enumeration";
   // Asked as a stranger: VRFY and EXPN before AUTH.
   const std::vector<std::string> commands = server.commands();
@@ -557,7 +557,7 @@ TEST_F(ProbeAuthTest, VrfyThatCannotVerifyIsNotExposed) {
   const MtaBehavior behavior = Verifying(252, 252, 252);
   FakeSmtpServer server([&behavior](Session& session) { ServeStandardMta(session, behavior); });
   const ProbeResult result = Probe(server, EnumerationSpec(server));
-  for (const EnumerationCheck& check : result.user_enumeration.checks) {
+  for (const EnumerationCheck& check : result.user_enumeration->checks) {
     EXPECT_EQ(check.result, EnumerationResult::kNotExposed) << check.method;
   }
 }
@@ -567,10 +567,10 @@ TEST_F(ProbeAuthTest, AHangUpDuringEnumerationLeavesItInconclusiveAndAuthReconne
   FakeSmtpServer server([&behavior](Session& session) { ServeStandardMta(session, behavior); });
   const ProbeResult result = Probe(server, EnumerationSpec(server));
   EXPECT_TRUE(result.success) << "the enumeration never fails the probe: " << result.failure_detail;
-  EXPECT_EQ(result.user_enumeration.checks[0].result, EnumerationResult::kExposed);
-  EXPECT_EQ(result.user_enumeration.checks[1].result, EnumerationResult::kInconclusive);
+  EXPECT_EQ(result.user_enumeration->checks[0].result, EnumerationResult::kExposed);
+  EXPECT_EQ(result.user_enumeration->checks[1].result, EnumerationResult::kInconclusive);
   EXPECT_EQ(server.connections(), 2) << "AUTH in a new session";
-  EXPECT_TRUE(result.auth.success());
+  EXPECT_TRUE(result.auth->success());
 }
 
 }  // namespace

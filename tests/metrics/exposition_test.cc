@@ -278,8 +278,8 @@ TEST(ExpositionWriterTest, HostileLabelValuesRoundTrip) {
     tls.chain = {Cert(value, value, value, 1800000000)};
     tls.earliest_not_after = 1800000000;
     r.tls = tls;
-    r.relay.ran = true;
-    r.relay.attempts = {Attempt(value, 250, 550, RelayOutcome::kRefused)};
+    r.relay->ran = true;
+    r.relay->attempts = {Attempt(value, 250, 550, RelayOutcome::kRefused)};
     TargetSnapshot s = Snapshot(value, Share(r));
     s.labels = {{"note", value}};
     const std::string text = Render({s});

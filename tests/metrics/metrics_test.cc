@@ -222,15 +222,15 @@ TEST(GoldenTest, SubmissionWithAuthFailingAndUserEnumeration) {
   r.steps.insert(r.steps.end() - 2, Ok(Step::kUserEnumeration, 4, 502));
   r.steps.insert(r.steps.end() - 2, auth);
   r.tls_capabilities->auth_mechanisms = {"PLAIN", "SCRAM-SHA-256"};
-  r.auth.attempted = true;
-  r.auth.username = "monitor@example.org";
-  r.auth.mechanism = "SCRAM-SHA-256";
-  r.auth.outcome = AuthOutcome::kTemporaryFailure;
-  r.auth.over_tls = true;
-  r.relay.catch_all_checks = {
+  r.auth->attempted = true;
+  r.auth->username = "monitor@example.org";
+  r.auth->mechanism = "SCRAM-SHA-256";
+  r.auth->outcome = AuthOutcome::kTemporaryFailure;
+  r.auth->over_tls = true;
+  r.relay->catch_all_checks = {
       {"mx1.example.org", "<smtp-exporter-catch-all-0@mx1.example.org>", 250, 550, false}};
-  r.user_enumeration.ran = true;
-  r.user_enumeration.checks = {
+  r.user_enumeration->ran = true;
+  r.user_enumeration->checks = {
       {"vrfy", "postmaster", 250, "smtp-exporter-nobody-0", 550, EnumerationResult::kExposed},
       {"expn", "postmaster", 502, "smtp-exporter-nobody-0", 502, EnumerationResult::kNotExposed}};
   TargetSnapshot s = Snapshot("submit.example.org:587", Share(r));

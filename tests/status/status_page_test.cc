@@ -179,7 +179,7 @@ TEST(HostileInputTest, HostileBannerNeverAppearsUnescaped) {
   r.tls->verify_error = "<b>bad</b>";
   r.tls->chain_verified = false;
   r.relay = Relay({RelayOutcome::kRefused});
-  r.relay.attempts[0].variant = "<svg onload=alert(5)>";
+  r.relay->attempts[0].variant = "<svg onload=alert(5)>";
   r.transcript.push_back(TranscriptLine{{}, 'S', "220 <script>alert(1)</script>"});
   TargetSnapshot s = Snapshot("evil<script>.example:25", r);
   s.labels = {{"site", "<script>"}};

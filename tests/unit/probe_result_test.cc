@@ -1,10 +1,12 @@
-// The probe result's storage: Boxed (an optional on the heap) and ReleaseSpareCapacity.
+// The probe result's storage: Boxed (an optional on the heap), Sparse (a value on the heap once
+// written), the compact Transcript and ReleaseSpareCapacity.
 #include "probes/probe_result.h"
 
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "probes/boxed.h"
 #include "probes/result_format.h"
@@ -58,6 +60,35 @@ TEST(Boxed, CopiesAreDeep) {
 TEST(Boxed, TakesEightBytesWhereAnOptionalTakesItsValue) {
   EXPECT_EQ(sizeof(Boxed<TlsInfo>), sizeof(void*));
   EXPECT_GT(sizeof(std::optional<TlsInfo>), sizeof(TlsInfo));
+}
+
+TEST(Sparse, ReadsAsADefaultValueUntilWritten) {
+  const Sparse<RelayResult> unwritten;
+  EXPECT_FALSE(unwritten.written());
+  EXPECT_FALSE(unwritten->ran);
+  EXPECT_TRUE(unwritten->attempts.empty());
+  const RelayResult& read = unwritten;
+  EXPECT_EQ(read.stop_reason, FailureReason::kNone);
+  EXPECT_FALSE(unwritten.written());
+  EXPECT_EQ(sizeof(unwritten), sizeof(void*));
+
+  Sparse<RelayResult> written;
+  written->ran = true;  // non-const access writes
+  EXPECT_TRUE(written.written());
+  EXPECT_TRUE(written->ran);
+
+  Sparse<RelayResult> copy = written;
+  copy->reconnects = 2;
+  EXPECT_EQ(written->reconnects, 0);  // copies are deep
+  EXPECT_EQ(copy->reconnects, 2);
+  EXPECT_TRUE(copy->ran);
+
+  RelayResult assigned;
+  assigned.over_tls = true;
+  Sparse<RelayResult> from_value;
+  from_value = assigned;
+  EXPECT_TRUE(from_value.written());
+  EXPECT_TRUE(std::as_const(from_value)->over_tls);
 }
 
 TEST(Transcript, KeepsEachLineAsWritten) {

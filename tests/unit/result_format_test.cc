@@ -91,13 +91,13 @@ TEST(JsonTest, GreetingOtherThan220HasNoNameSoftwareOrVersion) {
 
 TEST(JsonTest, RelayCarriesVerdictCatchAllAndEveryAttempt) {
   ProbeResult result = HealthyResult();
-  result.relay.ran = true;
+  result.relay->ran = true;
   CatchAllCheck check;
   check.domain = "mx.test";
   check.rcpt_to = "<nobody@mx.test>";
   check.mail_code = 250;
   check.rcpt_code = 250;
-  result.relay.catch_all_checks.push_back(check);
+  result.relay->catch_all_checks.push_back(check);
   RelayAttempt hack;
   hack.variant = "percent_name";
   hack.rcpt_to = "<relay-test%example.net@mx.test>";
@@ -105,8 +105,8 @@ TEST(JsonTest, RelayCarriesVerdictCatchAllAndEveryAttempt) {
   hack.local_domain = "mx.test";
   hack.mail_code = 250;
   hack.rcpt_code = 250;
-  result.relay.attempts.push_back(hack);
-  ClassifyRelayResult(result.relay);
+  result.relay->attempts.push_back(hack);
+  ClassifyRelayResult(*result.relay);
   std::string json = ToJson(result, Judge(result, kNow));
   for (const char* expected :
        {R"("verdict":"closed")", R"("open":false,"complete":true,"catch_all":true)",

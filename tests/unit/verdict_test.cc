@@ -294,9 +294,9 @@ TEST(JudgeTest, TimeoutDoesNotNameAnEarlierReply) {
 
 TEST(JudgeTest, OpenRelayIsUnhealthyEvenWhenEveryStepSucceeded) {
   ProbeResult result = HealthyResult();
-  result.relay.ran = true;
-  result.relay.attempts = {Attempted("external", 250, 250)};
-  ClassifyRelayResult(result.relay);
+  result.relay->ran = true;
+  result.relay->attempts = {Attempted("external", 250, 250)};
+  ClassifyRelayResult(*result.relay);
   Verdict verdict = Judge(result, kNow);
   EXPECT_TRUE(verdict.up);
   EXPECT_FALSE(verdict.healthy);
@@ -316,9 +316,9 @@ TEST(JudgeTest, KeptRelayResultIsJudgedWhenTheProbeRanNone) {
 
 TEST(JudgeTest, InconclusiveRelayIsAFindingNotUnhealthy) {
   ProbeResult result = HealthyResult();
-  result.relay.ran = true;
-  result.relay.attempts = {Attempted("external", 250, 450)};
-  ClassifyRelayResult(result.relay);
+  result.relay->ran = true;
+  result.relay->attempts = {Attempted("external", 250, 450)};
+  ClassifyRelayResult(*result.relay);
   Verdict verdict = Judge(result, kNow);
   EXPECT_TRUE(verdict.healthy);
   EXPECT_EQ(verdict.relay.verdict, RelayVerdict::kInconclusive);
@@ -330,27 +330,27 @@ TEST(JudgeTest, InconclusiveRelayIsAFindingNotUnhealthy) {
 TEST(JudgeTest, RelayTestOverLoopbackSaysSoUnlessClosed) {
   ProbeResult result = HealthyResult();
   result.dns.connected_address = "127.0.0.1";
-  result.relay.ran = true;
-  result.relay.attempts = {Attempted("external", 250, 250)};
-  ClassifyRelayResult(result.relay);
+  result.relay->ran = true;
+  result.relay->attempts = {Attempted("external", 250, 250)};
+  ClassifyRelayResult(*result.relay);
   EXPECT_TRUE(Contains(Judge(result, kNow).findings, "relay test ran over loopback"));
 
-  result.relay.attempts = {Attempted("external", 250, 554)};
-  ClassifyRelayResult(result.relay);
+  result.relay->attempts = {Attempted("external", 250, 554)};
+  ClassifyRelayResult(*result.relay);
   EXPECT_FALSE(Contains(Judge(result, kNow).findings, "loopback"));
 
   result.dns.connected_address = "192.0.2.25";
-  result.relay.attempts = {Attempted("external", 250, 250)};
-  ClassifyRelayResult(result.relay);
+  result.relay->attempts = {Attempted("external", 250, 250)};
+  ClassifyRelayResult(*result.relay);
   EXPECT_FALSE(Contains(Judge(result, kNow).findings, "loopback"));
 }
 
 TEST(JudgeTest, CatchAllIsAFinding) {
   ProbeResult result = HealthyResult();
-  result.relay.ran = true;
-  result.relay.catch_all_checks = {CatchAll(250)};
-  result.relay.attempts = {Attempted("external", 250, 554)};
-  ClassifyRelayResult(result.relay);
+  result.relay->ran = true;
+  result.relay->catch_all_checks = {CatchAll(250)};
+  result.relay->attempts = {Attempted("external", 250, 554)};
+  ClassifyRelayResult(*result.relay);
   EXPECT_TRUE(Contains(Judge(result, kNow).findings, "accepts any local part at RCPT"));
 }
 
@@ -439,15 +439,15 @@ TEST(ClassifyEnumerationTest, RealConfirmedAndRandomRefusedIsExposed) {
 
 TEST(JudgeTest, UserEnumerationIsAFindingPerExposedMethod) {
   ProbeResult result = HealthyResult();
-  result.user_enumeration.ran = true;
-  result.user_enumeration.checks = {
+  result.user_enumeration->ran = true;
+  result.user_enumeration->checks = {
       {"vrfy", "postmaster", 250, "smtp-exporter-nobody-1", 550, EnumerationResult::kExposed},
       {"expn", "postmaster", 502, "smtp-exporter-nobody-1", 502, EnumerationResult::kNotExposed}};
-  result.relay.ran = true;
-  result.relay.catch_all_checks = {{"mx.test", "<x@mx.test>", 250, 550, std::nullopt}};
-  result.relay.attempts = {{"external", "<a@example.org>", "<b@example.net>", false, "", 250, 554,
-                            RelayOutcome::kNotRun}};
-  ClassifyRelayResult(result.relay);
+  result.relay->ran = true;
+  result.relay->catch_all_checks = {{"mx.test", "<x@mx.test>", 250, 550, std::nullopt}};
+  result.relay->attempts = {{"external", "<a@example.org>", "<b@example.net>", false, "", 250, 554,
+                             RelayOutcome::kNotRun}};
+  ClassifyRelayResult(*result.relay);
   const Verdict verdict = Judge(result, kNow);
   EXPECT_TRUE(verdict.healthy) << "an exposure is a finding, not a failure";
   EXPECT_TRUE(Contains(verdict.findings,

@@ -65,7 +65,7 @@ class BoundedSortedSet {
 void AddExtensions(SeriesCollector& c, const Capabilities& caps, bool over_tls,
                    BoundedSortedSet& set) {
   for (std::string_view keyword :
-       set.Of(caps.extensions, [](const Extension& e) -> std::string_view { return e.keyword; })) {
+       set.Of(caps.extensions, [](const Extension& e) { return e.keyword(); })) {
     c.Add(1, {{"extension", keyword}, {"tls", BoolLabel(over_tls), true}});
   }
 }

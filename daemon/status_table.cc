@@ -95,18 +95,16 @@ std::string BannerCell(const ProbeResult* result) {
 
 std::vector<std::string> Keywords(const Capabilities& capabilities) {
   std::vector<std::string> keywords;
-  for (const Extension& extension : capabilities.extensions) keywords.push_back(extension.keyword);
+  for (const Extension& extension : capabilities.extensions) {
+    keywords.emplace_back(extension.keyword());
+  }
   return keywords;
 }
 
 // "SIZE 52428800, AUTH PLAIN LOGIN, ..." for the tooltip.
 std::string ExtensionList(const Capabilities& capabilities) {
   std::vector<std::string> items;
-  for (const Extension& extension : capabilities.extensions) {
-    std::string item = extension.keyword;
-    for (const std::string& parameter : extension.parameters) item += " " + parameter;
-    items.push_back(item);
-  }
+  for (const Extension& extension : capabilities.extensions) items.emplace_back(extension.text());
   return items.empty() ? "(none)" : Join(items, ", ");
 }
 
@@ -138,9 +136,9 @@ std::string ExtensionsCell(const ProbeResult* result) {
     const Capabilities& secure = *result->tls_capabilities;
     tooltip += "\nafter STARTTLS: " + ExtensionList(secure);
     std::set<std::string> before;
-    for (const Extension& e : plain.extensions) before.insert(e.keyword);
+    for (const Extension& e : plain.extensions) before.emplace(e.keyword());
     std::set<std::string> after;
-    for (const Extension& e : secure.extensions) after.insert(e.keyword);
+    for (const Extension& e : secure.extensions) after.emplace(e.keyword());
     std::vector<std::string> added;
     std::vector<std::string> removed;
     std::set_difference(after.begin(), after.end(), before.begin(), before.end(),

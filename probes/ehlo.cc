@@ -36,9 +36,32 @@ void AddMechanism(std::string_view word, std::vector<std::string>& out) {
 
 }  // namespace
 
+Extension::Extension(std::string_view keyword, const std::vector<std::string_view>& parameters)
+    : text_(keyword), keyword_size_(static_cast<std::uint32_t>(keyword.size())) {
+  for (std::string_view parameter : parameters) AddParameter(parameter);
+}
+
+std::string_view Extension::keyword() const {
+  return std::string_view(text_).substr(0, keyword_size_);
+}
+
+std::vector<std::string_view> Extension::parameters() const {
+  return SplitWords(std::string_view(text_).substr(keyword_size_));
+}
+
+bool Extension::HasParameter(std::string_view parameter) const {
+  std::vector<std::string_view> words = parameters();
+  return std::find(words.begin(), words.end(), parameter) != words.end();
+}
+
+void Extension::AddParameter(std::string_view parameter) {
+  text_.push_back(' ');
+  text_.append(parameter);
+}
+
 bool Capabilities::Has(std::string_view keyword) const {
   return std::any_of(extensions.begin(), extensions.end(),
-                     [&](const Extension& e) { return EqualsIgnoreCase(e.keyword, keyword); });
+                     [&](const Extension& e) { return EqualsIgnoreCase(e.keyword(), keyword); });
 }
 
 Capabilities ParseEhloReply(const Reply& reply) {
@@ -64,17 +87,14 @@ Capabilities ParseEhloReply(const Reply& reply) {
 
     std::string keyword = ToUpperAscii(words[0]);
     auto existing = std::find_if(caps.extensions.begin(), caps.extensions.end(),
-                                 [&](const Extension& e) { return e.keyword == keyword; });
+                                 [&](const Extension& e) { return e.keyword() == keyword; });
     if (existing == caps.extensions.end()) {
-      caps.extensions.push_back(Extension{keyword, {}});
+      caps.extensions.emplace_back(keyword);
       existing = caps.extensions.end() - 1;
     }
     // Duplicate lines merge: parameters not yet seen are appended.
     for (std::size_t w = 1; w < words.size(); ++w) {
-      if (std::find(existing->parameters.begin(), existing->parameters.end(), words[w]) ==
-          existing->parameters.end()) {
-        existing->parameters.emplace_back(words[w]);
-      }
+      if (!existing->HasParameter(words[w])) existing->AddParameter(words[w]);
     }
 
     if (keyword == "STARTTLS") {

@@ -13,10 +13,31 @@
 
 namespace smtp {
 
-struct Extension {
-  std::string keyword;                  // upper case, e.g. "SIZE", "AUTH", "X-EXPS"
-  std::vector<std::string> parameters;  // as sent, split on spaces, e.g. {"PLAIN", "LOGIN"}
+// One extension an EHLO reply advertised (an ehlo-line, RFC 5321 §4.1.1.1): its keyword, upper
+// case, and its parameters as sent, split on spaces. Kept as one line of text, "SIZE 52428800",
+// which most extensions fit in without a heap allocation (40 bytes where a string and a vector of
+// strings took 56 and one allocation more): the daemon keeps every target's latest capabilities
+// (bench/README "Memory per target").
+class Extension {
+ public:
+  Extension() = default;
+  // A parameter must not be empty or contain SP or HTAB (ParseEhloReply splits lines on them and
+  // gives keywords in upper case; any keyword is kept as given).
+  Extension(std::string_view keyword,  // NOLINT(google-explicit-constructor): {"SIZE", {"0"}}
+            const std::vector<std::string_view>& parameters = {});
+
+  std::string_view keyword() const;                  // e.g. "SIZE", "AUTH", "X-EXPS"
+  std::vector<std::string_view> parameters() const;  // e.g. {"PLAIN", "LOGIN"}
+  // The keyword and the parameters, one space apart: "AUTH PLAIN LOGIN".
+  std::string_view text() const { return text_; }
+  bool HasParameter(std::string_view parameter) const;
+  void AddParameter(std::string_view parameter);  // non-empty, no space
+
   bool operator==(const Extension&) const = default;
+
+ private:
+  std::string text_;
+  std::uint32_t keyword_size_ = 0;  // text_ starts with the keyword
 };
 
 struct Capabilities {

@@ -48,9 +48,10 @@ class JsonWriter {
   void Integer(std::int64_t value) { Value(std::to_string(value)); }
   void Bool(bool value) { Value(value ? "true" : "false"); }
   void Null() { Value("null"); }
-  void Strings(const std::vector<std::string>& items) {
+  template <typename Text>
+  void Strings(const std::vector<Text>& items) {
     BeginArray();
-    for (const std::string& item : items) String(item);
+    for (std::string_view item : items) String(item);
     EndArray();
   }
   template <typename T>
@@ -100,8 +101,8 @@ void WriteCapabilities(JsonWriter& json, const Capabilities* capabilities) {
   json.Key("extensions").BeginArray();
   for (const Extension& extension : capabilities->extensions) {
     json.BeginObject();
-    json.Key("keyword").String(extension.keyword);
-    json.Key("parameters").Strings(extension.parameters);
+    json.Key("keyword").String(extension.keyword());
+    json.Key("parameters").Strings(extension.parameters());
     json.EndObject();
   }
   json.EndArray();
@@ -450,9 +451,7 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
   auto keywords = [](const Capabilities& capabilities) {
     std::vector<std::string> words;
     for (const Extension& extension : capabilities.extensions) {
-      words.push_back(extension.parameters.empty()
-                          ? extension.keyword
-                          : extension.keyword + " " + Join(extension.parameters, " "));
+      words.emplace_back(extension.text());
     }
     return Join(words, ", ");
   };

@@ -27,14 +27,14 @@ bool IsUpperKeyword(std::string_view keyword) {
 
 void CheckCapabilities(const smtp::Capabilities& caps) {
   for (const smtp::Extension& e : caps.extensions) {
-    Check(IsUpperKeyword(e.keyword) && e.keyword[0] != '-');
-    Check(caps.Has(e.keyword));
-    for (const std::string& p : e.parameters) {
-      Check(!p.empty() && p.find(' ') == std::string::npos);
+    Check(IsUpperKeyword(e.keyword()) && e.keyword()[0] != '-');
+    Check(caps.Has(e.keyword()));
+    for (std::string_view p : e.parameters()) {
+      Check(!p.empty() && p.find(' ') == std::string_view::npos);
     }
     // Merged by keyword: no keyword twice.
     Check(std::count_if(caps.extensions.begin(), caps.extensions.end(),
-                        [&](const smtp::Extension& o) { return o.keyword == e.keyword; }) == 1);
+                        [&](const smtp::Extension& o) { return o.keyword() == e.keyword(); }) == 1);
   }
   Check(std::is_sorted(caps.auth_mechanisms.begin(), caps.auth_mechanisms.end()));
   Check(std::adjacent_find(caps.auth_mechanisms.begin(), caps.auth_mechanisms.end()) ==

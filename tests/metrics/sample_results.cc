@@ -30,8 +30,8 @@ StepResult Failed(Step step, int ms, int reply_code, FailureReason reason) {
   return s;
 }
 
-Extension Ext(std::string keyword, std::vector<std::string> parameters) {
-  return Extension{std::move(keyword), std::move(parameters)};
+Extension Ext(std::string_view keyword, const std::vector<std::string_view>& parameters) {
+  return Extension(keyword, parameters);
 }
 
 // A Postfix-like EHLO reply. The derived fields are set by hand as the parser would set them.

@@ -19,7 +19,7 @@ namespace smtp::metrics_test {
 std::chrono::system_clock::time_point UnixTime(std::int64_t s);
 StepResult Ok(Step step, int ms, int reply_code = 0);
 StepResult Failed(Step step, int ms, int reply_code, FailureReason reason);
-Extension Ext(std::string keyword, std::vector<std::string> parameters = {});
+Extension Ext(std::string_view keyword, const std::vector<std::string_view>& parameters = {});
 // A Postfix-like EHLO reply, before TLS (with STARTTLS) or over TLS (with AUTH).
 Capabilities PostfixCapabilities(bool over_tls, const std::string& domain = "mx1.example.org");
 CertificateInfo Cert(std::string subject, std::string issuer, std::string serial,

@@ -29,14 +29,16 @@ Capabilities Ehlo(const std::string& domain, std::vector<Extension> extensions) 
   c.domain = domain;
   c.extensions = std::move(extensions);
   for (const Extension& e : c.extensions) {
-    if (e.keyword == "STARTTLS") c.starttls = true;
-    if (e.keyword == "PIPELINING") c.pipelining = true;
-    if (e.keyword == "8BITMIME") c.eightbitmime = true;
-    if (e.keyword == "SMTPUTF8") c.smtputf8 = true;
-    if (e.keyword == "CHUNKING") c.chunking = true;
-    if (e.keyword == "DSN") c.dsn = true;
-    if (e.keyword == "ENHANCEDSTATUSCODES") c.enhancedstatuscodes = true;
-    if (e.keyword == "AUTH") c.auth_mechanisms = e.parameters;
+    if (e.keyword() == "STARTTLS") c.starttls = true;
+    if (e.keyword() == "PIPELINING") c.pipelining = true;
+    if (e.keyword() == "8BITMIME") c.eightbitmime = true;
+    if (e.keyword() == "SMTPUTF8") c.smtputf8 = true;
+    if (e.keyword() == "CHUNKING") c.chunking = true;
+    if (e.keyword() == "DSN") c.dsn = true;
+    if (e.keyword() == "ENHANCEDSTATUSCODES") c.enhancedstatuscodes = true;
+    if (e.keyword() == "AUTH") {
+      for (std::string_view p : e.parameters()) c.auth_mechanisms.emplace_back(p);
+    }
   }
   return c;
 }

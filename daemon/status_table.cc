@@ -61,7 +61,7 @@ std::string ProblemCell(const TargetSnapshot& snapshot, StatusState state,
       html += "</span>";
     }
     std::string detail = result.failure_detail;
-    if (detail.empty() && failed != nullptr) detail = failed->detail;
+    if (detail.empty() && failed != nullptr) detail = *failed->detail;
     if (!detail.empty()) {
       html += "<span class=\"detail\"" + Title(detail) + ">" + Text(detail, kMaxDetailChars) +
               "</span>";

@@ -63,7 +63,8 @@ inline constexpr FailureReason kFailureReasons[] = {
     FailureReason::kProtocol,    FailureReason::kRejected, FailureReason::kForbidden,
 };
 
-// 56 bytes: the daemon keeps every target's latest steps (members ordered to leave no padding).
+// 32 bytes: the daemon keeps every target's latest steps (members ordered to leave no padding;
+// the detail, written only when a step fails, is Sparse).
 struct StepResult {
   Step step = Step::kConnect;
   bool ok = false;
@@ -71,7 +72,7 @@ struct StepResult {
   int reply_code = 0;                           // last reply code seen in this step; 0 = none
   std::optional<EnhancedStatus> enhanced_code;  // RFC 3463 code of that reply, when it had one
   std::chrono::nanoseconds duration{0};         // from the moment the step started
-  std::string detail;                           // human-readable, for the transcript and logs
+  Sparse<std::string> detail;                   // human-readable, for the transcript and logs
 };
 
 struct CertificateInfo {

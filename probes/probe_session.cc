@@ -48,7 +48,7 @@ void ProbeSession::FailStep(FailureReason reason, std::string detail, bool fatal
   current().duration = Clock::now() - step_start_;
   current().ok = false;
   current().reason = reason;
-  current().detail = detail;
+  if (!detail.empty()) current().detail = detail;
   Note('*',
        std::string(ToString(current().step)) + " failed (" + ToString(reason) + "): " + detail);
   if (fatal && !result_.failed_step) {

@@ -369,7 +369,7 @@ void WriteSteps(JsonWriter& json, const std::vector<StepResult>& steps) {
     json.Key("enhanced_code").String(step.enhanced_code ? step.enhanced_code->ToString() : "");
     json.Key("ok").Bool(step.ok);
     json.Key("reason").String(ToString(step.reason));
-    json.Key("detail").String(step.detail);
+    json.Key("detail").String(*step.detail);
     json.EndObject();
   }
   json.EndArray();

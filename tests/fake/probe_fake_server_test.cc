@@ -169,6 +169,8 @@ TEST_F(ProbeFakeServerTest, HealthyServerWithStartTlsAndSecondEhlo) {
   EXPECT_FALSE(result.relay.written());
   EXPECT_FALSE(result.auth.written());
   EXPECT_FALSE(result.user_enumeration.written());
+  for (const StepResult& step : result.steps)
+    EXPECT_FALSE(step.detail.written()) << ToString(step.step);
   EXPECT_THAT(server.commands(),
               ElementsAre("EHLO probe.test", "STARTTLS", "EHLO probe.test", "QUIT"));
 

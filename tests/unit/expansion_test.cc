@@ -164,7 +164,7 @@ TEST(ExpansionTest, FailureReadsLikeAProbeThatFailedAtResolve) {
   EXPECT_EQ(result.steps[0].step, Step::kResolve);
   EXPECT_FALSE(result.steps[0].ok);
   EXPECT_EQ(result.steps[0].reason, FailureReason::kDns);
-  EXPECT_EQ(result.steps[0].detail, "SERVFAIL");
+  EXPECT_EQ(*result.steps[0].detail, "SERVFAIL");
   EXPECT_EQ(result.steps[0].duration, milliseconds(4));
   ASSERT_EQ(result.transcript.size(), 1u);
   EXPECT_EQ(result.transcript[0].text, "resolve failed (dns): SERVFAIL");

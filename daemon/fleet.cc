@@ -68,7 +68,6 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
     auto entry = std::make_shared<FleetEntry>();
     entry->key = std::move(key);
     entry->target = std::shared_ptr<const TargetConfig>(shared, &target);
-    entry->module_name = target.module;
     entry->module = modules.at(target.module);
     ScheduleEntry scheduled;
     scheduled.key = entry->key;
@@ -143,7 +142,7 @@ std::vector<SeriesView> Fleet::Series(bool include_pending) const {
   std::set<std::string_view> probed;
   for (const auto& item : series_) {
     auto entry = entries_.find(EntryKeyOf(item));
-    views.push_back({item.second.snapshot, entry->second->module_name});
+    views.push_back({item.second.snapshot, entry->second->module_name()});
     probed.insert(EntryKeyOf(item));
   }
   if (!include_pending) return views;
@@ -152,7 +151,7 @@ std::vector<SeriesView> Fleet::Series(bool include_pending) const {
     auto pending = std::make_shared<TargetSnapshot>();
     pending->target = entry->target->address;
     pending->labels = entry->target->labels;
-    views.push_back({std::move(pending), entry->module_name});
+    views.push_back({std::move(pending), entry->module_name()});
   }
   return views;
 }
@@ -175,7 +174,7 @@ std::optional<SeriesView> Fleet::FindSeries(const std::string& target,
   for (const auto& item : series_) {
     if (item.second.snapshot->target != target) continue;
     auto entry = entries_.find(EntryKeyOf(item));
-    if (entry->second->module_name == module) return SeriesView{item.second.snapshot, module};
+    if (entry->second->module_name() == module) return SeriesView{item.second.snapshot, module};
   }
   return std::nullopt;
 }
@@ -195,7 +194,7 @@ bool Fleet::Knows(const Target& target, const std::string& module) const {
       continue;
     }
     const auto entry = entries_.find(EntryKeyOf(item));
-    if (entry != entries_.end() && entry->second->module_name == module) return true;
+    if (entry != entries_.end() && entry->second->module_name() == module) return true;
   }
   return false;
 }

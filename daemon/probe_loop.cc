@@ -200,7 +200,7 @@ void ProbeLoop::Store(const FleetEntry& entry, const ExpandedTarget& series, Pro
   if (stopping_) return;
   const std::optional<Fleet::Recorded> recorded = fleet_.Record(entry, series, std::move(result));
   if (!recorded || !recorded->change.changed()) return;
-  LogStateChange(logger_, *recorded->snapshot, entry.module_name, recorded->change.after);
+  LogStateChange(logger_, *recorded->snapshot, entry.module_name(), recorded->change.after);
 }
 
 void ProbeLoop::Finished(const std::string& key, TimePoint started, bool with_relay) {

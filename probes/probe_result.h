@@ -281,7 +281,7 @@ struct ProbeResult {
   // nullopt when unknown: EHLO never answered. False after a HELO-only server (no extensions).
   std::optional<bool> starttls_offered;
   std::optional<bool> starttls_success;  // set when STARTTLS was attempted
-  std::string starttls_error;            // why STARTTLS failed ("" when it did not)
+  Sparse<std::string> starttls_error;    // why STARTTLS failed ("" when it did not)
   // Opportunistic STARTTLS failed at the handshake; as a sending MTA does, the probe reconnected
   // in plaintext and went on (RFC 3207 §4.1 leaves the choice to the client).
   bool plaintext_fallback = false;

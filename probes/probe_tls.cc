@@ -93,7 +93,7 @@ asio::awaitable<bool> ProbeSession::StartTls() {
     FailStep(reply->IsPositive() ? FailureReason::kProtocol
              : fatal             ? FailureReason::kTls
                                  : FailureReason::kRejected,
-             result_.starttls_error, fatal);
+             *result_.starttls_error, fatal);
     co_return !fatal;
   }
   // RFC 3207 §4.2: plaintext received after the 220 must be discarded, never acted on.

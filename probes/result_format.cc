@@ -463,7 +463,7 @@ std::string FormatReport(const ProbeResult& result, const Verdict& verdict) {
   if (!result.implicit_tls && result.starttls_offered) {
     out << "starttls:     " << (*result.starttls_offered ? "offered" : "not offered");
     if (result.starttls_success) out << (*result.starttls_success ? ", succeeded" : ", FAILED");
-    if (!result.starttls_error.empty()) out << " (" << result.starttls_error << ")";
+    if (!result.starttls_error->empty()) out << " (" << *result.starttls_error << ")";
     if (result.plaintext_fallback) out << "; went on in plaintext";
     out << "\n";
   }
@@ -525,7 +525,7 @@ std::string ToJson(const ProbeResult& result, const Verdict& verdict) {
   json.Key("starttls").BeginObject();
   json.Key("offered").OptionalBool(result.starttls_offered);
   json.Key("success").OptionalBool(result.starttls_success);
-  json.Key("error").String(result.starttls_error);
+  json.Key("error").String(*result.starttls_error);
   json.Key("plaintext_fallback").Bool(result.plaintext_fallback);
   json.Key("plaintext_after_starttls").Bool(result.plaintext_after_starttls);
   json.EndObject();

@@ -252,8 +252,8 @@ std::optional<MtaStsDelivery> JudgeMtaStsDelivery(const ProbeResult& result) {
       delivery.reason = result.host + " does not offer STARTTLS";
     } else {
       delivery.reason = "no TLS session with " + result.host;
-      if (!result.starttls_error.empty()) {
-        delivery.reason += ": " + result.starttls_error;
+      if (!result.starttls_error->empty()) {
+        delivery.reason += ": " + *result.starttls_error;
       } else if (result.failed_step) {
         delivery.reason += std::string(" (") + ToString(*result.failed_step) +
                            " failed: " + ToString(result.failure_reason) + ")";
@@ -374,7 +374,7 @@ Verdict Judge(const ProbeResult& result, std::int64_t now_unix_seconds, const Re
   }
   if (result.starttls_success && !*result.starttls_success) {
     std::string finding = "STARTTLS failed";
-    if (!result.starttls_error.empty()) finding += ": " + result.starttls_error;
+    if (!result.starttls_error->empty()) finding += ": " + *result.starttls_error;
     if (result.plaintext_fallback) finding += " (went on in plaintext, as a sending MTA would)";
     findings.push_back(finding);
   }

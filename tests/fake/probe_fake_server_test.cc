@@ -169,6 +169,7 @@ TEST_F(ProbeFakeServerTest, HealthyServerWithStartTlsAndSecondEhlo) {
   EXPECT_FALSE(result.relay.written());
   EXPECT_FALSE(result.auth.written());
   EXPECT_FALSE(result.user_enumeration.written());
+  EXPECT_FALSE(result.starttls_error.written());
   for (const StepResult& step : result.steps)
     EXPECT_FALSE(step.detail.written()) << ToString(step.step);
   EXPECT_THAT(server.commands(),
@@ -462,7 +463,7 @@ TEST_F(ProbeFakeServerTest, BrokenStartTlsHandshakeFallsBackToPlaintextWhenOppor
                                            "starttls 220 tls", "relay 250", "quit 221"));
     EXPECT_EQ(result.starttls_offered, true);
     EXPECT_EQ(result.starttls_success, false);
-    EXPECT_THAT(result.starttls_error, HasSubstr("TLS handshake failed"));
+    EXPECT_THAT(*result.starttls_error, HasSubstr("TLS handshake failed"));
     EXPECT_TRUE(result.plaintext_fallback);
     EXPECT_EQ(server.connections(), 2);
     EXPECT_EQ(RelayVerdictOf(result), RelayVerdict::kOpen) << "the relay is tested after all";
@@ -1085,7 +1086,7 @@ TEST_F(ProbeFakeServerTest, StalledTlsHandshakeFallsBackToPlaintextWhenOpportuni
 
   EXPECT_TRUE(result.success);
   EXPECT_EQ(result.starttls_success, false);
-  EXPECT_THAT(result.starttls_error, HasSubstr("TLS handshake stalled"));
+  EXPECT_THAT(*result.starttls_error, HasSubstr("TLS handshake stalled"));
   EXPECT_TRUE(result.plaintext_fallback);
   EXPECT_EQ(server.connections(), 2);
   EXPECT_TRUE(server.Received("QUIT"));

@@ -76,7 +76,7 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
       scheduled.relay_interval = entry->module->relay_test.interval;
     }
     schedule.push_back(scheduled);
-    entries.emplace(entry->key, std::move(entry));
+    entries.insert(std::move(entry));
   }
   // Series of removed targets disappear; kept ones take the new labels.
   for (auto it = series_.begin(); it != series_.end();) {
@@ -87,7 +87,7 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
     }
     StoredSeries& series = it->second;
     auto relabelled = std::make_shared<TargetSnapshot>(*series.snapshot);
-    relabelled->labels = SeriesLabels(entry->second->target->labels, series.domain, series.ip);
+    relabelled->labels = SeriesLabels((*entry)->target->labels, series.domain, series.ip);
     series.snapshot = std::move(relabelled);
     ++it;
   }
@@ -98,7 +98,7 @@ std::vector<ScheduleEntry> Fleet::Apply(std::shared_ptr<const Config> shared, Sh
 
 std::shared_ptr<const FleetEntry> Fleet::Find(const std::string& key) const {
   auto found = entries_.find(key);
-  return found == entries_.end() ? nullptr : found->second;
+  return found == entries_.end() ? nullptr : *found;
 }
 
 void Fleet::Expanded(const std::string& entry_key, const std::vector<ExpandedTarget>& series) {
@@ -128,9 +128,9 @@ std::optional<Fleet::Recorded> Fleet::Record(const FleetEntry& entry, const Expa
   auto snapshot = stored.snapshot ? std::make_shared<TargetSnapshot>(*stored.snapshot)
                                   : std::make_shared<TargetSnapshot>();
   snapshot->target = series.label;
-  snapshot->labels = SeriesLabels(current->second->target->labels, series.domain, series.address);
+  snapshot->labels = SeriesLabels((*current)->target->labels, series.domain, series.address);
   snapshot->mx_records = series.mx_records;
-  snapshot->minimal_series = current->second->module->minimal_series;
+  snapshot->minimal_series = (*current)->module->minimal_series;
   const StateChange change = smtp::Record(*snapshot, std::move(result));
   stored.snapshot = snapshot;
   return Recorded{snapshot.get(), change};
@@ -142,12 +142,12 @@ std::vector<SeriesView> Fleet::Series(bool include_pending) const {
   std::set<std::string_view> probed;
   for (const auto& item : series_) {
     auto entry = entries_.find(EntryKeyOf(item));
-    views.push_back({item.second.snapshot, entry->second->module_name()});
+    views.push_back({item.second.snapshot, (*entry)->module_name()});
     probed.insert(EntryKeyOf(item));
   }
   if (!include_pending) return views;
-  for (const auto& [key, entry] : entries_) {
-    if (probed.contains(key)) continue;
+  for (const auto& entry : entries_) {
+    if (probed.contains(entry->key)) continue;
     auto pending = std::make_shared<TargetSnapshot>();
     pending->target = entry->target->address;
     pending->labels = entry->target->labels;
@@ -174,7 +174,7 @@ std::optional<SeriesView> Fleet::FindSeries(const std::string& target,
   for (const auto& item : series_) {
     if (item.second.snapshot->target != target) continue;
     auto entry = entries_.find(EntryKeyOf(item));
-    if (entry->second->module_name() == module) return SeriesView{item.second.snapshot, module};
+    if ((*entry)->module_name() == module) return SeriesView{item.second.snapshot, module};
   }
   return std::nullopt;
 }
@@ -194,7 +194,7 @@ bool Fleet::Knows(const Target& target, const std::string& module) const {
       continue;
     }
     const auto entry = entries_.find(EntryKeyOf(item));
-    if (entry != entries_.end() && entry->second->module_name() == module) return true;
+    if (entry != entries_.end() && (*entry)->module_name() == module) return true;
   }
   return false;
 }

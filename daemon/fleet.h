@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -147,7 +148,19 @@ class Fleet {
     std::shared_ptr<const TargetSnapshot> snapshot;  // replaced, never modified
   };
   std::shared_ptr<const Config> config_ = std::make_shared<const Config>();
-  using Entries = std::map<std::string, std::shared_ptr<const FleetEntry>, std::less<>>;
+  // Entries ordered and found by their own key, which is not copied into a map key.
+  struct EntryKeyLess {
+    using is_transparent = void;
+    static std::string_view Key(const std::shared_ptr<const FleetEntry>& entry) {
+      return entry->key;
+    }
+    static std::string_view Key(std::string_view key) { return key; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return Key(a) < Key(b);
+    }
+  };
+  using Entries = std::set<std::shared_ptr<const FleetEntry>, EntryKeyLess>;
   using SeriesMap = std::map<std::string, StoredSeries>;
   static std::string_view EntryKeyOf(const SeriesMap::value_type& series) {
     return std::string_view(series.first).substr(0, series.second.entry_key_size);

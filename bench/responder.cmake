@@ -8,3 +8,7 @@ target_link_libraries(smtp_responder PRIVATE Boost::headers OpenSSL::SSL OpenSSL
 # probe_load: the HTTP/1.1 load generator for /probe (bench/compare.sh).
 add_executable(probe_load ${CMAKE_CURRENT_LIST_DIR}/probe_load.cc)
 target_link_libraries(probe_load PRIVATE Boost::headers Threads::Threads)
+# result_footprint: the heap one stored probe result and its parts take (bench/README "Memory per
+# target"), against smtp_responder: result_footprint HOST:PORT [CA_FILE].
+add_executable(result_footprint ${CMAKE_CURRENT_LIST_DIR}/result_footprint.cc)
+target_link_libraries(result_footprint PRIVATE smtp_probes exporter_state)

@@ -8,15 +8,18 @@
 # prometheus-blackbox-exporter is installed (scripts/install-deps installs it) and skipped
 # otherwise.
 #
-# Last, bench/soak.sh at a smoke size (80 targets, 400 probes, about 12 s): every check of the soak
-# but the flatness ones (meaningless over seconds) must pass.
+# Then bench/soak.sh at a smoke size (80 targets, 400 probes, about 12 s): every check of the soak
+# but the flatness ones (meaningless over seconds) must pass. Last, result_footprint against the
+# responder, plain and STARTTLS: each prints a successful probe and a plausible size.
 #
-#   bench/smoke_test.sh SMTP_EXPORTER SMTP_RESPONDER PROBE_LOAD SOAK_SERVER
+#   bench/smoke_test.sh SMTP_EXPORTER SMTP_RESPONDER PROBE_LOAD SOAK_SERVER RESULT_FOOTPRINT
 #
 # Exit 77 (skipped) when not root: both scripts run in a network namespace of their own.
 set -euo pipefail
-[[ $# -eq 4 ]] ||
-  { echo "usage: $0 SMTP_EXPORTER SMTP_RESPONDER PROBE_LOAD SOAK_SERVER" >&2; exit 2; }
+[[ $# -eq 5 ]] || {
+  echo "usage: $0 SMTP_EXPORTER SMTP_RESPONDER PROBE_LOAD SOAK_SERVER RESULT_FOOTPRINT" >&2
+  exit 2
+}
 if [[ $(id -u) != 0 ]]; then
   echo "smoke_test: needs root for unshare -n; skipped"
   exit 77
@@ -69,4 +72,21 @@ for name in alive finished deadline-daemon deadline-server no-data catch-all scr
   grep -q "^PASS $name: " "$OUT/soak.txt" || fail "soak.sh: no PASS line for $name"
 done
 grep -q '^ 100% ' "$OUT/soak.txt" || fail "soak.sh: no 100 % row"
+
+# In a namespace of its own, as the scripts above: the responder on 127.0.0.1:2525, then a plain
+# and a STARTTLS probe's footprint.
+"$HERE/../tests/netns.sh" bash -c '
+  "$1" --first-address 127.0.0.1 --count 1 --port 2525 --banner-delay-ms 0 \
+    --write-cert "$3/ca.pem" --max-seconds 60 2>"$3/footprint-responder.log" &
+  responder=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null && break; sleep 0.1; done
+  "$2" 127.0.0.1:2525 && "$2" 127.0.0.1:2525 "$3/ca.pem"
+  status=$?; kill "$responder"; exit $status' footprint "$SMTP_RESPONDER" "$5" "$OUT" >"$OUT/footprint.txt" ||
+  { cat "$OUT/footprint.txt" >&2; fail "result_footprint failed"; }
+cat "$OUT/footprint.txt"
+[[ $(grep -c '^probe of 127.0.0.1:2525 (.*): success' "$OUT/footprint.txt") == 2 ]] ||
+  fail "result_footprint: not two successful probes"
+awk '/^stored result \(whole\)/ { n++; if (!($4 > 500 && $4 < 20000)) bad = 1 }
+     END { exit !(n == 2 && !bad) }' "$OUT/footprint.txt" ||
+  fail "result_footprint: implausible sizes"
 echo "smoke_test: OK"

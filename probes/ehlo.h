@@ -31,7 +31,7 @@ class Extension {
   // The keyword and the parameters, one space apart: "AUTH PLAIN LOGIN".
   std::string_view text() const { return text_; }
   bool HasParameter(std::string_view parameter) const;
-  void AddParameter(std::string_view parameter);  // non-empty, no space
+  void AddParameter(std::string_view parameter);  // as the constructor's parameters
 
   bool operator==(const Extension&) const = default;
 

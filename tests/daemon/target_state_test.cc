@@ -101,6 +101,20 @@ TEST(RecordTest, SamplesOnly220Greetings) {
   EXPECT_FALSE(GreetingSeconds(ProbeResult{}).has_value());
 }
 
+// Record judges the relay test and releases spare capacity without writing what the probe left
+// unwritten: the stored result of a probe without those steps keeps none of them on the heap.
+TEST(RecordTest, LeavesUnwrittenPartsUnwritten) {
+  TargetSnapshot s;
+  Record(s, Up());
+  ASSERT_NE(s.last, nullptr);
+  EXPECT_FALSE(s.last->relay.written());
+  EXPECT_FALSE(s.last->auth.written());
+  EXPECT_FALSE(s.last->user_enumeration.written());
+  EXPECT_FALSE(s.last->starttls_error.written());
+  for (const StepResult& step : s.last->steps) EXPECT_FALSE(step.detail.written());
+  EXPECT_EQ(s.last_relay, nullptr);
+}
+
 TEST(RecordTest, ANeverProbedTargetIsPending) {
   TargetSnapshot s;
   EXPECT_EQ(StateOf(s), StatusState::kPending);

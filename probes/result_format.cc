@@ -1,8 +1,11 @@
 #include "probes/result_format.h"
 
+#include <charconv>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <system_error>
 
 #include "probes/escape.h"
 #include "probes/text.h"
@@ -40,10 +43,14 @@ class JsonWriter {
     Separate();
     AppendString(text);
   }
+  // The shortest text that reads back as the same double (a Unix time keeps its microseconds;
+  // "%.6g" made 1796083200.123456 "1.79608e+09"). JSON has no NaN or infinity (RFC 8259 §6): null.
   void Number(double value) {
+    if (!std::isfinite(value)) return Null();
     char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.6g", value);
-    Value(buffer);
+    const auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+    if (error != std::errc()) return Null();  // cannot happen: 24 bytes suffice for a double
+    Value(std::string_view(buffer, end - buffer));
   }
   void Integer(std::int64_t value) { Value(std::to_string(value)); }
   void Bool(bool value) { Value(value ? "true" : "false"); }

@@ -117,6 +117,18 @@ TEST(JsonTest, RelayCarriesVerdictCatchAllAndEveryAttempt) {
   }
 }
 
+// Numbers keep every digit they have: a Unix time its microseconds, a duration its nanoseconds.
+TEST(JsonTest, NumbersReadBackExactly) {
+  ProbeResult result = HealthyResult();
+  result.started_at = std::chrono::system_clock::time_point(std::chrono::seconds(1796083200) +
+                                                            std::chrono::microseconds(123456));
+  result.duration = std::chrono::nanoseconds(12'345'678);
+  std::string json = ToJson(result, Judge(result, kNow));
+  EXPECT_NE(json.find(R"("started_at":1796083200.123456)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(:0.012345678)"), std::string::npos) << json;
+  EXPECT_EQ(json.find("e+"), std::string::npos) << json;
+}
+
 TEST(JsonTest, UsesNullForFactsNotLearned) {
   ProbeResult result;
   result.host = "192.0.2.25";

@@ -28,9 +28,10 @@
 # distinct destination addresses, so the kernel's ephemeral ports are not the limit.
 #
 # CPU per probe = the daemon's utime+stime (/proc/PID/stat) over the measuring window divided by
-# the smtp_exporter_probes_total delta over the same window. The window starts after one full
-# interval (every target has run once), and the scrapes that read the counters happen outside
-# it, so /metrics rendering is not charged to the probes.
+# the sessions the responder accepted over the same window (one per probe; the
+# smtp_exporter_probes_total delta is printed as ctr/s, a cross-check). The window starts after
+# one full interval (every target has run once), and the scrapes around it happen outside it, so
+# /metrics rendering is not charged to the probes.
 #
 # Everything is on loopback and bounded: every phase ends by itself, the default phases take
 # about 8 minutes, each 100k phase about 2 + WINDOW/60 minutes, and every process started here is

@@ -49,9 +49,18 @@ std::vector<std::string_view> Extension::parameters() const {
   return SplitWords(std::string_view(text_).substr(keyword_size_));
 }
 
+// Runs for every parameter of every EHLO line a probe parses: scans the text in place rather
+// than splitting it. After the keyword, AddParameter put exactly one SP before each parameter.
 bool Extension::HasParameter(std::string_view parameter) const {
-  std::vector<std::string_view> words = parameters();
-  return std::find(words.begin(), words.end(), parameter) != words.end();
+  std::string_view rest = std::string_view(text_).substr(keyword_size_);
+  while (!rest.empty()) {
+    rest.remove_prefix(1);  // the SP
+    const std::size_t end = rest.find(' ');
+    if (rest.substr(0, end) == parameter) return true;
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end);
+  }
+  return false;
 }
 
 void Extension::AddParameter(std::string_view parameter) {
